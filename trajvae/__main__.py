@@ -1,0 +1,5 @@
+import sys
+
+from trajvae.cli import main
+
+sys.exit(main())

@@ -1,0 +1,85 @@
+"""Command line: `trajvae {train,eval,sample,presets} MODEL ...` for every model in the registry."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from types import ModuleType
+
+from trajvae.config import ConfigError, override, select_preset
+
+# Model name -> module exposing NAME, Config, PRESETS, DEFAULT_PRESET, train, evaluate, sample.
+MODELS = {
+    "vae": "trajvae.vae.experiment",
+}
+
+
+def load_model_module(name: str) -> ModuleType:
+  if name not in MODELS:
+    raise ConfigError(f"unknown model {name!r} (known: {', '.join(MODELS)})")
+  return importlib.import_module(MODELS[name])
+
+
+def build_config(module: ModuleType, preset: str | None, assignments: list[str]):
+  """The named preset (or the model's default) with key=value overrides applied."""
+  return override(select_preset(module.PRESETS, preset or module.DEFAULT_PRESET), assignments)
+
+
+def _parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(prog="trajvae", description=__doc__)
+  sub = parser.add_subparsers(dest="command", required=True)
+
+  train = sub.add_parser("train", help="train a model (resumes from the workdir's latest checkpoint)")
+  train.add_argument("model", help=f"one of: {', '.join(MODELS)}")
+  train.add_argument("--preset", help="named config preset (see `trajvae presets MODEL`)")
+  train.add_argument("--workdir", required=True, help="checkpoints, metrics.jsonl and TensorBoard events go here")
+  train.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, e.g. train.steps=500")
+  train.add_argument("--quiet", action="store_true", help="no progress lines")
+
+  evaluate = sub.add_parser("eval", help="evaluate a trained run on held-out data")
+  evaluate.add_argument("model")
+  evaluate.add_argument("--workdir", required=True)
+  evaluate.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="e.g. eval.iwae_samples=5000")
+
+  sample = sub.add_parser("sample", help="write samples and pictures of a trained run as PNG")
+  sample.add_argument("model")
+  sample.add_argument("--workdir", required=True)
+  sample.add_argument("--num", type=int, default=100, help="number of prior samples")
+  sample.add_argument("--seed", type=int, default=0)
+  sample.add_argument("--out", help="output folder (default: the workdir)")
+
+  presets = sub.add_parser("presets", help="list a model's presets, or print one as JSON")
+  presets.add_argument("model")
+  presets.add_argument("name", nargs="?")
+  return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+  args = _parser().parse_args(argv)
+  try:
+    module = load_model_module(args.model)
+    if args.command == "train":
+      config = build_config(module, args.preset, args.set)
+      module.train(config, args.workdir, verbose=not args.quiet)
+    elif args.command == "eval":
+      print(json.dumps(module.evaluate(args.workdir, args.set), indent=2))
+    elif args.command == "sample":
+      for path in module.sample(args.workdir, num_samples=args.num, seed=args.seed, out_dir=args.out):
+        print(path)
+    elif args.command == "presets":
+      if args.name:
+        from trajvae.config import to_dict
+
+        print(json.dumps(to_dict(select_preset(module.PRESETS, args.name)), indent=2))
+      else:
+        print("\n".join(f"{name}{' (default)' if name == module.DEFAULT_PRESET else ''}" for name in module.PRESETS))
+  except ConfigError as e:
+    print(f"trajvae: config error: {e}", file=sys.stderr)
+    return 2
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,80 @@
+"""Metric sinks (JSONL and TensorBoard) and a console progress line with steps/s and ETA."""
+
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+import sys
+import time
+from typing import Any, Mapping, TextIO
+
+import jax
+import numpy as np
+
+
+def to_python(metrics: Mapping[str, Any]) -> dict[str, float]:
+  """Fetch metric arrays to host floats."""
+  return {k: float(np.asarray(v)) for k, v in jax.device_get(dict(metrics)).items()}
+
+
+class MetricWriter:
+  """Appends {step, split, metrics...} lines to metrics.jsonl and TensorBoard event files in workdir."""
+
+  def __init__(self, workdir: str | pathlib.Path, enabled: bool = True):
+    self.enabled = enabled
+    self._jsonl: TextIO | None = None
+    self._tb = None
+    if not enabled:
+      return
+    workdir = pathlib.Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    self._jsonl = open(workdir / "metrics.jsonl", "a")
+    from tensorboardX import SummaryWriter  # imported lazily: it pulls protobuf
+
+    self._tb = SummaryWriter(str(workdir / "tensorboard"))
+
+  def write(self, step: int, metrics: Mapping[str, float], split: str = "train") -> None:
+    if not self.enabled:
+      return
+    self._jsonl.write(json.dumps({"step": step, "split": split, **metrics}) + "\n")
+    self._jsonl.flush()
+    for name, value in metrics.items():
+      self._tb.add_scalar(f"{split}/{name}", value, step)
+
+  def close(self) -> None:
+    if self._jsonl is not None:
+      self._jsonl.close()
+      self._tb.close()
+
+
+def format_duration(seconds: float) -> str:
+  if not math.isfinite(seconds):
+    return "?"
+  seconds = int(seconds)
+  return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+class Progress:
+  """Prints `step/total | metrics | steps/s | ETA` lines; the rate excludes the first (compiling) step."""
+
+  def __init__(self, total_steps: int, start_step: int, stream: TextIO = sys.stderr, enabled: bool = True):
+    self.total = total_steps
+    self.stream = stream
+    self.enabled = enabled
+    self._mark_step = start_step
+    self._mark_time = time.perf_counter()
+
+  def restart_clock(self, step: int) -> None:
+    """Start timing from step (call after the first step so compile time is not counted)."""
+    self._mark_step, self._mark_time = step, time.perf_counter()
+
+  def update(self, step: int, metrics: Mapping[str, float]) -> float:
+    elapsed = time.perf_counter() - self._mark_time
+    rate = (step - self._mark_step) / elapsed if elapsed > 0 and step > self._mark_step else float("nan")
+    eta = (self.total - step) / rate if rate and math.isfinite(rate) else float("nan")
+    if self.enabled:
+      shown = " ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+      self.stream.write(f"step {step}/{self.total} | {shown} | {rate:.1f} steps/s | ETA {format_duration(eta)}\n")
+      self.stream.flush()
+    return rate

@@ -1,0 +1,54 @@
+"""Data parallelism: a 1-D device mesh, the batch split over it, parameters replicated.
+
+The same code runs on one device and on many (and across processes once
+jax.distributed is initialised): jit with these shardings inserts the gradient
+all-reduce itself, so model code never mentions devices.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import numpy as np
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
+
+DATA_AXIS = "data"
+
+
+def data_mesh() -> Mesh:
+  """A mesh over every device of every process, with one 'data' axis."""
+  return jax.make_mesh((jax.device_count(),), (DATA_AXIS,), axis_types=(AxisType.Auto,))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, PartitionSpec())
+
+
+def batch_sharded(mesh: Mesh) -> NamedSharding:
+  """Leading (example) axis split across the data axis."""
+  return NamedSharding(mesh, PartitionSpec(DATA_AXIS))
+
+
+def check_batch_divisible(global_batch_size: int, mesh: Mesh) -> None:
+  devices = mesh.devices.size
+  if global_batch_size % devices:
+    raise ValueError(
+        f"batch size {global_batch_size} is not divisible by the {devices} devices of the data mesh; "
+        f"use a multiple of {devices}"
+    )
+
+
+def shard_batch(batch: Any, mesh: Mesh) -> Any:
+  """Place this process's share of a batch (numpy leaves) onto the mesh as one global array per leaf."""
+  sharding = batch_sharded(mesh)
+  return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), batch)
+
+
+def replicate(tree: Any, mesh: Mesh) -> Any:
+  """Copy a pytree to every device of the mesh.
+
+  Goes through host memory so the result never aliases the input's buffers: a
+  jitted step that donates its state then cannot delete the caller's arrays.
+  """
+  return jax.device_put(jax.device_get(tree), replicated(mesh))

@@ -1,0 +1,1 @@
+"""The Kingma & Welling (2014) variational auto-encoder."""

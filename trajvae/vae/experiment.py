@@ -1,0 +1,253 @@
+"""VAE configs, presets, and the train / evaluate / sample entry points the CLI calls."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import pathlib
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from trajvae.config import from_dict, override, to_dict
+from trajvae.data.batches import array_batches
+from trajvae.train.checkpoint import read_checkpoint_meta
+from trajvae.train.loop import TrainConfig, TrainTask, fit, load_trained_params
+from trajvae.train.optim import OptimConfig
+from trajvae.vae import objective, plots
+from trajvae.vae.data import DataConfig, ImageDataset, load_dataset
+from trajvae.vae.model import ModelConfig, init_model
+
+NAME = "vae"
+
+
+@dataclasses.dataclass(frozen=True)
+class LossConfig:
+  beta: float = 1.0
+  free_nats: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+  # k for the headline importance-weighted log-likelihood (Burda et al. use 5000).
+  iwae_samples: int = 5000
+  iwae_chunk: int = 500
+  # k for the cheaper estimate logged during training (0: ELBO only).
+  train_iwae_samples: int = 100
+  batch_size: int = 500
+  seed: int = 1234
+
+
+@dataclasses.dataclass(frozen=True)
+class VAEConfig:
+  model: ModelConfig = ModelConfig()
+  data: DataConfig = DataConfig()
+  optim: OptimConfig = OptimConfig(name="adagrad", learning_rate=0.02)
+  train: TrainConfig = TrainConfig()
+  loss: LossConfig = LossConfig()
+  eval: EvalConfig = EvalConfig()
+
+
+def _digits(latent_dim: int, binarize: bool = True, steps: int = 20_000) -> VAEConfig:
+  likelihood = "bernoulli" if binarize else "gaussian"
+  return VAEConfig(
+      model=ModelConfig(input_dim=64, hidden_dim=200, latent_dim=latent_dim, likelihood=likelihood),
+      data=DataConfig(name="digits", binarize=binarize),
+      optim=OptimConfig(name="adagrad", learning_rate=0.02),
+      train=TrainConfig(steps=steps, batch_size=100, log_every=500, eval_every=5_000, checkpoint_every=5_000),
+  )
+
+
+def _mnist(latent_dim: int) -> VAEConfig:
+  return VAEConfig(
+      model=ModelConfig(input_dim=784, hidden_dim=500, latent_dim=latent_dim, likelihood="bernoulli"),
+      data=DataConfig(name="binarized_mnist"),
+      optim=OptimConfig(name="adagrad", learning_rate=0.02),
+      train=TrainConfig(steps=1_000_000, batch_size=100, log_every=1_000, eval_every=50_000, checkpoint_every=10_000),
+  )
+
+
+PRESETS = {
+    # 2-D latent space on the offline digits: the manifold picture of the paper's Fig. 4.
+    "digits-2d": lambda: _digits(2),
+    "digits": lambda: _digits(10),
+    "digits-gaussian": lambda: _digits(10, binarize=False),
+    # The paper's MNIST model (500 tanh units, Adagrad, minibatch 100); needs a TFDS download.
+    "binarized_mnist": lambda: _mnist(20),
+    "binarized_mnist-2d": lambda: _mnist(2),
+    # A few hundred steps of a small model, for tests and the notebook's small setting.
+    "smoke": lambda: dataclasses.replace(
+        _digits(2, steps=300),
+        model=ModelConfig(input_dim=64, hidden_dim=64, latent_dim=2),
+        train=TrainConfig(steps=300, batch_size=100, log_every=100, eval_every=0, checkpoint_every=100),
+        eval=EvalConfig(iwae_samples=200, iwae_chunk=100, train_iwae_samples=0),
+    ),
+}
+DEFAULT_PRESET = "digits-2d"
+Config = VAEConfig
+
+
+def validate_images(x: np.ndarray, model: ModelConfig) -> None:
+  """Raise ValueError unless x is [batch, input_dim] with values in [0, 1]."""
+  x = np.asarray(x)
+  if x.ndim != 2 or x.shape[1] != model.input_dim:
+    raise ValueError(
+        f"expected images flattened to [batch, {model.input_dim}], got shape {x.shape}; "
+        f"this model was configured with model.input_dim={model.input_dim}"
+    )
+  if x.size and (x.min() < 0 or x.max() > 1):
+    raise ValueError(f"image values must lie in [0, 1], got range [{x.min()}, {x.max()}]")
+
+
+def check_data_fits_model(dataset: ImageDataset, config: VAEConfig) -> None:
+  if dataset.num_features != config.model.input_dim:
+    raise ValueError(
+        f"dataset {config.data.name!r} has {dataset.image_shape} images ({dataset.num_features} features) "
+        f"but model.input_dim={config.model.input_dim}"
+    )
+  expected = "bernoulli" if config.data.binarize or dataset.num_levels == 2 else "gaussian"
+  if config.model.likelihood != expected:
+    raise ValueError(
+        f"data.binarize={config.data.binarize} needs model.likelihood={expected!r}, got {config.model.likelihood!r}"
+    )
+
+
+def make_loss_fn(config: VAEConfig, num_levels: int):
+  def loss_fn(model, batch, key, step):
+    del step
+    observe_key, sample_key = jax.random.split(key)
+    x = objective.observe(model, observe_key, batch["image"], num_levels)
+    terms = objective.elbo(model, x, sample_key, config.loss.beta, config.loss.free_nats)
+    metrics = {"elbo": terms.elbo.mean(), "log_likelihood": terms.log_likelihood.mean(), "kl": terms.kl.mean()}
+    return terms.loss.mean(), metrics
+
+  return loss_fn
+
+
+@functools.partial(jax.jit, static_argnums=(0, 4, 5, 6))
+def _eval_batch(graphdef, params, x, key, num_levels: int, iwae_samples: int, iwae_chunk: int):
+  model = nnx.merge(graphdef, params)
+  observe_key, elbo_key, iwae_key = jax.random.split(key, 3)
+  x = objective.observe(model, observe_key, x, num_levels)
+  terms = objective.elbo(model, x, elbo_key)
+  out = {"elbo": terms.elbo, "log_likelihood": terms.log_likelihood, "kl": terms.kl}
+  if iwae_samples:
+    out["iwae"] = objective.iwae_log_likelihood(model, x, iwae_key, iwae_samples, iwae_chunk)
+  return out
+
+
+def evaluate_params(
+    graphdef, params, images: np.ndarray, num_levels: int, config: EvalConfig, iwae_samples: int
+) -> dict[str, float]:
+  """Mean per-example test ELBO, its two terms, and (if iwae_samples) the IWAE log-likelihood, in nats."""
+  key = jax.random.key(config.seed)
+  totals: dict[str, float] = {}
+  for start in range(0, len(images), config.batch_size):
+    x = jnp.asarray(images[start : start + config.batch_size])
+    out = _eval_batch(graphdef, params, x, jax.random.fold_in(key, start), num_levels, iwae_samples, config.iwae_chunk)
+    for name, value in out.items():
+      totals[name] = totals.get(name, 0.0) + float(jnp.sum(value))
+  return {name: total / len(images) for name, total in totals.items()}
+
+
+def build_task(config: VAEConfig, dataset: ImageDataset) -> TrainTask:
+  check_data_fits_model(dataset, config)
+  graphdef, params = init_model(config.model, config.train.seed)
+
+  def evaluate(model, step):
+    del step
+    _, p = nnx.split(model, nnx.Param)
+    return evaluate_params(
+        graphdef, p, dataset.test_images, dataset.num_levels, config.eval, config.eval.train_iwae_samples
+    )
+
+  return TrainTask(
+      name=NAME,
+      graphdef=graphdef,
+      params=params,
+      loss_fn=make_loss_fn(config, dataset.num_levels),
+      batches=array_batches({"image": dataset.train_images}, config.train.batch_size, config.train.seed),
+      validate_batch=lambda batch: validate_images(batch["image"], config.model),
+      evaluate=evaluate,
+  )
+
+
+def train(config: VAEConfig, workdir: str | pathlib.Path, verbose: bool = True, on_step=None):
+  """Train (or resume) a VAE in workdir; returns the final TrainState."""
+  dataset = load_dataset(config.data)
+  task = build_task(config, dataset)
+  return fit(task, config.optim, config.train, workdir, to_dict(config), verbose=verbose, on_step=on_step)
+
+
+def load_run(workdir: str | pathlib.Path, overrides: Sequence[str] = ()) -> tuple[VAEConfig, Any, Any, int]:
+  """A trained run's (config with overrides applied, graphdef, params, step) from its checkpoints."""
+  meta = read_checkpoint_meta(pathlib.Path(workdir) / "checkpoints")
+  config = override(from_dict(VAEConfig, meta["config"]), overrides)
+  graphdef, params = init_model(config.model, config.train.seed)
+  params, step = load_trained_params(workdir, NAME, params, config.optim)
+  return config, graphdef, params, step
+
+
+def evaluate(workdir: str | pathlib.Path, overrides: Sequence[str] = ()) -> dict[str, float]:
+  """Test-set ELBO and IWAE log-likelihood of a trained run; also written to workdir/eval.json.
+
+  overrides (e.g. eval.iwae_samples=5000) adjust the saved config for this evaluation only.
+  """
+  config, graphdef, params, step = load_run(workdir, overrides)
+  dataset = load_dataset(config.data)
+  k = config.eval.iwae_samples
+  results = evaluate_params(graphdef, params, dataset.test_images, dataset.num_levels, config.eval, k)
+  results = {"step": step, "iwae_samples": k, "num_test": len(dataset.test_images), **results}
+  if config.model.likelihood == "gaussian":
+    offset = objective.discrete_log_likelihood_offset(dataset.num_features, dataset.num_levels)
+    results["iwae_discrete_bound"] = results.get("iwae", float("nan")) + offset
+  (pathlib.Path(workdir) / "eval.json").write_text(json.dumps(results, indent=2))
+  return results
+
+
+def sample(workdir: str | pathlib.Path, num_samples: int = 100, seed: int = 0, out_dir: str | None = None) -> list[str]:
+  """Write the PNG pictures of a trained run; returns their paths."""
+  config, graphdef, params, _ = load_run(workdir)
+  dataset = load_dataset(config.data)
+  model = nnx.merge(graphdef, params)
+  out = pathlib.Path(out_dir or workdir)
+  out.mkdir(parents=True, exist_ok=True)
+  h, w = dataset.image_shape
+  key = jax.random.key(seed)
+  as_images = lambda flat: np.asarray(flat).reshape(-1, h, w)
+  paths = []
+
+  side = int(np.sqrt(num_samples))
+  z = jax.random.normal(key, (side * side, config.model.latent_dim))
+  path = out / "samples.png"
+  plots.save_image_grid(as_images(model.decode_mean(z)), side, side, path, "decoder means of prior samples")
+  paths.append(path)
+
+  grid = 20
+  z = jnp.asarray(plots.manifold_latents(grid, config.model.latent_dim))
+  path = out / "manifold.png"
+  plots.save_image_grid(as_images(model.decode_mean(z)), grid, grid, path, "latent manifold (inverse-CDF grid)")
+  paths.append(path)
+
+  x = dataset.test_images[:50]
+  mean, _ = model.encode(jnp.asarray(x))
+  path = out / "reconstructions.png"
+  plots.save_reconstructions(as_images(x), as_images(model.decode_mean(mean)), path)
+  paths.append(path)
+
+  means, _ = model.encode(jnp.asarray(dataset.test_images))
+  path = out / "latent_scatter.png"
+  plots.save_latent_scatter(np.asarray(means), dataset.test_labels, path)
+  paths.append(path)
+
+  metrics_file = pathlib.Path(workdir) / "metrics.jsonl"
+  if metrics_file.exists():
+    records = [json.loads(line) for line in metrics_file.read_text().splitlines() if line]
+    path = out / "learning_curves.png"
+    plots.save_learning_curves(records, path)
+    paths.append(path)
+  return [str(p) for p in paths]

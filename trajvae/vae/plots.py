@@ -1,0 +1,99 @@
+"""PNG pictures of a trained VAE: latent manifold, reconstructions, samples, posterior means by class."""
+
+from __future__ import annotations
+
+import pathlib
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from scipy.stats import norm  # noqa: E402
+
+
+def tile_images(images: np.ndarray, rows: int, cols: int, pad: int = 1) -> np.ndarray:
+  """[rows*cols, H, W] -> one [rows*(H+pad), cols*(W+pad)] mosaic."""
+  n, h, w = images.shape
+  if n != rows * cols:
+    raise ValueError(f"{n} images do not fill a {rows}x{cols} grid")
+  canvas = np.full((rows * (h + pad) - pad, cols * (w + pad) - pad), 0.15, np.float32)  # light grey gutters
+  for i, image in enumerate(images):
+    r, c = divmod(i, cols)
+    canvas[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = image
+  return canvas
+
+
+def manifold_latents(grid_size: int, latent_dim: int) -> np.ndarray:
+  """The paper's Fig. 4 grid: evenly spaced quantiles of N(0, 1) through the inverse CDF, in the first two dims.
+
+  Row r varies z_2 from high to low (so the picture reads like a plot), column c varies z_1; other dims are 0.
+  """
+  quantiles = norm.ppf(np.linspace(0.5 / grid_size, 1 - 0.5 / grid_size, grid_size))
+  z = np.zeros((grid_size, grid_size, latent_dim), np.float32)
+  z[..., 0] = quantiles[None, :]
+  z[..., 1] = quantiles[::-1, None]
+  return z.reshape(-1, latent_dim)
+
+
+def save_image_grid(images: np.ndarray, rows: int, cols: int, path: str | pathlib.Path, title: str) -> None:
+  fig, ax = plt.subplots(figsize=(max(3, cols * 0.45), max(3, rows * 0.45) + 0.4))
+  ax.imshow(tile_images(images, rows, cols), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+  ax.set_title(title, fontsize=9)
+  ax.axis("off")
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+
+
+def save_reconstructions(inputs: np.ndarray, reconstructions: np.ndarray, path: str | pathlib.Path) -> None:
+  """Inputs in the top row of each pair of rows, their reconstructions (decoder means) beneath."""
+  cols = 10
+  rows = len(inputs) // cols
+  pairs = []
+  for r in range(rows):
+    pairs.append(inputs[r * cols : (r + 1) * cols])
+    pairs.append(reconstructions[r * cols : (r + 1) * cols])
+  save_image_grid(np.concatenate(pairs), 2 * rows, cols, path, "inputs (odd rows) / reconstructions (even rows)")
+
+
+def project_2d(points: np.ndarray) -> tuple[np.ndarray, str]:
+  """The points themselves if 2-D, else their first two principal components."""
+  if points.shape[1] == 2:
+    return points, "z"
+  centred = points - points.mean(0)
+  _, _, vt = np.linalg.svd(centred, full_matrices=False)
+  return centred @ vt[:2].T, "PC"
+
+
+def save_latent_scatter(means: np.ndarray, labels: np.ndarray, path: str | pathlib.Path) -> None:
+  """Test-set posterior means coloured by class."""
+  xy, axis = project_2d(means)
+  fig, ax = plt.subplots(figsize=(5.5, 4.5))
+  points = ax.scatter(xy[:, 0], xy[:, 1], c=labels, cmap="tab10", s=8, vmin=-0.5, vmax=9.5)
+  fig.colorbar(points, ax=ax, ticks=range(10), label="digit")
+  ax.set_xlabel(f"{axis}1")
+  ax.set_ylabel(f"{axis}2")
+  ax.set_title("posterior means of test images")
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+
+
+def save_learning_curves(records: list[dict], path: str | pathlib.Path) -> None:
+  """Train loss and held-out ELBO/IWAE against step, from metrics.jsonl records."""
+  fig, ax = plt.subplots(figsize=(6, 4))
+  train = [r for r in records if r["split"] == "train"]
+  ax.plot([r["step"] for r in train], [-r["elbo"] for r in train], label="train -ELBO", lw=1)
+  evals = [r for r in records if r["split"] == "eval"]
+  for key, label in (("elbo", "test -ELBO"), ("iwae", "test -log p(x) (IWAE)")):
+    points = [(r["step"], -r[key]) for r in evals if key in r]
+    if points:
+      ax.plot(*zip(*points), marker="o", label=label)
+  ax.set_xlabel("step")
+  ax.set_ylabel("nats per example")
+  ax.legend()
+  ax.grid(alpha=0.3)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
