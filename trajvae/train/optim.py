@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
+import jax
+import jax.numpy as jnp
 import optax
 
 
@@ -21,6 +23,8 @@ class OptimConfig:
   min_learning_rate: float = 1e-5
   # Global-norm gradient clipping; None disables it.
   clip_global_norm: float | None = None
+  # Zero the whole update when the gradient's global norm reaches this (MusicVAE: 10000); None disables it.
+  zero_grads_above_norm: float | None = None
   # L2 penalty added to the gradient (Kingma & Welling's N(0, I) prior on the weights).
   l2_regularization: float = 0.0
 
@@ -33,6 +37,18 @@ def learning_rate_schedule(config: OptimConfig) -> optax.Schedule:
   return lambda step: span * config.decay_rate**step + config.min_learning_rate
 
 
+def zero_if_norm_at_least(threshold: float) -> optax.GradientTransformation:
+  """Replace the gradient by zeros when its global norm is >= threshold (a blown-up step is skipped)."""
+
+  def update(updates, state, params=None):
+    del params
+    norm = optax.global_norm(updates)
+    keep = norm < threshold
+    return jax.tree.map(lambda g: jnp.where(keep, g, jnp.zeros_like(g)), updates), state
+
+  return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+
+
 def make_optimizer(config: OptimConfig) -> optax.GradientTransformation:
   """Clip (optional) -> L2 (optional) -> the optimiser, as one optax chain."""
   lr = learning_rate_schedule(config)
@@ -43,6 +59,8 @@ def make_optimizer(config: OptimConfig) -> optax.GradientTransformation:
   else:
     core = optax.sgd(lr)
   parts = []
+  if config.zero_grads_above_norm is not None:
+    parts.append(zero_if_norm_at_least(config.zero_grads_above_norm))
   if config.clip_global_norm is not None:
     parts.append(optax.clip_by_global_norm(config.clip_global_norm))
   if config.l2_regularization:
