@@ -13,6 +13,7 @@ from trajvae.config import ConfigError, override, select_preset
 # Model name -> module exposing NAME, Config, PRESETS, DEFAULT_PRESET, train, evaluate, sample.
 MODELS = {
     "vae": "trajvae.vae.experiment",
+    "musicvae": "trajvae.music.experiment",
 }
 
 
@@ -50,6 +51,16 @@ def _parser() -> argparse.ArgumentParser:
   sample.add_argument("--seed", type=int, default=0)
   sample.add_argument("--out", help="output folder (default: the workdir)")
 
+  interpolate = sub.add_parser("interpolate", help="decode a latent path between two sequences (MusicVAE)")
+  interpolate.add_argument("model")
+  interpolate.add_argument("--workdir", required=True)
+  interpolate.add_argument("--start", help="MIDI file (default: a held-out window)")
+  interpolate.add_argument("--end", help="MIDI file (default: another held-out window)")
+  interpolate.add_argument("--steps", type=int, default=7)
+  interpolate.add_argument("--temperature", type=float, default=0.5)
+  interpolate.add_argument("--seed", type=int, default=0)
+  interpolate.add_argument("--out", help="output folder (default: WORKDIR/interpolation)")
+
   presets = sub.add_parser("presets", help="list a model's presets, or print one as JSON")
   presets.add_argument("model")
   presets.add_argument("name", nargs="?")
@@ -68,6 +79,12 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "sample":
       for path in module.sample(args.workdir, num_samples=args.num, seed=args.seed, out_dir=args.out):
         print(path)
+    elif args.command == "interpolate":
+      if not hasattr(module, "interpolate"):
+        raise ConfigError(f"model {args.model!r} has no interpolate command")
+      paths = module.interpolate(args.workdir, args.start, args.end, num_steps=args.steps, seed=args.seed,
+                                 out_dir=args.out, temperature=args.temperature)
+      print("\n".join(paths))
     elif args.command == "presets":
       if args.name:
         from trajvae.config import to_dict

@@ -1,0 +1,213 @@
+"""MusicVAE entry points for the CLI: train, evaluate (the paper's Table 1 metrics), sample, interpolate."""
+
+from __future__ import annotations
+
+import functools
+import json
+import pathlib
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from trajvae.config import from_dict, override, to_dict
+from trajvae.music import objective
+from trajvae.music.api import TrainedMusicVAE
+from trajvae.music.configs import PRESETS, MusicDataConfig, MusicVAEConfig
+from trajvae.music.model import MusicModelConfig, init_model
+from trajvae.train.checkpoint import read_checkpoint_meta
+from trajvae.train.loop import TrainTask, fit, load_trained_params
+
+NAME = "musicvae"
+DEFAULT_PRESET = "cat-mel_2bar_cpu"
+Config = MusicVAEConfig
+__all__ = ["PRESETS", "DEFAULT_PRESET", "Config", "train", "evaluate", "sample", "interpolate"]
+
+
+def dataset_name(data: MusicDataConfig) -> str:
+  return f"{data.encoding}-{data.num_bars}bar"
+
+
+def load_windows(data: MusicDataConfig, split: str) -> np.ndarray:
+  """Token windows [N, steps, tracks] of one split, building the TFDS dataset on first use."""
+  from trajvae.music.tfds_notes import load_split
+
+  return load_split(
+      dataset_name(data), data.source, str(pathlib.Path(data.data_dir).expanduser()), split,
+      max_pieces=data.max_pieces or None,
+  )
+
+
+def check_encoding_matches_model(data: MusicDataConfig, model: MusicModelConfig) -> None:
+  """An encoding/config mismatch (e.g. drum data into a melody model) is an error before anything runs."""
+  from trajvae.music.encodings import get_converter
+
+  converter = get_converter(data.encoding, data.num_bars)
+  if tuple(converter.track_depths) != tuple(model.track_depths) or converter.num_steps != model.num_steps:
+    raise ValueError(
+        f"data {dataset_name(data)!r} gives windows of {converter.num_steps} steps with track depths "
+        f"{tuple(converter.track_depths)}, but the model expects {model.num_steps} steps with {model.track_depths}"
+    )
+
+
+def validate_tokens(tokens: np.ndarray, model: MusicModelConfig) -> None:
+  tokens = np.asarray(tokens)
+  expected = (model.num_steps, len(model.track_depths))
+  if tokens.ndim != 3 or tokens.shape[1:] != expected:
+    raise ValueError(f"expected token batches [batch, {expected[0]}, {expected[1]}], got {tokens.shape}")
+  for i, depth in enumerate(model.track_depths):
+    if tokens[..., i].min() < 0 or tokens[..., i].max() >= depth:
+      raise ValueError(f"track {i} holds tokens outside [0, {depth}): range {tokens[..., i].min()}..{tokens[..., i].max()}")
+
+
+@functools.partial(jax.jit, static_argnums=(0, 4))
+def _eval_batch(graphdef, params, tokens, key, loss_config):
+  model = nnx.merge(graphdef, params)
+  k1, k2, k3 = jax.random.split(key, 3)
+  _, metrics = objective.loss_and_metrics(model, tokens, k1, jnp.asarray(10**9), loss_config, training=False)
+  return {
+      "elbo": metrics["elbo"] * tokens.shape[0],
+      "r_loss": metrics["r_loss"] * tokens.shape[0],
+      "kl_bits": metrics["kl_bits"] * tokens.shape[0],
+      "accuracy_teacher_forced": objective.reconstruction_accuracy(model, tokens, k2, 0.0) * tokens.shape[0],
+      "accuracy_sampled": objective.reconstruction_accuracy(model, tokens, k3, 1.0) * tokens.shape[0],
+  }
+
+
+def evaluate_params(graphdef, params, windows: np.ndarray, config: MusicVAEConfig) -> dict[str, Any]:
+  """Held-out ELBO, KL and Table 1's teacher-forced and sampled reconstruction accuracy (per track and mean)."""
+  if config.eval.max_examples:
+    windows = windows[: config.eval.max_examples]
+  batch = config.eval.batch_size
+  usable = len(windows) // batch * batch or len(windows)
+  windows = windows[:usable]
+  key = jax.random.key(config.eval.seed)
+  totals: dict[str, Any] = {}
+  for start in range(0, len(windows), batch):
+    out = _eval_batch(graphdef, params, jnp.asarray(windows[start : start + batch]), jax.random.fold_in(key, start),
+                      config.loss)
+    for name, value in out.items():
+      totals[name] = totals.get(name, 0.0) + np.asarray(value)
+  results: dict[str, Any] = {"num_examples": len(windows)}
+  for name, total in totals.items():
+    value = total / len(windows)
+    if np.ndim(value):
+      results[name] = float(np.mean(value))
+      if len(value) > 1:
+        results[f"{name}_per_track"] = [float(v) for v in value]
+    else:
+      results[name] = float(value)
+  return results
+
+
+def build_task(config: MusicVAEConfig) -> TrainTask:
+  from trajvae.music.feeding import make_batches
+
+  check_encoding_matches_model(config.data, config.model)
+  windows = load_windows(config.data, "train")
+  graphdef, params = init_model(config.model, config.train.seed)
+  loss_config = config.loss
+
+  def loss_fn(model, batch, key, step):
+    return objective.loss_and_metrics(model, batch["tokens"], key, step, loss_config)
+
+  evaluate = None
+  if config.train.eval_every:
+    held_out = load_windows(config.data, "validation")
+
+    def evaluate(model, step):
+      _, p = nnx.split(model, nnx.Param)
+      return {k: v for k, v in evaluate_params(graphdef, p, held_out, config).items() if not k.endswith("per_track")}
+
+  return TrainTask(
+      name=NAME,
+      graphdef=graphdef,
+      params=params,
+      loss_fn=loss_fn,
+      batches=make_batches(windows, config.train.batch_size, config.train.seed, config.data.transpose_range),
+      validate_batch=lambda batch: validate_tokens(batch["tokens"], config.model),
+      evaluate=evaluate,
+  )
+
+
+def train(config: MusicVAEConfig, workdir, verbose: bool = True, on_step=None):
+  task = build_task(config)
+  return fit(task, config.optim, config.train, workdir, to_dict(config), verbose=verbose, on_step=on_step)
+
+
+def load_run(workdir, overrides: Sequence[str] = ()) -> tuple[MusicVAEConfig, TrainedMusicVAE, int]:
+  meta = read_checkpoint_meta(pathlib.Path(workdir) / "checkpoints")
+  config = override(from_dict(MusicVAEConfig, meta["config"]), overrides)
+  graphdef, params = init_model(config.model, config.train.seed)
+  params, step = load_trained_params(workdir, NAME, params, config.optim)
+  return config, TrainedMusicVAE(config.model, graphdef, params), step
+
+
+def evaluate(workdir, overrides: Sequence[str] = ()) -> dict[str, Any]:
+  """Table 1 metrics of a trained run on its held-out split; written to workdir/eval.json."""
+  config, model, step = load_run(workdir, overrides)
+  windows = load_windows(config.data, config.eval.split)
+  results = {"step": step, "split": config.eval.split, **evaluate_params(model.graphdef, model.params, windows, config)}
+  (pathlib.Path(workdir) / "eval.json").write_text(json.dumps(results, indent=2))
+  return results
+
+
+def _write(tokens: np.ndarray, config: MusicVAEConfig, out: pathlib.Path, stem: str, titles: list[str],
+           columns: int = 1) -> list[pathlib.Path]:
+  from trajvae.music import plots
+  from trajvae.music.encodings import get_converter
+  from trajvae.music.note_sequence import write_midi
+
+  converter = get_converter(config.data.encoding, config.data.num_bars)
+  seqs = [converter.from_tensors(t) for t in tokens]
+  paths = []
+  for i, seq in enumerate(seqs):
+    path = out / f"{stem}_{i:02d}.mid"
+    write_midi(seq, path)
+    paths.append(path)
+  png = out / f"{stem}.png"
+  plots.save_piano_rolls(seqs, png, titles, columns)
+  return [png, *paths]
+
+
+def sample(workdir, num_samples: int = 8, seed: int = 0, out_dir: str | None = None, temperature: float = 1.0):
+  """Prior samples as MIDI files and one piano-roll PNG."""
+  config, model, _ = load_run(workdir)
+  out = pathlib.Path(out_dir or pathlib.Path(workdir) / "samples")
+  out.mkdir(parents=True, exist_ok=True)
+  tokens = model.sample(num_samples, temperature, jax.random.key(seed))
+  paths = _write(tokens, config, out, "sample", [f"sample {i} (T={temperature})" for i in range(num_samples)])
+  return [str(p) for p in paths]
+
+
+def interpolate(workdir, start: str | None = None, end: str | None = None, num_steps: int = 7, seed: int = 0,
+                out_dir: str | None = None, temperature: float = 0.5):
+  """Slerp between the posterior means of two sequences (MIDI files, or two held-out windows by default)."""
+  from trajvae.music.encodings import get_converter
+  from trajvae.music.note_sequence import read_midi
+
+  config, model, _ = load_run(workdir)
+  if (start is None) != (end is None):
+    raise ValueError("give both --start and --end MIDI files, or neither")
+  if start is None:
+    windows = load_windows(config.data, config.eval.split)
+    a, b = windows[0], windows[len(windows) // 2]
+  else:
+    converter = get_converter(config.data.encoding, config.data.num_bars)
+
+    def first_window(path):
+      for seq in read_midi(path):
+        tensors = converter.to_tensors(seq)
+        if len(tensors):
+          return tensors[0]
+      raise ValueError(f"{path} has no {dataset_name(config.data)} window this model can encode")
+
+    a, b = first_window(start), first_window(end)
+  tokens = model.interpolate(a, b, num_steps, temperature, jax.random.key(seed))
+  out = pathlib.Path(out_dir or pathlib.Path(workdir) / "interpolation")
+  out.mkdir(parents=True, exist_ok=True)
+  titles = [f"t={t:.2f}" for t in np.linspace(0, 1, num_steps)]
+  paths = _write(tokens, config, out, "interpolation", titles, columns=num_steps)
+  return [str(p) for p in paths]

@@ -1,0 +1,55 @@
+"""Piano-roll pictures of note sequences (PNG)."""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
+
+from trajvae.music.note_sequence import NoteSequence  # noqa: E402
+
+_COLOURS = {"melody": "tab:blue", "bass": "tab:green", "drums": "tab:red"}
+
+
+def _role(note) -> str:
+  if note.is_drum:
+    return "drums"
+  return "bass" if 32 <= note.program <= 39 else "melody"
+
+
+def draw_piano_roll(ax, seq: NoteSequence, title: str = "") -> None:
+  """Notes as bars (time in 16th steps, MIDI pitch), coloured melody / bass / drums; bar lines in grey."""
+  pitches = [n.pitch for n in seq.notes] or [60]
+  total = max([seq.total_steps] + [n.end_step for n in seq.notes])
+  for note in seq.notes:
+    ax.add_patch(Rectangle((note.start_step, note.pitch - 0.4), max(note.end_step - note.start_step, 0.6), 0.8,
+                           color=_COLOURS[_role(note)], lw=0))
+  steps_per_bar = seq.steps_per_quarter * 4 * seq.time_signature[0] // seq.time_signature[1]
+  for bar in range(0, total + 1, steps_per_bar):
+    ax.axvline(bar, color="0.85", lw=0.6, zorder=0)
+  ax.set_xlim(0, max(total, 1))
+  ax.set_ylim(min(pitches) - 2, max(pitches) + 2)
+  ax.set_title(title, fontsize=8)
+  ax.tick_params(labelsize=6)
+
+
+def save_piano_rolls(seqs: Sequence[NoteSequence], path: str | pathlib.Path, titles: Sequence[str] | None = None,
+                     columns: int = 1) -> None:
+  """One piano roll per sequence in a grid (columns=len(seqs) gives an interpolation strip)."""
+  rows = -(-len(seqs) // columns)
+  fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns if columns > 1 else 10, 1.8 * rows), squeeze=False)
+  for i, ax in enumerate(axes.flat):
+    if i < len(seqs):
+      draw_piano_roll(ax, seqs[i], titles[i] if titles else "")
+    else:
+      ax.axis("off")
+  axes[-1, 0].set_xlabel("16th-note step", fontsize=7)
+  axes[0, 0].set_ylabel("MIDI pitch", fontsize=7)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
