@@ -1,0 +1,276 @@
+"""TFDS dataset of MusicVAE token windows, written as array_record (no TensorFlow needed).
+
+Builder `note_windows`, configs melody-2bar, melody-16bar, drums-2bar, trio-16bar.
+The source is a builder argument, not part of the TFDS name, so that one data_dir
+can hold several sources: build_note_windows(config, source, data_dir) writes
+under data_dir/<source tag>/note_windows/<config>/1.0.0/, the tag naming the
+source (e.g. "music21-all", "midi-myfolder-3f2a9c1b07", "-max40" for a capped build).
+
+Sources:
+- a folder of MIDI files (*.mid, *.midi, searched recursively); a piece is a file,
+  its id the path relative to the folder;
+- "music21" or "music21:<collection>,<collection>" (melody configs only): the
+  offline corpus of trajvae.music.corpus.
+
+Splits are train/validation/test = 80/10/10 by a hash of the piece id, so no
+piece has windows in two splits. Training windows are chosen at random (seeded by
+the piece id, at most 5 per piece); held-out windows are evenly spaced. Unreadable
+files are skipped with a warning; the counts (files, corrupt files, pieces without
+windows, windows per split) are logged, stored in the dataset's metadata and
+written to build_counts.json next to it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import pathlib
+import re
+from collections import Counter
+from typing import Iterator
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from trajvae.music.encodings import get_converter, piece_to_tensors
+from trajvae.music.note_sequence import CorruptMidiError, NoteSequence, read_midi
+
+log = logging.getLogger(__name__)
+
+CONFIGS = {
+    "melody-2bar": ("melody", 2),
+    "melody-16bar": ("melody", 16),
+    "drums-2bar": ("drums", 2),
+    "trio-16bar": ("trio", 16),
+}
+SPLITS = ("train", "validation", "test")
+MIDI_SUFFIXES = (".mid", ".midi")
+COUNTS_FILE = "build_counts.json"
+
+
+def split_of(piece_id: str) -> str:
+  """train / validation / test (80/10/10) from a stable hash of the piece id."""
+  bucket = int.from_bytes(hashlib.sha256(piece_id.encode()).digest()[:8], "big") % 100
+  return "train" if bucket < 80 else "validation" if bucket < 90 else "test"
+
+
+def _piece_seed(piece_id: str) -> int:
+  return int.from_bytes(hashlib.sha256(b"windows:" + piece_id.encode()).digest()[:8], "big")
+
+
+def _is_corpus(source: str) -> bool:
+  return source == "music21" or source.startswith("music21:")
+
+
+def _corpus_collections(source: str) -> tuple[str, ...]:
+  from trajvae.music.corpus import COLLECTIONS
+
+  return tuple(c for c in source.split(":", 1)[1].split(",") if c) if ":" in source else COLLECTIONS
+
+
+def midi_files(folder: str | pathlib.Path) -> list[pathlib.Path]:
+  root = pathlib.Path(folder).expanduser()
+  return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in MIDI_SUFFIXES)
+
+
+def source_pieces(
+    source: str, encoding: str, max_pieces: int | None, counts: Counter
+) -> Iterator[tuple[str, list[NoteSequence]]]:
+  """(piece_id, sections) of a MIDI folder or the music21 corpus; counts files, corrupt files, ..."""
+  if _is_corpus(source):
+    if encoding != "melody":
+      raise ValueError(f"the music21 corpus holds melodies only; it has no {encoding} data (use a MIDI folder)")
+    from trajvae.music.corpus import load_corpus
+
+    corpus = load_corpus(_corpus_collections(source), max_pieces=max_pieces)
+    counts.update({f"corpus_{k}": v for k, v in corpus.counts.items()})
+    for piece in corpus.pieces:
+      counts["pieces"] += 1
+      yield piece.piece_id, list(piece.sections)
+    return
+  root = pathlib.Path(source).expanduser()
+  if not root.is_dir():
+    raise ValueError(f"source {source!r} is neither 'music21[:collections]' nor a folder of MIDI files")
+  for path in midi_files(root)[:max_pieces]:
+    counts["files"] += 1
+    try:
+      sections = read_midi(path)
+    except CorruptMidiError as e:
+      log.warning("skipping unreadable MIDI: %s", e)
+      counts["corrupt_files"] += 1
+      continue
+    counts["pieces"] += 1
+    yield path.relative_to(root).as_posix(), sections
+
+
+def convert_pieces(config_name: str, source: str, max_pieces: int | None = None):
+  """{split: [(piece_id, windows [n, steps, tracks])]} and the counts, over the whole source."""
+  encoding, num_bars = CONFIGS[config_name]
+  converter = get_converter(encoding, num_bars)
+  counts: Counter = Counter()
+  by_split: dict[str, list[tuple[str, np.ndarray]]] = {s: [] for s in SPLITS}
+  for piece_id, sections in source_pieces(source, encoding, max_pieces, counts):
+    split = split_of(piece_id)
+    rng = np.random.default_rng(_piece_seed(piece_id)) if split == "train" else None
+    windows = piece_to_tensors(converter, sections, rng)
+    if len(windows) == 0:
+      counts["pieces_without_windows"] += 1
+      continue
+    by_split[split].append((piece_id, windows))
+    counts[f"pieces_{split}"] += 1
+    counts[f"windows_{split}"] += len(windows)
+  for s in SPLITS:
+    counts.setdefault(f"windows_{s}", 0)
+  return by_split, dict(counts)
+
+
+class NoteWindowsConfig(tfds.core.BuilderConfig):
+  def __init__(self, *, encoding: str, num_bars: int, **kwargs):
+    super().__init__(**kwargs)
+    self.encoding = encoding
+    self.num_bars = num_bars
+
+
+class NoteWindows(tfds.core.GeneratorBasedBuilder):
+  """MusicVAE token windows of a MIDI folder or the music21 corpus (pass source=...)."""
+
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {"1.0.0": "Initial release."}
+  BUILDER_CONFIGS = [
+      NoteWindowsConfig(name=name, encoding=enc, num_bars=bars, description=f"{bars}-bar {enc} windows")
+      for name, (enc, bars) in CONFIGS.items()
+  ]
+
+  def __init__(self, *, source: str | None = None, max_pieces: int | None = None, **kwargs):
+    self.source = source
+    self.max_pieces = max_pieces
+    self.counts: dict[str, int] = {}
+    super().__init__(**kwargs)
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    converter = get_converter(self.builder_config.encoding, self.builder_config.num_bars)
+    return self.dataset_info_from_configs(
+        features=tfds.features.FeaturesDict({
+            "tokens": tfds.features.Tensor(
+                shape=(converter.num_steps, len(converter.track_depths)), dtype=np.int32),
+            "piece_id": tfds.features.Text(),
+        }),
+        metadata=tfds.core.MetadataDict(),
+    )
+
+  def _split_generators(self, dl_manager):
+    del dl_manager  # everything is local
+    if self.source is None:
+      raise ValueError("NoteWindows needs source=<MIDI folder> or source='music21'")
+    by_split, self.counts = convert_pieces(self.builder_config.name, self.source, self.max_pieces)
+    self.info.metadata["counts"] = self.counts
+    self.info.metadata["source"] = self.source
+    log.info("note_windows/%s from %s: %s", self.builder_config.name, self.source, self.counts)
+    if not any(by_split.values()):
+      raise ValueError(
+          f"no windows for {self.builder_config.name} in {self.source} (counts: {self.counts}); "
+          "check the source holds 4/4 music of the right kind"
+      )
+    # An empty split is left out (TFDS cannot write one); load_split reports it.
+    return {split: self._generate_examples(items) for split, items in by_split.items() if items}
+
+  def _generate_examples(self, items):
+    for piece_id, windows in items:
+      for k, window in enumerate(windows):
+        yield f"{piece_id}#{k}", {"tokens": window, "piece_id": piece_id}
+
+
+def source_tag(source: str, max_pieces: int | None = None) -> str:
+  """The data_dir subfolder of a source: readable and unique per corpus selection or folder."""
+  if _is_corpus(source):
+    collections = _corpus_collections(source)
+    from trajvae.music.corpus import COLLECTIONS
+
+    tag = "music21-all" if collections == COLLECTIONS else "music21-" + "-".join(collections)
+  else:
+    path = pathlib.Path(source).expanduser().resolve()
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", path.name)[:40] or "root"
+    tag = f"midi-{name}-{hashlib.sha256(str(path).encode()).hexdigest()[:10]}"
+  return tag + (f"-max{max_pieces}" if max_pieces else "")
+
+
+def note_windows_builder(
+    config_name: str, source: str, data_dir: str | pathlib.Path, max_pieces: int | None = None
+) -> NoteWindows:
+  if config_name not in CONFIGS:
+    raise ValueError(f"unknown note_windows config {config_name!r}; expected one of {tuple(CONFIGS)}")
+  root = pathlib.Path(data_dir).expanduser() / source_tag(source, max_pieces)
+  return NoteWindows(
+      config=config_name, data_dir=str(root), source=source, max_pieces=max_pieces, file_format="array_record")
+
+
+def _read_counts(builder: NoteWindows) -> dict[str, int]:
+  path = pathlib.Path(builder.data_dir) / COUNTS_FILE
+  return json.loads(path.read_text()) if path.exists() else dict(builder.info.metadata.get("counts", {}))
+
+
+def build_note_windows(
+    config_name: str, source: str, data_dir: str, max_pieces: int | None = None
+) -> dict[str, int]:
+  """Builds the dataset if it is not there yet; returns its counts."""
+  builder = note_windows_builder(config_name, source, data_dir, max_pieces)
+  if not builder.is_prepared():
+    builder.download_and_prepare()
+    (pathlib.Path(builder.data_dir) / COUNTS_FILE).write_text(json.dumps(builder.counts, indent=2, sort_keys=True))
+  return _read_counts(builder)
+
+
+def load_split_records(
+    config_name: str, source: str, data_dir: str, split: str, max_pieces: int | None = None
+) -> tuple[np.ndarray, list[str]]:
+  """(tokens int32 [N, steps, tracks], piece ids [N]) of one split, building the dataset first if needed."""
+  if split not in SPLITS:
+    raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
+  counts = build_note_windows(config_name, source, data_dir, max_pieces)
+  builder = note_windows_builder(config_name, source, data_dir, max_pieces)
+  if split not in builder.info.splits or builder.info.splits[split].num_examples == 0:
+    raise ValueError(f"no windows in the {split} split of {source} for {config_name} (counts: {counts})")
+  data = builder.as_data_source()[split]
+  records = data.__getitems__(range(len(data)))
+  tokens = np.stack([np.asarray(r["tokens"], np.int32) for r in records])
+  ids = [r["piece_id"].decode() if isinstance(r["piece_id"], bytes) else str(r["piece_id"]) for r in records]
+  return tokens, ids
+
+
+def load_split(
+    config_name: str, source: str, data_dir: str, split: str, max_pieces: int | None = None
+) -> np.ndarray:
+  """Token windows int32 [N, steps, tracks] of one split; source "groove" reads TFDS groove/2bar-midionly."""
+  if source == "groove":
+    if config_name != "drums-2bar":
+      raise ValueError(f"the groove source only provides drums-2bar windows, not {config_name}")
+    return load_groove_windows(split, data_dir)
+  return load_split_records(config_name, source, data_dir, split, max_pieces)[0]
+
+
+def load_groove_windows(split: str = "train", data_dir: str | None = None, max_examples: int | None = None) -> np.ndarray:
+  """TFDS groove/2bar-midionly through the drums-2bar converter (needs a one-off 3.3 MB download)."""
+  try:
+    builder = tfds.builder("groove/2bar-midionly", data_dir=data_dir, file_format="array_record")
+    builder.download_and_prepare()
+    data = builder.as_data_source()[split]
+  except Exception as e:  # noqa: BLE001 - any download/prepare failure means the same thing to the user
+    raise RuntimeError(
+        f"could not obtain TFDS groove/2bar-midionly ({type(e).__name__}: {e}); it needs a one-off download "
+        "from storage.googleapis.com. Offline, unpack the Groove MIDI Dataset's MIDI files into a folder and use "
+        "it as the source: build_note_windows('drums-2bar', '/path/to/groove', data_dir)."
+    ) from e
+  converter = get_converter("drums", 2)
+  windows = []
+  for i in range(len(data) if max_examples is None else min(max_examples, len(data))):
+    try:
+      sections = read_midi(bytes(data[i]["midi"]))
+    except CorruptMidiError as e:
+      log.warning("skipping groove example %d: %s", i, e)
+      continue
+    windows.append(piece_to_tensors(converter, sections))
+  tokens = np.concatenate(windows) if windows else np.zeros((0, converter.num_steps, 1), np.int32)
+  if len(tokens) == 0:
+    raise ValueError(f"no windows in the {split} split of groove/2bar-midionly for drums-2bar")
+  return tokens
