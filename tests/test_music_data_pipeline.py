@@ -1,0 +1,175 @@
+"""MusicVAE data pipeline: TFDS note_windows builds from MIDI folders and the music21 corpus."""
+
+import json
+import pathlib
+
+import numpy as np
+import pretty_midi
+import pytest
+
+from trajvae.music import tfds_notes
+from trajvae.music.corpus import COLLECTIONS, corpus_sources, load_corpus
+from trajvae.music.encodings import get_converter, piece_to_tensors
+
+
+def write_pm(path, tracks, meter=(4, 4)):
+  pm = pretty_midi.PrettyMIDI(initial_tempo=120.0)
+  pm.time_signature_changes.append(pretty_midi.TimeSignature(*meter, 0.0))
+  dt = 60 / 120 / 4
+  for program, is_drum, notes in tracks:
+    inst = pretty_midi.Instrument(program, is_drum=is_drum)
+    inst.notes = [pretty_midi.Note(100, p, s * dt, e * dt) for p, s, e in notes]
+    pm.instruments.append(inst)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  pm.write(str(path))
+
+
+def tune(seed, num_bars=6):
+  rng = np.random.default_rng(seed)
+  return [(int(p), 2 * k, 2 * k + 1) for k, p in enumerate(rng.integers(55, 80, num_bars * 8))]
+
+
+def names_covering_splits(per_split=2):
+  """File names whose hash puts at least per_split of them in each split."""
+  names, seen = [], {s: 0 for s in tfds_notes.SPLITS}
+  k = 0
+  while min(seen.values()) < per_split:
+    name = f"piece{k:03d}.mid"
+    split = tfds_notes.split_of(name)
+    if seen[split] < per_split:
+      names.append(name)
+      seen[split] += 1
+    k += 1
+  return names
+
+
+@pytest.fixture(scope="module")
+def midi_folder(tmp_path_factory):
+  root = tmp_path_factory.mktemp("midi")
+  for i, name in enumerate(names_covering_splits()):
+    write_pm(root / ("nested" if i % 2 else "") / name, [(0, False, tune(i))])
+  (root / "broken.mid").write_bytes(b"RIFF not a midi file at all")
+  write_pm(root / "waltz.midi", [(0, False, tune(99))], meter=(3, 4))  # readable, but no 4/4 window
+  (root / "notes.txt").write_text("ignored: not a .mid file")
+  return root
+
+
+def test_folder_build_counts_and_split_by_piece(midi_folder, tmp_path, caplog):
+  counts = tfds_notes.build_note_windows("melody-2bar", str(midi_folder), str(tmp_path))
+  assert counts["files"] == 8 and counts["corrupt_files"] == 1 and counts["pieces_without_windows"] == 1
+  assert "broken.mid" in caplog.text
+  owner = {}
+  total = 0
+  for split in tfds_notes.SPLITS:
+    tokens, ids = tfds_notes.load_split_records("melody-2bar", str(midi_folder), str(tmp_path), split)
+    assert tokens.shape[1:] == (32, 1) and tokens.dtype == np.int32 and len(tokens) == counts[f"windows_{split}"]
+    assert tokens.min() >= 0 and tokens.max() < 90 and (tokens > 0).any()
+    for piece_id in ids:
+      assert owner.setdefault(piece_id, split) == split  # no piece in two splits
+      assert tfds_notes.split_of(piece_id) == split
+    total += len(tokens)
+  assert len(owner) == 6 and any(i.startswith("nested/") for i in owner)
+  np.testing.assert_array_equal(
+      tfds_notes.load_split("melody-2bar", str(midi_folder), str(tmp_path), "test"),
+      tfds_notes.load_split_records("melody-2bar", str(midi_folder), str(tmp_path), "test")[0])
+  # The counts are kept next to the dataset, and a second call reuses the build.
+  written = list(pathlib.Path(tmp_path).rglob(tfds_notes.COUNTS_FILE))
+  assert len(written) == 1 and json.loads(written[0].read_text()) == counts
+  assert tfds_notes.build_note_windows("melody-2bar", str(midi_folder), str(tmp_path)) == counts
+
+
+def test_max_pieces_is_a_separate_build(midi_folder, tmp_path):
+  counts = tfds_notes.build_note_windows("melody-2bar", str(midi_folder), str(tmp_path), max_pieces=2)
+  assert counts["files"] == 2
+  assert len({p.name for p in tmp_path.iterdir()}) == 1 and next(tmp_path.iterdir()).name.endswith("-max2")
+
+
+def test_drums_and_trio_builds(tmp_path):
+  folder = tmp_path / "band"
+  for i, name in enumerate(names_covering_splits(per_split=1)):
+    mel = tune(i, num_bars=17)
+    bass = [(36 + k % 5, 8 * k, 8 * k + 6) for k in range(34)]
+    kit = [(36 + 6 * (k % 2), 4 * k, 4 * k + 1) for k in range(68)] + [(42 + i, 2 * k + 1, 2 * k + 2) for k in range(8)]
+    write_pm(folder / name, [(0, False, mel), (33, False, bass), (0, True, kit)])
+  for config, shape in (("drums-2bar", (32, 1)), ("trio-16bar", (256, 3))):
+    counts = tfds_notes.build_note_windows(config, str(folder), str(tmp_path / "data"))
+    assert counts["files"] == 3 and counts.get("pieces_without_windows", 0) == 0
+    tokens = tfds_notes.load_split(config, str(folder), str(tmp_path / "data"), "train")
+    assert tokens.shape[1:] == shape
+    if config == "trio-16bar":
+      assert tokens[..., :2].max() < 90 and tokens[..., 2].max() < 512 and (tokens[..., 2] > 0).any()
+
+
+def test_empty_sources_raise_clear_errors(midi_folder, tmp_path):
+  bad = tmp_path / "bad"
+  bad.mkdir()
+  (bad / "x.mid").write_bytes(b"\x00" * 100)
+  with pytest.raises(ValueError, match="no windows for melody-2bar in .*bad"):
+    tfds_notes.build_note_windows("melody-2bar", str(bad), str(tmp_path / "data"))
+  with pytest.raises(ValueError, match="no windows"):
+    tfds_notes.load_split("melody-2bar", str(bad), str(tmp_path / "data"), "train")
+  one = tmp_path / "one"
+  write_pm(one / "piece.mid", [(0, False, tune(0))])  # one piece: its split has windows, the others none
+  split = tfds_notes.split_of("piece.mid")
+  other = next(s for s in tfds_notes.SPLITS if s != split)
+  assert len(tfds_notes.load_split("melody-2bar", str(one), str(tmp_path / "data"), split)) > 0
+  with pytest.raises(ValueError, match=f"no windows in the {other} split of .*one for melody-2bar"):
+    tfds_notes.load_split("melody-2bar", str(one), str(tmp_path / "data"), other)
+  with pytest.raises(ValueError, match="melodies only"):
+    tfds_notes.build_note_windows("drums-2bar", "music21", str(tmp_path / "data"))
+  with pytest.raises(ValueError, match="neither"):
+    tfds_notes.build_note_windows("melody-2bar", str(tmp_path / "missing"), str(tmp_path / "data"))
+  with pytest.raises(ValueError, match="unknown note_windows config"):
+    tfds_notes.build_note_windows("melody-4bar", str(one), str(tmp_path / "data"))
+
+
+def test_groove_without_download_says_how_to_proceed(monkeypatch, tmp_path):
+  import tensorflow_datasets as tfds
+
+  def offline(*args, **kwargs):
+    raise ConnectionError("storage.googleapis.com unreachable")
+
+  monkeypatch.setattr(tfds, "builder", offline)
+  with pytest.raises(RuntimeError, match="groove/2bar-midionly.*download.*folder"):
+    tfds_notes.load_split("drums-2bar", "groove", str(tmp_path), "train")
+  with pytest.raises(ValueError, match="drums-2bar"):
+    tfds_notes.load_split("melody-2bar", "groove", str(tmp_path), "train")
+
+
+def test_music21_folk_subset_parses_once_and_gives_real_windows(tmp_path):
+  corpus = load_corpus(["ryansMammoth"], max_pieces=30, cache_dir=tmp_path)
+  assert len(corpus.pieces) == 30 and corpus.counts["off_grid"] > 0  # tunes with triplets are skipped, counted
+  assert corpus.counts["tunes"] == corpus.counts["pieces"] + corpus.counts["off_grid"]
+  assert len(list(tmp_path.rglob("*.pkl"))) == corpus.counts["sources"]
+  again = load_corpus(["ryansMammoth"], max_pieces=30, cache_dir=tmp_path)  # from the cache
+  assert [p.piece_id for p in again.pieces] == [p.piece_id for p in corpus.pieces]
+  assert again.pieces[0].sections == corpus.pieces[0].sections
+  converter = get_converter("melody", 2)
+  windows = np.concatenate([piece_to_tensors(converter, p.sections) for p in corpus.pieces])
+  assert len(windows) >= 20
+  assert windows.min() >= 0 and windows.max() < 90
+  assert (windows >= 2).sum(axis=(1, 2)).min() >= 1  # every window has notes
+  assert np.mean(windows >= 2) > 0.15
+  quantized = load_corpus(["ryansMammoth"], max_pieces=30, cache_dir=tmp_path, off_grid="quantize")
+  assert "off_grid" not in quantized.counts
+
+
+def test_music21_chorales_give_the_soprano(tmp_path):
+  sources = corpus_sources(["bach"])
+  assert len(sources) == 350 and "bach" in COLLECTIONS
+  corpus = load_corpus(["bach"], max_pieces=2, cache_dir=tmp_path)
+  first = corpus.pieces[0]
+  assert first.piece_id == "bach/bwv269"
+  pitches = [n.pitch for s in first.sections for n in s.notes]
+  assert 60 <= min(pitches) and max(pitches) <= 81  # a soprano line
+  assert first.sections[0].time_signature == (3, 4) and first.sections[0].notes[0].start_step == 8  # pickup beat
+
+
+def test_music21_source_builds_a_tfds_dataset(tmp_path, monkeypatch):
+  monkeypatch.setenv("TRAJVAE_CACHE", str(tmp_path / "cache"))
+  counts = tfds_notes.build_note_windows("melody-2bar", "music21:ryansMammoth", str(tmp_path / "data"), max_pieces=30)
+  assert counts["pieces"] == 30 and counts["corpus_off_grid"] > 0
+  assert sum(counts[f"windows_{s}"] for s in tfds_notes.SPLITS) > 20
+  assert (tmp_path / "data" / "music21-ryansMammoth-max30").is_dir()
+  tokens = tfds_notes.load_split("melody-2bar", "music21:ryansMammoth", str(tmp_path / "data"), "train", max_pieces=30)
+  assert tokens.shape[1:] == (32, 1) and 0 < len(tokens) == counts["windows_train"]
