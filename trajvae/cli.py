@@ -47,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
   sample = sub.add_parser("sample", help="write samples and pictures of a trained run as PNG")
   sample.add_argument("model")
   sample.add_argument("--workdir", required=True)
-  sample.add_argument("--num", type=int, default=100, help="number of prior samples")
+  sample.add_argument("--num", type=int, help="number of prior samples (default: the model's)")
   sample.add_argument("--seed", type=int, default=0)
   sample.add_argument("--out", help="output folder (default: the workdir)")
 
@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "eval":
       print(json.dumps(module.evaluate(args.workdir, args.set), indent=2))
     elif args.command == "sample":
-      for path in module.sample(args.workdir, num_samples=args.num, seed=args.seed, out_dir=args.out):
+      extra = {} if args.num is None else {"num_samples": args.num}
+      for path in module.sample(args.workdir, seed=args.seed, out_dir=args.out, **extra):
         print(path)
     elif args.command == "interpolate":
       if not hasattr(module, "interpolate"):

@@ -97,13 +97,13 @@ REFERENCE = {
 
 SMALL = {
     # Hundreds of steps per minute on 2 CPU cores; what the notebook and `make demo-musicvae` use.
-    "cat-mel_2bar_cpu": lambda: _small(REFERENCE["cat-mel_2bar_small"](), 3000, 64, (256,), (256, 256), 64),
-    "cat-drums_2bar_cpu": lambda: _small(REFERENCE["cat-drums_2bar_small"](), 3000, 64, (256,), (256, 256), 64),
+    "cat-mel_2bar_cpu": lambda: _small(REFERENCE["cat-mel_2bar_small"](), 2000, 64, (128,), (128, 128), 64),
+    "cat-drums_2bar_cpu": lambda: _small(REFERENCE["cat-drums_2bar_small"](), 2000, 64, (128,), (128, 128), 64),
     # The Table 1 comparison at CPU scale: same encoder, z, free bits and data; flat vs conductor decoder.
-    "hierdec-mel_16bar_cpu": lambda: _small(REFERENCE["hierdec-mel_16bar"](), 3000, 32, (256,), (256,), 128, 64),
-    "flat-mel_16bar_cpu": lambda: _small(REFERENCE["flat-mel_16bar"](), 3000, 32, (256,), (256, 256), 128, 64),
-    "hierdec-trio_16bar_cpu": lambda: _small(REFERENCE["hierdec-trio_16bar"](), 3000, 32, (256,), (256,), 128, 64),
-    "flat-trio_16bar_cpu": lambda: _small(REFERENCE["flat-trio_16bar"](), 3000, 32, (256,), (256, 256), 128, 0),
+    "hierdec-mel_16bar_cpu": lambda: _small(REFERENCE["hierdec-mel_16bar"](), 1500, 32, (128,), (128,), 128, 64),
+    "flat-mel_16bar_cpu": lambda: _small(REFERENCE["flat-mel_16bar"](), 1500, 32, (128,), (128, 128), 128, 64),
+    "hierdec-trio_16bar_cpu": lambda: _small(REFERENCE["hierdec-trio_16bar"](), 1500, 32, (128,), (128,), 128, 64),
+    "flat-trio_16bar_cpu": lambda: _small(REFERENCE["flat-trio_16bar"](), 1500, 32, (128,), (128, 128), 128, 0),
     # Seconds-long runs for tests.
     "smoke-mel_2bar": lambda: dataclasses.replace(
         _small(REFERENCE["cat-mel_2bar_small"](), 20, 16, (32,), (32,), 8),

@@ -1,0 +1,109 @@
+"""MusicVAE training and sampling throughput, compile time and peak memory.
+
+Runs unchanged on CPU and accelerators; random tokens stand in for data (the
+network's cost does not depend on their values).
+
+  python benchmarks/musicvae.py                                   # CPU-sized batches
+  python benchmarks/musicvae.py --batch cat-mel_2bar_small=512 --batch hierdec-mel_16bar=512   # the reference's, on a GPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import resource
+import time
+
+import jax
+import numpy as np
+
+from trajvae.config import override, select_preset
+from trajvae.music import objective
+from trajvae.music.api import _decode
+from trajvae.music.configs import PRESETS
+from trajvae.music.model import init_model
+from trajvae.train import sharding
+from trajvae.train.loop import init_train_state, jit_data_parallel, make_train_step
+from trajvae.train.optim import make_optimizer
+
+CPU_BATCHES = {"cat-mel_2bar_small": 64, "hierdec-mel_16bar": 4, "cat-mel_2bar_cpu": 64, "hierdec-mel_16bar_cpu": 32,
+               "flat-mel_16bar_cpu": 32}
+
+
+def peak_memory_mb() -> float:
+  stats = jax.local_devices()[0].memory_stats() or {}
+  if "peak_bytes_in_use" in stats:
+    return stats["peak_bytes_in_use"] / 2**20
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bench(preset: str, batch_size: int, steps: int, sample_batch: int) -> dict:
+  config = override(select_preset(PRESETS, preset), [f"train.batch_size={batch_size}"])
+  graphdef, params = init_model(config.model, 0)
+  tx = make_optimizer(config.optim)
+  mesh = sharding.data_mesh()
+  state = sharding.replicate(init_train_state(params, tx), mesh)
+  loss_config = config.loss
+  step_fn = jit_data_parallel(
+      make_train_step(graphdef, lambda m, b, k, s: objective.loss_and_metrics(m, b["tokens"], k, s, loss_config), tx),
+      mesh,
+  )
+  rng = np.random.default_rng(0)
+  tokens = np.stack([rng.integers(0, d, (batch_size, config.model.num_steps)) for d in config.model.track_depths], -1)
+  batch = sharding.shard_batch({"tokens": tokens.astype(np.int32)}, mesh)
+  key = jax.random.key(0)
+  start = time.perf_counter()
+  compiled = step_fn.lower(state, batch, key).compile()
+  compile_s = time.perf_counter() - start
+  state, metrics = compiled(state, batch, key)
+  jax.block_until_ready(metrics)
+  start = time.perf_counter()
+  for i in range(steps):
+    state, metrics = compiled(state, batch, jax.random.fold_in(key, i))
+  jax.block_until_ready(metrics)
+  train_s = time.perf_counter() - start
+
+  z = jax.random.normal(key, (sample_batch, config.model.z_size))
+  jax.block_until_ready(_decode(graphdef, state.params, z, key, 1.0))
+  start = time.perf_counter()
+  for i in range(3):
+    out = _decode(graphdef, state.params, z, jax.random.fold_in(key, i), 1.0)
+  jax.block_until_ready(out)
+  sample_s = (time.perf_counter() - start) / 3
+  return {
+      "preset": preset,
+      "batch_size": batch_size,
+      "compile_s": round(compile_s, 2),
+      "train_steps_per_s": round(steps / train_s, 3),
+      "train_examples_per_s": round(steps * batch_size / train_s, 1),
+      "sample_sequences_per_s": round(sample_batch / sample_s, 1),
+      "peak_memory_mb": round(peak_memory_mb(), 0),
+  }
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--batch", action="append", default=[], metavar="PRESET=N",
+                      help="preset and batch size (repeatable); default: CPU-sized batches")
+  parser.add_argument("--steps", type=int, default=5)
+  parser.add_argument("--sample-batch", type=int, default=64)
+  parser.add_argument("--out", default="benchmarks/results/musicvae.json")
+  args = parser.parse_args()
+  pairs = [(p, int(n)) for p, n in (b.split("=") for b in args.batch)] or [
+      ("cat-mel_2bar_small", CPU_BATCHES["cat-mel_2bar_small"]), ("hierdec-mel_16bar", CPU_BATCHES["hierdec-mel_16bar"])]
+  device = f"{jax.device_count()} x {jax.devices()[0].device_kind}"
+  rows = [bench(p, n, args.steps, args.sample_batch) for p, n in pairs]
+  print(f"MusicVAE on {device} (jax {jax.__version__})")
+  header = list(rows[0])
+  print(" | ".join(f"{h:>22}" for h in header))
+  for row in rows:
+    print(" | ".join(f"{row[h]!s:>22}" for h in header))
+  out = pathlib.Path(args.out)
+  out.parent.mkdir(parents=True, exist_ok=True)
+  out.write_text(json.dumps({"device": device, "jax": jax.__version__, "results": rows}, indent=2))
+  print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+  main()
