@@ -11,10 +11,11 @@ SET    ?=
 XDIST  ?= -n 2
 export JAX_COMPILATION_CACHE_DIR ?= $(CURDIR)/.cache/jax
 
-.PHONY: help install demo test train-vae eval-vae sample-vae bench-vae experiment-vae clean
+.PHONY: help install demo test train-vae eval-vae sample-vae train-musicvae eval-musicvae sample-musicvae \
+	interpolate-musicvae bench-vae bench-musicvae experiment-vae experiment-musicvae demo-musicvae clean
 
 help:  ## list targets
-	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+	@grep -E '^[^#=	]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^\$$\(addprefix ([a-z]+-),[^)]*\): ([a-z]+-)%:/\1MODEL:/; s/:.*## /\t/'
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,20 +33,41 @@ demo: $(VENV)/.installed  ## train the 2-D VAE on the bundled digits, evaluate i
 test: $(VENV)/.installed  ## run the whole test suite
 	$(PY) -m pytest -q $(XDIST) tests
 
-train-vae: $(VENV)/.installed  ## make train-vae PRESET=digits SET="train.steps=5000"
-	$(PY) -m trajvae train vae $(if $(PRESET),--preset $(PRESET)) --workdir $(RUNS)/vae-$(or $(PRESET),default) $(if $(SET),--set $(SET))
+# Model targets: make train-MODEL [CONFIG=preset] [SET="key=value ..."]; MODEL is vae or musicvae.
+# The run lives in $(RUNS)/MODEL-PRESET; eval/sample/interpolate read the same folder.
+CONFIG ?= $(PRESET)
+WORKDIR = $(RUNS)/$*-$(or $(CONFIG),default)
+MODELS := vae musicvae
 
-eval-vae: $(VENV)/.installed  ## make eval-vae PRESET=digits SET="eval.iwae_samples=5000"
-	$(PY) -m trajvae eval vae --workdir $(RUNS)/vae-$(or $(PRESET),default) $(if $(SET),--set $(SET))
+$(addprefix train-,$(MODELS)): train-%: $(VENV)/.installed  ## make train-musicvae CONFIG=cat-mel_2bar_small SET="train.steps=5000"
+	$(PY) -m trajvae train $* $(if $(CONFIG),--preset $(CONFIG)) --workdir $(WORKDIR) $(if $(SET),--set $(SET))
 
-sample-vae: $(VENV)/.installed  ## pictures of a trained run
-	$(PY) -m trajvae sample vae --workdir $(RUNS)/vae-$(or $(PRESET),default)
+$(addprefix eval-,$(MODELS)): eval-%: $(VENV)/.installed  ## held-out metrics of a run (SET="eval.iwae_samples=5000" etc.)
+	$(PY) -m trajvae eval $* --workdir $(WORKDIR) $(if $(SET),--set $(SET))
+
+$(addprefix sample-,$(MODELS)): sample-%: $(VENV)/.installed  ## samples and pictures of a run
+	$(PY) -m trajvae sample $* --workdir $(WORKDIR)
+
+interpolate-musicvae: interpolate-%: $(VENV)/.installed  ## latent interpolation (START=a.mid END=b.mid optional)
+	$(PY) -m trajvae interpolate $* --workdir $(WORKDIR) $(if $(START),--start $(START) --end $(END))
 
 experiment-vae: $(VENV)/.installed  ## the README's digits table: latent sizes x likelihoods x seeds
 	$(PY) experiments/vae_digits.py --out $(RUNS)/experiment-vae
 
 bench-vae: $(VENV)/.installed  ## compile time and examples/s of the MNIST-size VAE
 	$(PY) benchmarks/vae.py
+
+experiment-musicvae: $(VENV)/.installed  ## Table 1 (flat vs hierarchical 16-bar melody) at CPU scale
+	$(PY) experiments/musicvae_table1.py --out $(RUNS)/experiment-musicvae
+
+bench-musicvae: $(VENV)/.installed  ## MusicVAE compile time, examples/s, sampling throughput, peak memory
+	$(PY) benchmarks/musicvae.py
+
+demo-musicvae: $(VENV)/.installed  ## a small 2-bar melody MusicVAE on the offline corpus, then samples and an interpolation
+	$(PY) -m trajvae train musicvae --preset cat-mel_2bar_cpu --workdir $(RUNS)/demo-musicvae
+	$(PY) -m trajvae eval musicvae --workdir $(RUNS)/demo-musicvae
+	$(PY) -m trajvae sample musicvae --workdir $(RUNS)/demo-musicvae
+	$(PY) -m trajvae interpolate musicvae --workdir $(RUNS)/demo-musicvae
 
 clean:  ## remove runs and caches (keeps .venv)
 	rm -rf $(RUNS) .cache
