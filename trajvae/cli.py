@@ -38,6 +38,13 @@ def _parser() -> argparse.ArgumentParser:
   train.add_argument("--workdir", required=True, help="checkpoints, metrics.jsonl and TensorBoard events go here")
   train.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, e.g. train.steps=500")
   train.add_argument("--quiet", action="store_true", help="no progress lines")
+  multi = train.add_argument_group("multi-process runs (every process runs the same command)")
+  multi.add_argument("--distributed", action="store_true",
+                     help="join a multi-process run; without the flags below, JAX detects the cluster (SLURM, TPU VM)")
+  multi.add_argument("--coordinator-address", help="host:port of process 0 (or TRAJVAE_COORDINATOR_ADDRESS)")
+  multi.add_argument("--num-processes", type=int, help="(or TRAJVAE_NUM_PROCESSES)")
+  multi.add_argument("--process-id", type=int, help="(or TRAJVAE_PROCESS_ID)")
+  multi.add_argument("--coordinator-timeout", type=int, default=300, help="seconds to wait for the coordinator")
 
   evaluate = sub.add_parser("eval", help="evaluate a trained run on held-out data")
   evaluate.add_argument("model")
@@ -73,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     module = load_model_module(args.model)
     if args.command == "train":
       config = build_config(module, args.preset, args.set)
+      if args.distributed or args.coordinator_address or args.num_processes:
+        from trajvae.train.distributed import initialize
+
+        initialize(args.coordinator_address, args.num_processes, args.process_id, args.coordinator_timeout)
       module.train(config, args.workdir, verbose=not args.quiet)
     elif args.command == "eval":
       print(json.dumps(module.evaluate(args.workdir, args.set), indent=2))

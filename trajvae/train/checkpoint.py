@@ -32,6 +32,16 @@ class CheckpointStore:
     self._manager = ocp.CheckpointManager(self.directory, options=options)
 
   def _check_or_write_meta(self, config: dict[str, Any]) -> None:
+    """Process 0 checks (and on a new run writes) the tag; the others check it once it is there."""
+    from trajvae.train.distributed import barrier
+
+    if jax.process_index() == 0:
+      self._check_or_write_meta_locally(config)
+    barrier("trajvae-checkpoint-meta")
+    if jax.process_index() != 0:
+      self._check_or_write_meta_locally(config)
+
+  def _check_or_write_meta_locally(self, config: dict[str, Any]) -> None:
     meta_path = self.directory / _META_FILE
     if meta_path.exists():
       meta = json.loads(meta_path.read_text())

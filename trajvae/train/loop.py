@@ -25,6 +25,7 @@ from flax import nnx, struct
 
 from trajvae.train import sharding
 from trajvae.train.checkpoint import CheckpointStore
+from trajvae.train.distributed import check_same_config
 from trajvae.train.metrics import MetricWriter, Progress, to_python
 from trajvae.train.optim import OptimConfig, make_optimizer
 
@@ -139,6 +140,7 @@ def fit(
   a crash). Returns the final state, replicated on the mesh.
   """
   workdir = pathlib.Path(workdir)
+  check_same_config(config_dict)
   mesh = sharding.data_mesh()
   sharding.check_batch_divisible(train.batch_size, mesh)
   tx = make_optimizer(optim)
