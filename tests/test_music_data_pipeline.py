@@ -24,7 +24,7 @@ def write_pm(path, tracks, meter=(4, 4)):
   pm.write(str(path))
 
 
-def tune(seed, num_bars=6):
+def tune(seed, num_bars=8):
   rng = np.random.default_rng(seed)
   return [(int(p), 2 * k, 2 * k + 1) for k, p in enumerate(rng.integers(55, 80, num_bars * 8))]
 
@@ -78,10 +78,14 @@ def test_folder_build_counts_and_split_by_piece(midi_folder, tmp_path, caplog):
   assert tfds_notes.build_note_windows("melody-2bar", str(midi_folder), str(tmp_path)) == counts
 
 
-def test_max_pieces_is_a_separate_build(midi_folder, tmp_path):
+def test_max_pieces_and_max_windows_are_separate_builds(midi_folder, tmp_path):
   counts = tfds_notes.build_note_windows("melody-2bar", str(midi_folder), str(tmp_path), max_pieces=2)
   assert counts["files"] == 2
   assert len({p.name for p in tmp_path.iterdir()}) == 1 and next(tmp_path.iterdir()).name.endswith("-max2")
+  capped = tfds_notes.build_note_windows("melody-2bar", str(midi_folder), str(tmp_path))
+  every = tfds_notes.build_note_windows("melody-2bar", str(midi_folder), str(tmp_path), max_windows=None)
+  assert every["windows_train"] > capped["windows_train"] == 5 * capped["pieces_train"]
+  assert sorted(p.name.rsplit("-", 1)[-1] for p in tmp_path.iterdir())[-1] == "windowsall"
 
 
 def test_drums_and_trio_builds(tmp_path):

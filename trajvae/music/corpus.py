@@ -165,10 +165,13 @@ def _parse_source(collection: str, source: str) -> tuple[list[tuple[str, _RawTun
   counts: Counter = Counter()
   try:
     parsed = corpus.parse(source)
-  except Exception as e:  # noqa: BLE001 - music21 raises many kinds of parse errors
-    log.warning("music21 could not parse %s: %s", source, e)
-    counts["parse_errors"] += 1
-    return [], dict(counts)
+  except Exception:  # noqa: BLE001 - e.g. music21's own pickle cache read while another process writes it
+    try:
+      parsed = corpus.parse(source, forceSource=True)
+    except Exception as e:  # noqa: BLE001 - music21 raises many kinds of parse errors
+      log.warning("music21 could not parse %s: %s", source, e)
+      counts["parse_errors"] += 1
+      return [], dict(counts)
   scores = list(parsed.scores) if isinstance(parsed, stream.Opus) else [parsed]
   stem = _stem(collection, source)
   tunes = []
@@ -193,6 +196,8 @@ def _cached_parse(collection: str, source: str, cache_dir: pathlib.Path):
     with path.open("rb") as f:
       return pickle.load(f)
   result = _parse_source(collection, source)
+  if result[1].get("parse_errors"):
+    return result  # not cached: the next load tries again
   path.parent.mkdir(parents=True, exist_ok=True)
   tmp = path.with_suffix(f".tmp{os.getpid()}")
   with tmp.open("wb") as f:
