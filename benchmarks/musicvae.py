@@ -10,14 +10,12 @@ network's cost does not depend on their values).
 from __future__ import annotations
 
 import argparse
-import json
-import pathlib
-import resource
 import time
 
 import jax
 import numpy as np
 
+from common import peak_memory_mb, report
 from trajvae.config import override, select_preset
 from trajvae.music import objective
 from trajvae.music.api import _decode
@@ -31,11 +29,6 @@ CPU_BATCHES = {"cat-mel_2bar_small": 64, "hierdec-mel_16bar": 4, "cat-mel_2bar_c
                "flat-mel_16bar_cpu": 32}
 
 
-def peak_memory_mb() -> float:
-  stats = jax.local_devices()[0].memory_stats() or {}
-  if "peak_bytes_in_use" in stats:
-    return stats["peak_bytes_in_use"] / 2**20
-  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def bench(preset: str, batch_size: int, steps: int, sample_batch: int) -> dict:
@@ -92,17 +85,8 @@ def main() -> None:
   args = parser.parse_args()
   pairs = [(p, int(n)) for p, n in (b.split("=") for b in args.batch)] or [
       ("cat-mel_2bar_small", CPU_BATCHES["cat-mel_2bar_small"]), ("hierdec-mel_16bar", CPU_BATCHES["hierdec-mel_16bar"])]
-  device = f"{jax.device_count()} x {jax.devices()[0].device_kind}"
   rows = [bench(p, n, args.steps, args.sample_batch) for p, n in pairs]
-  print(f"MusicVAE on {device} (jax {jax.__version__})")
-  header = list(rows[0])
-  print(" | ".join(f"{h:>22}" for h in header))
-  for row in rows:
-    print(" | ".join(f"{row[h]!s:>22}" for h in header))
-  out = pathlib.Path(args.out)
-  out.parent.mkdir(parents=True, exist_ok=True)
-  out.write_text(json.dumps({"device": device, "jax": jax.__version__, "results": rows}, indent=2))
-  print(f"wrote {out}")
+  report("MusicVAE", rows, args.out)
 
 
 if __name__ == "__main__":

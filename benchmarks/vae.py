@@ -9,14 +9,12 @@ is the shared data-parallel one). Prints a table and writes JSON.
 from __future__ import annotations
 
 import argparse
-import json
-import pathlib
-import resource
 import time
 
 import jax
 import numpy as np
 
+from common import peak_memory_mb, report
 from trajvae.config import override
 from trajvae.train import sharding
 from trajvae.train.loop import init_train_state, jit_data_parallel, make_train_step
@@ -25,12 +23,6 @@ from trajvae.vae import experiment
 from trajvae.vae.model import init_model
 
 
-def peak_memory_mb() -> float:
-  """Peak device memory where the backend reports it, else this process's peak resident memory."""
-  stats = jax.local_devices()[0].memory_stats() or {}
-  if "peak_bytes_in_use" in stats:
-    return stats["peak_bytes_in_use"] / 2**20
-  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def bench(batch_size: int, steps: int) -> dict:
@@ -72,17 +64,8 @@ def main() -> None:
   parser.add_argument("--steps", type=int, default=200)
   parser.add_argument("--out", default="benchmarks/results/vae.json")
   args = parser.parse_args()
-  device = f"{jax.device_count()} x {jax.devices()[0].device_kind}"
   rows = [bench(b, args.steps) for b in args.batch_sizes]
-  print(f"VAE 784-500-20 Bernoulli, Adagrad, on {device} (jax {jax.__version__})")
-  header = list(rows[0])
-  print(" | ".join(f"{h:>14}" for h in header))
-  for row in rows:
-    print(" | ".join(f"{row[h]:>14}" for h in header))
-  out = pathlib.Path(args.out)
-  out.parent.mkdir(parents=True, exist_ok=True)
-  out.write_text(json.dumps({"device": device, "jax": jax.__version__, "results": rows}, indent=2))
-  print(f"wrote {out}")
+  report("VAE 784-500-20 Bernoulli, Adagrad", rows, args.out)
 
 
 if __name__ == "__main__":
