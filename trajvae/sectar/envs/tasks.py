@@ -1,0 +1,43 @@
+"""The authors' five task configurations per environment (goals/*.npy in wyndwarrior/Sectar).
+
+goals.json is a copy of the waypoint and block entries of
+shared/data/sectar_goals/goals.json, shipped inside the package so installed
+code does not depend on the checkout layout.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import pathlib
+
+import numpy as np
+
+NUM_TASKS = 5
+
+
+@functools.cache
+def _raw() -> dict:
+  return json.loads((pathlib.Path(__file__).parent / "goals.json").read_text())
+
+
+def _check_task(task: int) -> None:
+  if not 0 <= task < NUM_TASKS:
+    raise ValueError(f"task must be in [0, {NUM_TASKS}), got {task}")
+
+
+def waypoint_task(task: int) -> tuple[np.ndarray, np.ndarray]:
+  """(start xy [2], waypoints [50, 2]) of a waypoint task, float32."""
+  _check_task(task)
+  entry = _raw()["waypoint"][task]
+  return np.asarray(entry["start_state"][:2], np.float32), np.asarray(entry["waypoints"], np.float32)
+
+
+def block_task(task: int) -> tuple[np.ndarray, np.ndarray, float]:
+  """(start state [15], goals [4, 2], arena border) of a block task, float32.
+
+  The stored fourth number (2.0) is not read by the authors' environment; it is ignored.
+  """
+  _check_task(task)
+  start, goals, border, _unused = _raw()["block"][task]
+  return np.asarray(start, np.float32), np.asarray(goals, np.float32).reshape(4, 2), float(border)
