@@ -1,0 +1,213 @@
+"""PPO in the PureJaxRL style: rollout -> advantages -> clipped updates, all inside one jax.jit.
+
+Built for SeCTAR's two RL problems, which share a shape: fixed-length rollouts
+of a (latent-conditioned) policy from given start states in a Brax env, with a
+reward computed afterwards from the whole rollout by a model whose parameters
+change every outer iteration:
+- self-consistency: z ~ N(0, I), r_t = log N(s_t; mu_t^SD(z, s_0), sigma^2);
+- exploration: no z, r = -ELBO of each segment (later session).
+Those model parameters (`reward_params`) and the start states are traced
+arguments of the jitted update, so an outer loop never re-jits.
+
+As the authors' PPO: zero baseline (no value function, "due to constantly
+changing rewards"), GAE(gamma, lambda) on the rewards, normalised advantages,
+clip 0.2, 10 epochs, Adam 3e-4. Every rollout is exactly one episode of
+`rollout_len` steps (T = 19 for the consistency objective), so no auto-reset.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+
+from trajvae.sectar.envs import KinematicEnv
+from trajvae.sectar.losses import policy_log_prob
+from trajvae.sectar.model import PolicyDecoder
+
+Array = jax.Array
+# (reward_params, latents [N, Z], start_states [N, D], next_obs [N, L, D], env_rewards [N, L]) -> [N, L]
+RewardFn = Callable[[Any, Array, Array, Array, Array], Array]
+
+
+@dataclasses.dataclass(frozen=True)
+class PPOConfig:
+  num_envs: int = 20  # rollouts per update (the authors: 20)
+  rollout_len: int = 19
+  epochs: int = 10
+  num_minibatches: int = 2  # the authors: minibatches of 200 samples from 20 x 19 = 380
+  clip: float = 0.2
+  learning_rate: float = 3e-4
+  gamma: float = 0.99
+  gae_lambda: float = 0.95
+  entropy_coef: float = 0.0
+  max_grad_norm: float = 10.0
+  normalize_advantages: bool = True
+
+
+class Rollout(NamedTuple):
+  """Batch-major rollout: obs/next_obs [N, L, D], actions [N, L(, A)], log_probs/env_rewards [N, L]."""
+
+  obs: Array
+  actions: Array
+  log_probs: Array
+  next_obs: Array
+  env_rewards: Array
+
+
+class TrainState(NamedTuple):
+  params: Any
+  opt_state: Any
+
+
+def make_optimizer(config: PPOConfig) -> optax.GradientTransformation:
+  return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(config.learning_rate))
+
+
+def sample_action(policy: PolicyDecoder, s: Array, z: Array | None, key: Array) -> tuple[Array, Array]:
+  """An action from pi(. | s, z) and its log-probability (one state; vmap for batches)."""
+  out = policy(s, z)
+  if policy.discrete:
+    a = jax.random.categorical(key, out)
+  else:
+    mean, std = out
+    a = mean + std * jax.random.normal(key, mean.shape)
+  return a, policy_log_prob(policy, s, z, a)
+
+
+def entropy(policy: PolicyDecoder, s: Array, z: Array | None) -> Array:
+  out = policy(s, z)
+  if policy.discrete:
+    logp = jax.nn.log_softmax(out, axis=-1)
+    return -jnp.sum(jnp.exp(logp) * logp, axis=-1)
+  _, std = out
+  return jnp.sum(jnp.log(std) + 0.5 * jnp.log(2 * jnp.pi * jnp.e)) * jnp.ones(s.shape[:-1])
+
+
+def rollout(env: KinematicEnv, policy: PolicyDecoder, start_states: Array, latents: Array | None,
+            length: int, key: Array) -> Rollout:
+  """Run the policy for `length` steps from each start state, vmapped over envs, lax.scan over time."""
+  n = start_states.shape[0]
+  first = jax.vmap(env.reset_to)(start_states)
+
+  def body(state, k):
+    keys = jax.random.split(k, n)
+    obs = state.obs
+    if latents is None:
+      a, logp = jax.vmap(lambda s, kk: sample_action(policy, s, None, kk))(obs, keys)
+    else:
+      a, logp = jax.vmap(lambda s, z, kk: sample_action(policy, s, z, kk))(obs, latents, keys)
+    nxt = jax.vmap(env.step)(state, a)
+    return nxt, Rollout(obs, a, logp, nxt.obs, nxt.reward)
+
+  _, traj = jax.lax.scan(body, first, jax.random.split(key, length))
+  return jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), traj)
+
+
+def discounted_advantages(rewards: Array, gamma: float, lam: float) -> Array:
+  """GAE with a zero baseline: A_t = sum_k (gamma * lam)^k r_{t+k}, over the last axis."""
+
+  def body(acc, r):
+    acc = r + gamma * lam * acc
+    return acc, acc
+
+  _, adv = jax.lax.scan(body, jnp.zeros(rewards.shape[:-1]), jnp.moveaxis(rewards, -1, 0), reverse=True)
+  return jnp.moveaxis(adv, 0, -1)
+
+
+def ppo_loss(policy: PolicyDecoder, obs: Array, latents: Array | None, actions: Array, old_logp: Array,
+             advantages: Array, config: PPOConfig) -> tuple[Array, dict]:
+  """Clipped surrogate (negated for minimisation) minus an entropy bonus, over flat samples."""
+  logp = policy_log_prob(policy, obs, latents, actions)
+  ratio = jnp.exp(logp - old_logp)
+  surrogate = jnp.minimum(ratio * advantages, jnp.clip(ratio, 1 - config.clip, 1 + config.clip) * advantages)
+  ent = jnp.mean(entropy(policy, obs, latents))
+  loss = -jnp.mean(surrogate) - config.entropy_coef * ent
+  return loss, {"entropy": ent, "approx_kl": jnp.mean(old_logp - logp)}
+
+
+def make_update(env: KinematicEnv, graphdef: nnx.GraphDef, reward_fn: RewardFn, config: PPOConfig,
+                latent_dim: int | None) -> Callable:
+  """update(train_state, reward_params, start_pool [M, D], key) -> (train_state, metrics); jit it once.
+
+  Start states are drawn uniformly from start_pool; latents from N(0, I) if
+  latent_dim is given (the policy decoder), none otherwise (the explorer).
+  """
+  optimizer = make_optimizer(config)
+  n, length = config.num_envs, config.rollout_len
+  total = n * length
+  if total % config.num_minibatches:
+    raise ValueError(f"num_envs * rollout_len = {total} must be divisible by num_minibatches = {config.num_minibatches}")
+
+  def update(train_state: TrainState, reward_params: Any, start_pool: Array, key: Array):
+    k_start, k_z, k_roll, k_epochs = jax.random.split(key, 4)
+    starts = start_pool[jax.random.randint(k_start, (n,), 0, start_pool.shape[0])]
+    latents = None if latent_dim is None else jax.random.normal(k_z, (n, latent_dim))
+    policy = nnx.merge(graphdef, train_state.params)
+    traj = rollout(env, policy, starts, latents, length, k_roll)
+    rewards = reward_fn(reward_params, latents, starts, traj.next_obs, traj.env_rewards)
+    adv = discounted_advantages(rewards, config.gamma, config.gae_lambda)
+    if config.normalize_advantages:
+      adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+
+    flat = lambda x: x.reshape((total,) + x.shape[2:])
+    zs = None if latents is None else flat(jnp.broadcast_to(latents[:, None], (n, length, latent_dim)))
+    data = (flat(traj.obs), zs, flat(traj.actions), flat(traj.log_probs), flat(adv))
+
+    def minibatch_step(ts: TrainState, mb):
+      def f(p):
+        return ppo_loss(nnx.merge(graphdef, p), *mb, config)
+
+      (loss, aux), grads = jax.value_and_grad(f, has_aux=True)(ts.params)
+      updates, opt_state = optimizer.update(grads, ts.opt_state, ts.params)
+      return TrainState(optax.apply_updates(ts.params, updates), opt_state), (loss, aux)
+
+    def epoch(ts: TrainState, k):
+      perm = jax.random.permutation(k, total)
+      mbs = jax.tree.map(lambda x: x[perm].reshape((config.num_minibatches, -1) + x.shape[1:]), data)
+      return jax.lax.scan(minibatch_step, ts, mbs)
+
+    train_state, (loss, aux) = jax.lax.scan(epoch, train_state, jax.random.split(k_epochs, config.epochs))
+    metrics = {
+        "reward": jnp.mean(jnp.sum(rewards, axis=-1)),  # mean return per rollout, before the update
+        "env_reward": jnp.mean(jnp.sum(traj.env_rewards, axis=-1)),
+        "loss": jnp.mean(loss),
+        "entropy": jnp.mean(aux["entropy"]),
+        "approx_kl": aux["approx_kl"][-1, -1],
+    }
+    return train_state, metrics
+
+  return update
+
+
+def init_train_state(params: Any, config: PPOConfig) -> TrainState:
+  return TrainState(params, make_optimizer(config).init(params))
+
+
+def make_train(update: Callable, num_updates: int) -> Callable:
+  """train(train_state, reward_params, start_pool, key) -> (train_state, metrics [num_updates]): lax.scan of updates."""
+
+  def train(train_state: TrainState, reward_params: Any, start_pool: Array, key: Array):
+    def body(ts, k):
+      return update(ts, reward_params, start_pool, k)
+
+    return jax.lax.scan(body, train_state, jax.random.split(key, num_updates))
+
+  return train
+
+
+def consistency_reward_fn(decoder_graphdef: nnx.GraphDef) -> RewardFn:
+  """The self-consistency reward with the state decoder's parameters as reward_params."""
+  from trajvae.sectar.losses import consistency_reward
+
+  def fn(decoder_params, latents, starts, next_obs, env_rewards):
+    del env_rewards
+    decoder = nnx.merge(decoder_graphdef, decoder_params)
+    means, std = decoder(latents, starts, next_obs.shape[-2])
+    return consistency_reward(next_obs, means, std)
+
+  return fn
