@@ -1,0 +1,130 @@
+"""Hierarchical control: model-predictive control over sequences of latents (the authors' mpc).
+
+Each candidate is H latents; it is decoded by chaining the state decoder (each
+T-step segment starts at the previous segment's predicted end state) and scored
+with the environment's true sparse reward on the predicted states, continuing
+the episode's reward progress, discounted per step. Random shooting (the
+authors': K = 2048 sequences from N(0, I)) or, as an option, CEM refinement.
+The first latent of the best sequence drives the policy decoder for T env
+steps, then the planner runs again (mpc_episode, all under one jit).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Literal, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from trajvae.sectar.envs import KinematicEnv
+
+Array = jax.Array
+# (decoder_params, z [K, Z], s0 [K, D], length) -> predicted means s_1..s_T [K, T, D]
+DecodeFn = Callable[[Any, Array, Array, int], Array]
+# (states [K, L, D], progress [K]) -> (rewards [K, L], progress [K]): e.g. KinematicEnv.reward_fn
+RewardFn = Callable[[Array, Array], tuple[Array, Array]]
+# (policy_params, obs [D], z [Z], key) -> action
+ActFn = Callable[[Any, Array, Array, Array], Array]
+
+
+@dataclasses.dataclass(frozen=True)
+class PlannerConfig:
+  num_sequences: int = 2048  # K
+  horizon: int = 10  # H latents per sequence
+  segment_len: int = 19  # T env steps per latent
+  latent_dim: int = 8
+  discount: float = 0.99  # per env step (the authors: 0.99; block 0.995)
+  method: Literal["random", "cem"] = "random"
+  cem_iterations: int = 4
+  cem_elites: int = 64
+
+
+class Plan(NamedTuple):
+  latents: Array  # [H, Z], the best sequence
+  score: Array  # its discounted predicted return
+  states: Array  # its predicted states [H * T, D]
+
+
+def chain_decode(decode: DecodeFn, decoder_params: Any, latents: Array, s0: Array, segment_len: int) -> Array:
+  """Predicted states of latent sequences [K, H, Z] from s0 [K, D]: [K, H * T, D]."""
+
+  def body(s, z):
+    means = decode(decoder_params, z, s, segment_len)
+    return means[:, -1], means
+
+  _, segs = jax.lax.scan(body, s0, jnp.swapaxes(latents, 0, 1))  # [H, K, T, D]
+  segs = jnp.swapaxes(segs, 0, 1)
+  return segs.reshape(segs.shape[0], -1, segs.shape[-1])
+
+
+def score_sequences(decode: DecodeFn, reward_fn: RewardFn, decoder_params: Any, latents: Array, s0: Array,
+                    progress: Array, config: PlannerConfig) -> tuple[Array, Array]:
+  """(discounted predicted returns [K], predicted states [K, H*T, D]) for latent sequences [K, H, Z]."""
+  k = latents.shape[0]
+  states = chain_decode(decode, decoder_params, latents, jnp.broadcast_to(s0, (k,) + s0.shape), config.segment_len)
+  rewards, _ = reward_fn(states, jnp.broadcast_to(progress, (k,)))
+  weights = config.discount ** jnp.arange(states.shape[1], dtype=jnp.float32)
+  return rewards @ weights, states
+
+
+def plan(decode: DecodeFn, reward_fn: RewardFn, decoder_params: Any, s0: Array, progress: Array, key: Array,
+         config: PlannerConfig) -> Plan:
+  """The best of K latent sequences from the prior (random shooting), optionally refined by CEM."""
+  shape = (config.num_sequences, config.horizon, config.latent_dim)
+  score = lambda lat: score_sequences(decode, reward_fn, decoder_params, lat, s0, progress, config)
+  keys = jax.random.split(key, config.cem_iterations + 1)
+  latents = jax.random.normal(keys[0], shape)
+  scores, states = score(latents)
+  i = jnp.argmax(scores)
+  best = Plan(latents[i], scores[i], states[i])
+  if config.method == "random":
+    return best
+  if config.method != "cem":
+    raise ValueError(f"unknown planning method {config.method!r}; use 'random' or 'cem'")
+
+  def cem_step(carry, k):
+    lat, sc, best = carry
+    elites = lat[jnp.argsort(-sc)[: config.cem_elites]]
+    mean, std = elites.mean(0), elites.std(0) + 1e-3
+    lat = mean + std * jax.random.normal(k, shape)
+    sc, st = score(lat)
+    i = jnp.argmax(sc)
+    better = sc[i] > best.score
+    best = jax.tree.map(lambda new, old: jnp.where(better, new, old), Plan(lat[i], sc[i], st[i]), best)
+    return (lat, sc, best), None
+
+  (_, _, best), _ = jax.lax.scan(cem_step, (latents, scores, best), keys[1:])
+  return best
+
+
+class Episode(NamedTuple):
+  obs: Array  # [num_latents * T, D] visited states (the explorer's start pool)
+  rewards: Array  # [num_latents * T]
+  latents: Array  # [num_latents, Z] executed latents
+  predicted_scores: Array  # [num_latents]
+
+
+def mpc_episode(env: KinematicEnv, decode: DecodeFn, act: ActFn, decoder_params: Any, policy_params: Any,
+                key: Array, num_latents: int, config: PlannerConfig) -> Episode:
+  """One task episode from the env's start state: plan, run the first latent's policy for T steps, replan.
+
+  vmap over keys for a batch of episodes (the authors' mpc_batch).
+  """
+
+  def segment(state, k):
+    k_plan, k_act = jax.random.split(k)
+    ps = state.pipeline_state
+    best = plan(decode, lambda s, p: env.reward_fn(s, p), decoder_params, state.obs, ps.progress, k_plan, config)
+    z = best.latents[0]
+
+    def step(st, kk):
+      nxt = env.step(st, act(policy_params, st.obs, z, kk))
+      return nxt, (nxt.obs, nxt.reward)
+
+    state, (obs, rew) = jax.lax.scan(step, state, jax.random.split(k_act, config.segment_len))
+    return state, (obs, rew, z, best.score)
+
+  _, (obs, rew, zs, scores) = jax.lax.scan(segment, env.reset(key), jax.random.split(key, num_latents))
+  flat = lambda x: x.reshape((-1,) + x.shape[2:])
+  return Episode(flat(obs), flat(rew), zs, scores)
