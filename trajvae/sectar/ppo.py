@@ -130,12 +130,22 @@ def ppo_loss(policy: PolicyDecoder, obs: Array, latents: Array | None, actions: 
   return loss, {"entropy": ent, "approx_kl": jnp.mean(old_logp - logp)}
 
 
+class RolloutData(NamedTuple):
+  """What an update collected: start states [N, D], the rollout, and the rewards [N, L] it was trained on."""
+
+  starts: Array
+  rollout: Rollout
+  rewards: Array
+
+
 def make_update(env: KinematicEnv, graphdef: nnx.GraphDef, reward_fn: RewardFn, config: PPOConfig,
-                latent_dim: int | None) -> Callable:
+                latent_dim: int | None, return_rollout: bool = False) -> Callable:
   """update(train_state, reward_params, start_pool [M, D], key) -> (train_state, metrics); jit it once.
 
   Start states are drawn uniformly from start_pool; latents from N(0, I) if
   latent_dim is given (the policy decoder), none otherwise (the explorer).
+  return_rollout=True also returns the RolloutData (the explorer keeps its
+  segments for the buffer): (train_state, metrics, data).
   """
   optimizer = make_optimizer(config)
   n, length = config.num_envs, config.rollout_len
@@ -179,6 +189,8 @@ def make_update(env: KinematicEnv, graphdef: nnx.GraphDef, reward_fn: RewardFn, 
         "entropy": jnp.mean(aux["entropy"]),
         "approx_kl": aux["approx_kl"][-1, -1],
     }
+    if return_rollout:
+      return train_state, metrics, RolloutData(starts, traj, rewards)
     return train_state, metrics
 
   return update

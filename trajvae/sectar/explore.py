@@ -1,0 +1,137 @@
+"""SeCTAR's explorer: a latent-free policy rewarded for segments the current VAE explains badly.
+
+As the authors' code (vaepdentropy.py): the explorer pi_e(a | s) (the policy
+decoder's MLP without z, Gaussian std init 20 for continuous actions) starts
+from states the MPC episodes visited and runs (T+1) * num_segments - 1 steps;
+the start state and its states are cut into num_segments segments of T+1
+states. Each segment's reward is its negative ELBO under the current VAE, paid
+on the segment's last step (zero elsewhere), so PPO pushes the explorer towards
+behaviour the model cannot yet encode. If the policy's mean entropy falls below
+reset_entropy (1.34 waypoint, 1.6 block) its weights and optimiser are
+re-initialised. The segments (+ actions) go to the buffer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from trajvae.core.distributions import gaussian_sample, kl_to_standard_normal
+from trajvae.sectar import buffer as rb
+from trajvae.sectar import ppo
+from trajvae.sectar.envs import KinematicEnv
+from trajvae.sectar.losses import state_decoder_nll
+from trajvae.sectar.model import ModelConfig, PolicyDecoder, Sectar
+
+Array = jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class ExploreConfig:
+  num_starts: int = 400  # explorer rollouts per outer iteration (the authors: 400; swimmer 200)
+  num_segments: int = 5  # the authors' mpc_explore_len: 5 waypoint, 10 block
+  reset_entropy: float = 1.34  # re-initialise below this mean entropy (1.6 block)
+  init_std: float = 20.0  # Gaussian explorer only
+  epochs: int = 10
+  num_minibatches: int = 2
+  learning_rate: float = 3e-4
+  gamma: float = 0.99
+  gae_lambda: float = 0.95
+
+
+def rollout_length(segment_len: int, num_segments: int) -> int:
+  """Explorer steps per rollout: with the start state they make num_segments segments of T+1 states."""
+  return (segment_len + 1) * num_segments - 1
+
+
+def ppo_config(config: ExploreConfig, segment_len: int) -> ppo.PPOConfig:
+  return ppo.PPOConfig(num_envs=config.num_starts, rollout_len=rollout_length(segment_len, config.num_segments),
+                       epochs=config.epochs, num_minibatches=config.num_minibatches,
+                       learning_rate=config.learning_rate, gamma=config.gamma, gae_lambda=config.gae_lambda)
+
+
+def segment_elbo(model: Sectar, states: Array, key: Array) -> Array:
+  """ELBO (beta = 1, one z sample) of segments states [B, T+1, D] -> [B]; as LossTerms.elbo with the same key."""
+  mean, std = model.encoder(states)
+  z = gaussian_sample(key, mean, std)
+  means, sd_std = model.state_decoder(z, states[..., 0, :], states.shape[-2] - 1)
+  return -state_decoder_nll(means, sd_std, states[..., 1:, :]) - kl_to_standard_normal(mean, std)
+
+
+def cut_segments(starts: Array, next_obs: Array, actions: Array, segment_len: int) -> tuple[Array, Array]:
+  """Rollouts (starts [N, D], next_obs [N, L, D], actions [N, L(, A)]) -> segments [N*n, T+1, D], [N*n, T(, A)].
+
+  States s_0..s_L are cut into n = (L+1)/(T+1) non-overlapping segments; each
+  keeps the T actions taken from its first T states.
+  """
+  n, length = next_obs.shape[:2]
+  span = segment_len + 1
+  if (length + 1) % span:
+    raise ValueError(f"rollout of {length} steps does not cut into segments of {span} states")
+  states = jnp.concatenate([starts[:, None], next_obs], axis=1).reshape(-1, span, starts.shape[-1])
+  padded = jnp.concatenate([actions, actions[:, -1:]], axis=1)  # the last state's action leaves the segment
+  acts = padded.reshape((-1, span) + actions.shape[2:])[:, :segment_len]
+  return states, acts
+
+
+def elbo_reward_fn(model_graphdef: nnx.GraphDef, segment_len: int) -> ppo.RewardFn:
+  """The explorer's reward for ppo.make_update; reward_params = (VAE params, key for the ELBO's z samples)."""
+
+  def fn(reward_params, latents, starts, next_obs, env_rewards):
+    del latents, env_rewards
+    params, key = reward_params
+    model = nnx.merge(model_graphdef, params)
+    n, length = next_obs.shape[:2]
+    dummy = jnp.zeros((n, length), jnp.int32)
+    segs, _ = cut_segments(starts, next_obs, dummy, segment_len)
+    neg_elbo = -segment_elbo(model, segs, key).reshape(n, -1)  # [N, num_segments]
+    last = jnp.arange(1, neg_elbo.shape[1] + 1) * (segment_len + 1) - 2  # index in next_obs of each last state
+    return jnp.zeros((n, length), jnp.float32).at[:, last].set(neg_elbo)
+
+  return fn
+
+
+def init_explorer(model_config: ModelConfig, config: ExploreConfig, key: Array) -> tuple[nnx.GraphDef, Any]:
+  """(graphdef, params) of a fresh explorer pi_e(a | s)."""
+  policy = PolicyDecoder(model_config, use_latent=False, init_std=config.init_std, rngs=nnx.Rngs(key))
+  return nnx.split(policy, nnx.Param)
+
+
+def make_explore_step(env: KinematicEnv, model_graphdef: nnx.GraphDef, model_config: ModelConfig,
+                      config: ExploreConfig, segment_len: int) -> Callable:
+  """step(explorer_state, model_params, buffer, start_pool [M, D], key, do_update) -> (explorer_state, buffer, metrics).
+
+  One explorer PPO iteration: rollouts from start_pool, -ELBO rewards, a PPO
+  update (kept only if do_update: the authors skip it at the first iteration),
+  the entropy-triggered re-initialisation, and the segments appended to the
+  buffer. Everything traced: jit it once.
+  """
+  graphdef, _ = init_explorer(model_config, config, jax.random.key(0))
+  pcfg = ppo_config(config, segment_len)
+  update = ppo.make_update(env, graphdef, elbo_reward_fn(model_graphdef, segment_len), pcfg, None, return_rollout=True)
+
+  def step(state: ppo.TrainState, model_params: Any, buffer: rb.Buffer, start_pool: Array, key: Array,
+           do_update: Array):
+    k_update, k_elbo, k_init = jax.random.split(key, 3)
+    new, metrics, data = update(state, (model_params, k_elbo), start_pool, k_update)
+    state = jax.tree.map(lambda a, b: jnp.where(do_update, a, b), new, state)
+    policy = nnx.merge(graphdef, state.params)
+    ent = jnp.mean(ppo.entropy(policy, data.rollout.obs, None))
+    reset = ent < config.reset_entropy
+    fresh = ppo.init_train_state(init_explorer(model_config, config, k_init)[1], pcfg)
+    state = jax.tree.map(lambda a, b: jnp.where(reset, a, b), fresh, state)
+    segs, acts = cut_segments(data.starts, data.rollout.next_obs, data.rollout.actions, segment_len)
+    buffer = rb.add(buffer, segs, acts)
+    out = {
+        "explore_neg_elbo": jnp.mean(metrics["reward"]) / config.num_segments,  # mean -ELBO per segment
+        "explore_entropy": ent,
+        "explore_reset": reset.astype(jnp.float32),
+        "explore_env_steps": jnp.float32(pcfg.num_envs * pcfg.rollout_len),
+    }
+    return state, buffer, out
+
+  return step
