@@ -1,0 +1,137 @@
+"""Typed SeCTAR configs: the authors' hyperparameters per env (`waypoint`, `block`) and CPU-sized presets.
+
+Authors' values (exps/*/ in wyndwarrior/Sectar, see shared/research/sectar.md):
+T = 19, z in R^8, MPC K = 2048 sequences of H = 10 latents (discount 0.99;
+block 0.995), episodes of 20 (waypoint) / 50 (block) latents, mpc_batch 40;
+400 explorer rollouts of 5 (waypoint) / 10 (block) segments, reset entropy 1.34 /
+1.6; buffer FIFO (waypoint 36k, 1e6 otherwise); fit = 10 x {30 VAE minibatches of
+300 (Adam 1e-3, beta 2, BC weight 100), 1 PD PPO update of 20 rollouts}.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+from trajvae.sectar.explore import ExploreConfig
+from trajvae.sectar.model import ModelConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvConfig:
+  name: Literal["waypoint", "block"] = "waypoint"
+  task: int = 0  # which of the 5 task configs the MPC episodes solve
+  continuous: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class MPCConfig:
+  num_episodes: int = 40  # the authors' mpc_batch
+  num_latents: int = 20  # latents per episode (episode = num_latents * T steps)
+  num_sequences: int = 2048  # K
+  horizon: int = 10  # H
+  discount: float = 0.99
+  method: Literal["random", "cem"] = "random"
+
+
+@dataclasses.dataclass(frozen=True)
+class FitConfig:
+  rounds: int = 10  # the fit's outer repeats of {vae_steps VAE minibatches, 1 PD PPO update}
+  vae_steps: int = 30
+  batch_size: int = 300
+  learning_rate: float = 1e-3
+  beta: float = 2.0
+  bc_weight: float = 100.0
+  pd_num_envs: int = 20
+  pd_epochs: int = 10
+  pd_minibatches: int = 2
+  pd_learning_rate: float = 3e-4
+  pd_entropy_coef: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopConfig:
+  iterations: int = 1000
+  seed: int = 0
+  buffer_capacity: int = 36_000
+  checkpoint_every: int = 10
+  keep_checkpoints: int = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class SectarConfig:
+  env: EnvConfig = EnvConfig()
+  segment_len: int = 19  # T
+  model: ModelConfig = ModelConfig()
+  mpc: MPCConfig = MPCConfig()
+  explore: ExploreConfig = ExploreConfig()
+  fit: FitConfig = FitConfig()
+  train: LoopConfig = LoopConfig()
+
+
+def waypoint() -> SectarConfig:
+  return SectarConfig(
+      env=EnvConfig("waypoint"),
+      model=ModelConfig(obs_dim=2, action_dim=4, discrete=True),
+      mpc=MPCConfig(num_latents=20, discount=0.99),
+      explore=ExploreConfig(num_segments=5, reset_entropy=1.34),
+      train=LoopConfig(buffer_capacity=36_000),
+  )
+
+
+def block() -> SectarConfig:
+  return SectarConfig(
+      env=EnvConfig("block"),
+      model=ModelConfig(obs_dim=15, action_dim=6, discrete=True),
+      mpc=MPCConfig(num_latents=50, discount=0.995),
+      explore=ExploreConfig(num_segments=10, reset_entropy=1.6),
+      train=LoopConfig(buffer_capacity=1_000_000),
+  )
+
+
+_SMALL_NET = dict(encoder_hidden=64, decoder_hidden=64, decoder_mlp=(64, 64), policy_mlp=(64, 64))
+
+
+def _cpu(config: SectarConfig, iterations: int) -> SectarConfig:
+  """The same algorithm shrunk for 2 CPU cores: smaller nets, K, H and batches."""
+  return dataclasses.replace(
+      config,
+      model=dataclasses.replace(config.model, **_SMALL_NET),
+      mpc=dataclasses.replace(config.mpc, num_episodes=4, num_sequences=256, horizon=4),
+      explore=dataclasses.replace(config.explore, num_starts=32, epochs=4),
+      fit=dataclasses.replace(config.fit, rounds=5, vae_steps=20, batch_size=64, pd_epochs=4),
+      train=dataclasses.replace(config.train, iterations=iterations, buffer_capacity=10_000, checkpoint_every=5),
+  )
+
+
+def waypoint_cpu() -> SectarConfig:
+  return _cpu(waypoint(), 30)
+
+
+def block_cpu() -> SectarConfig:
+  return _cpu(block(), 30)
+
+
+def smoke() -> SectarConfig:
+  """Tiny end-to-end run (< 60 s on 2 CPU cores incl. compilation): tests, the notebook's SMOKE setting."""
+  base = waypoint()
+  return dataclasses.replace(
+      base,
+      segment_len=9,
+      model=dataclasses.replace(base.model, latent_dim=4, encoder_hidden=16, encoder_layers=1, decoder_hidden=16,
+                                decoder_mlp=(16,), policy_mlp=(32,)),
+      mpc=MPCConfig(num_episodes=2, num_latents=4, num_sequences=32, horizon=2),
+      explore=ExploreConfig(num_starts=8, num_segments=2, reset_entropy=1.34, epochs=2),
+      fit=FitConfig(rounds=2, vae_steps=5, batch_size=16, pd_num_envs=8, pd_epochs=2, pd_minibatches=2),
+      train=LoopConfig(iterations=3, buffer_capacity=1_000, checkpoint_every=1),
+  )
+
+
+PRESETS = {
+    "waypoint": waypoint,
+    "block": block,
+    "waypoint_cpu": waypoint_cpu,
+    "block_cpu": block_cpu,
+    "smoke": smoke,
+}
+DEFAULT_PRESET = "waypoint_cpu"

@@ -1,0 +1,300 @@
+"""SeCTAR's outer loop (the authors' Algorithm 1, VAEPDEntropy.train), one jitted function per stage.
+
+Per outer iteration:
+1. MPC: `num_episodes` task episodes with hierarchical control (latent random
+   shooting + the policy decoder), from the task's start state. Their summed
+   sparse reward is the task reward the paper plots.
+2. Exploration: the explorer runs from MPC-visited states, rewarded with the
+   segments' -ELBO (no PPO update at the first iteration); entropy reset.
+3. Buffer: the explorer's segments (+ actions) are appended (FIFO).
+4. Fit: `rounds` x {`vae_steps` VAE+BC minibatches (Adam over encoder, state
+   decoder and policy decoder), 1 PD PPO update on the consistency reward}.
+
+Randomness derives from (seed, iteration) only, and the whole loop state
+(parameters, optimisers, explorer, buffer, env-step count) is checkpointed, so
+a resumed run continues exactly as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import pathlib
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+from trajvae.config import to_dict
+from trajvae.sectar import buffer as rb
+from trajvae.sectar import explore, planning, ppo
+from trajvae.sectar.configs import SectarConfig
+from trajvae.sectar.envs import KinematicEnv, make_env
+from trajvae.sectar.losses import vae_bc_loss, vae_bc_terms
+from trajvae.sectar.model import Sectar
+
+Array = jax.Array
+NAME = "sectar"
+
+
+class LoopState(NamedTuple):
+  params: Any  # nnx.State of the Sectar model
+  vae_opt: Any
+  pd_opt: Any  # PPO optimiser state of the policy decoder
+  explorer: ppo.TrainState
+  buffer: rb.Buffer
+  env_steps: Array  # int32: env steps used so far (MPC + exploration + consistency PPO)
+
+
+class Stages(NamedTuple):
+  """The jitted stages of one outer iteration, and what they were built from."""
+
+  env: KinematicEnv
+  graphdef: nnx.GraphDef
+  init: Callable[[int], LoopState]
+  mpc: Callable  # (params, key) -> (Episode [E], metrics)
+  explore: Callable  # (explorer, params, buffer, start_pool, key, do_update) -> (explorer, buffer, metrics)
+  fit: Callable  # (params, vae_opt, pd_opt, buffer, key) -> (params, vae_opt, pd_opt, metrics)
+  steps_per_iteration: int
+
+
+def check_config(config: SectarConfig, env: KinematicEnv) -> None:
+  m = config.model
+  if m.obs_dim != env.observation_size or m.action_dim != env.action_size or m.discrete == env.continuous:
+    raise ValueError(
+        f"model (obs_dim={m.obs_dim}, action_dim={m.action_dim}, discrete={m.discrete}) does not fit env "
+        f"{config.env.name!r} (observation_size={env.observation_size}, action_size={env.action_size}, "
+        f"continuous={env.continuous})")
+
+
+def planner_config(config: SectarConfig) -> planning.PlannerConfig:
+  m = config.mpc
+  return planning.PlannerConfig(num_sequences=m.num_sequences, horizon=m.horizon, segment_len=config.segment_len,
+                                latent_dim=config.model.latent_dim, discount=m.discount, method=m.method)
+
+
+def pd_ppo_config(config: SectarConfig) -> ppo.PPOConfig:
+  f = config.fit
+  return ppo.PPOConfig(num_envs=f.pd_num_envs, rollout_len=config.segment_len, epochs=f.pd_epochs,
+                       num_minibatches=f.pd_minibatches, learning_rate=f.pd_learning_rate,
+                       entropy_coef=f.pd_entropy_coef)
+
+
+def _submodule(graphdef: nnx.GraphDef, params: Any, name: str) -> tuple[nnx.GraphDef, Any]:
+  return nnx.split(getattr(nnx.merge(graphdef, params), name), nnx.Param)
+
+
+def make_mpc_fns(env: KinematicEnv, graphdef: nnx.GraphDef, config: SectarConfig, greedy: bool = False):
+  """(decode, act, split) for planning.mpc_episode from the Sectar graphdef."""
+
+  def split(params):
+    return _submodule(graphdef, params, "state_decoder"), _submodule(graphdef, params, "policy")
+
+  def episodes(params, key, num_episodes: int) -> planning.Episode:
+    (sd_g, sd_p), (pd_g, pd_p) = split(params)
+    decode = lambda p, z, s0, n: nnx.merge(sd_g, p)(z, s0, n)[0]
+
+    def act(p, obs, z, k):
+      policy = nnx.merge(pd_g, p)
+      if greedy and policy.discrete:
+        return jnp.argmax(policy(obs, z), axis=-1)
+      return ppo.sample_action(policy, obs, z, k)[0]
+
+    run = lambda k: planning.mpc_episode(env, decode, act, sd_p, pd_p, k, config.mpc.num_latents, planner_config(config))
+    return jax.vmap(run)(jax.random.split(key, num_episodes))
+
+  return episodes
+
+
+def _core(config: SectarConfig) -> SectarConfig:
+  """The parts of a config the compiled stages depend on (not the loop length, seed, checkpointing)."""
+  return dataclasses.replace(config, train=dataclasses.replace(config.train, iterations=0, seed=0, checkpoint_every=1,
+                                                               keep_checkpoints=1))
+
+
+@functools.lru_cache(maxsize=8)
+def _build(config: SectarConfig) -> Stages:
+  env = make_env(config.env.name, task=config.env.task, continuous=config.env.continuous)
+  check_config(config, env)
+  t = config.segment_len
+  graphdef, _ = nnx.split(Sectar(config.model, rngs=nnx.Rngs(0)), nnx.Param)
+  pd_graphdef, _ = _submodule(graphdef, nnx.split(Sectar(config.model, rngs=nnx.Rngs(0)), nnx.Param)[1], "policy")
+  sd_graphdef, _ = nnx.split(Sectar(config.model, rngs=nnx.Rngs(0)).state_decoder, nnx.Param)
+  f = config.fit
+  vae_tx = optax.adam(f.learning_rate)
+  pcfg = pd_ppo_config(config)
+  pd_update = ppo.make_update(env, pd_graphdef, ppo.consistency_reward_fn(sd_graphdef), pcfg, config.model.latent_dim)
+  ecfg = explore.ppo_config(config.explore, t)
+  episodes = make_mpc_fns(env, graphdef, config)
+
+  def init(seed: int) -> LoopState:
+    k_model, k_explorer = jax.random.split(jax.random.key(seed))
+    _, params = nnx.split(Sectar(config.model, rngs=nnx.Rngs(k_model)), nnx.Param)
+    _, pd_params = nnx.split(nnx.merge(graphdef, params).policy, nnx.Param)
+    _, e_params = explore.init_explorer(config.model, config.explore, k_explorer)
+    buf = rb.empty(config.train.buffer_capacity, t, env.observation_size, env.action_shape, not env.continuous)
+    return LoopState(params, vae_tx.init(params), ppo.make_optimizer(pcfg).init(pd_params),
+                     ppo.init_train_state(e_params, ecfg), buf, jnp.zeros((), jnp.int32))
+
+  def mpc(params, key):
+    eps = episodes(params, key, config.mpc.num_episodes)
+    ret = jnp.sum(eps.rewards, axis=-1)
+    return eps, {"task_reward": jnp.mean(ret), "task_reward_std": jnp.std(ret),
+                 "task_reward_max": jnp.max(ret), "mpc_predicted_score": jnp.mean(eps.predicted_scores)}
+
+  def vae_step(buffer, carry, key):
+    params, opt = carry
+    k_batch, k_z = jax.random.split(key)
+    batch = rb.sample_batch(buffer, k_batch, f.batch_size, "train")
+    loss_fn = lambda p: vae_bc_loss(nnx.merge(graphdef, p), batch, k_z, f.beta, f.bc_weight)
+    (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+    updates, opt = vae_tx.update(grads, opt, params)
+    m = {"vae_loss": loss, "vae_nll": terms.nll.mean(), "vae_kl": terms.kl.mean(), "vae_bc": terms.bc.mean(),
+         "vae_elbo": terms.elbo.mean()}
+    return (optax.apply_updates(params, updates), opt), m
+
+  def fit(params, vae_opt, pd_opt, buffer, key):
+    def round_(carry, k):
+      params, vopt, popt = carry
+      k_vae, k_pool, k_ppo = jax.random.split(k, 3)
+      (params, vopt), m = jax.lax.scan(functools.partial(vae_step, buffer), (params, vopt),
+                                       jax.random.split(k_vae, f.vae_steps))
+      model = nnx.merge(graphdef, params)
+      _, sd_p = nnx.split(model.state_decoder, nnx.Param)
+      _, pd_p = nnx.split(model.policy, nnx.Param)
+      pool = rb.sample_start_states(buffer, k_pool, f.pd_num_envs)
+      ts, pm = pd_update(ppo.TrainState(pd_p, popt), sd_p, pool, k_ppo)
+      nnx.update(model.policy, ts.params)
+      _, params = nnx.split(model, nnx.Param)
+      return (params, vopt, ts.opt_state), (jax.tree.map(jnp.mean, m), pm)
+
+    k_rounds, k_val = jax.random.split(key)
+    (params, vae_opt, pd_opt), (vm, pm) = jax.lax.scan(round_, (params, vae_opt, pd_opt),
+                                                       jax.random.split(k_rounds, f.rounds))
+    k_vb, k_vz = jax.random.split(k_val)
+    val = vae_bc_terms(nnx.merge(graphdef, params), rb.sample_batch(buffer, k_vb, f.batch_size, "val"), k_vz,
+                       f.beta, f.bc_weight)
+    metrics = {k: v[-1] for k, v in vm.items()}  # the last round's mean
+    metrics.update({
+        "val_vae_loss": val.loss.mean(), "val_vae_elbo": val.elbo.mean(),
+        "consistency_reward": jnp.mean(pm["reward"]) / t,  # per-step log N(s^PD; mu^SD, sigma^2)
+        "pd_entropy": jnp.mean(pm["entropy"]),
+    })
+    return params, vae_opt, pd_opt, metrics
+
+  m = config.mpc
+  steps = (m.num_episodes * m.num_latents * t + ecfg.num_envs * ecfg.rollout_len + f.rounds * pcfg.num_envs * t)
+  explore_step = explore.make_explore_step(env, graphdef, config.model, config.explore, t)
+  return Stages(env, graphdef, init, jax.jit(mpc), jax.jit(explore_step), jax.jit(fit), steps)
+
+
+def build(config: SectarConfig) -> Stages:
+  """The compiled stages for a config (cached: runs differing only in length/seed/checkpoints share them)."""
+  return _build(_core(config))
+
+
+def iteration_key(seed: int, iteration: int) -> Array:
+  return jax.random.fold_in(jax.random.key(seed), iteration)
+
+
+def run_iteration(stages: Stages, state: LoopState, iteration: int, seed: int) -> tuple[LoopState, dict, Any]:
+  """One outer iteration (0-based); returns the new state, its metrics (device arrays) and the MPC episodes."""
+  k_mpc, k_explore, k_fit = jax.random.split(iteration_key(seed, iteration), 3)
+  eps, mpc_m = stages.mpc(state.params, k_mpc)
+  pool = eps.obs.reshape(-1, eps.obs.shape[-1])
+  explorer, buf, exp_m = stages.explore(state.explorer, state.params, state.buffer, pool, k_explore,
+                                        jnp.asarray(iteration > 0))
+  params, vopt, popt, fit_m = stages.fit(state.params, state.vae_opt, state.pd_opt, buf, k_fit)
+  state = LoopState(params, vopt, popt, explorer, buf, state.env_steps + stages.steps_per_iteration)
+  metrics = {**mpc_m, **exp_m, **fit_m, "env_steps": state.env_steps, "buffer_size": buf.size}
+  return state, metrics, eps
+
+
+def _as_dict(state: LoopState) -> dict[str, Array]:
+  """The state as a flat dict of arrays (what orbax stores; the structure comes from a template)."""
+  return {f"{i:04d}": leaf for i, leaf in enumerate(jax.tree.leaves(state))}
+
+
+def _from_dict(template: LoopState, data: dict[str, Array]) -> LoopState:
+  leaves = [data[f"{i:04d}"] for i in range(len(jax.tree.leaves(template)))]
+  return jax.tree.unflatten(jax.tree.structure(template), leaves)
+
+
+def open_store(config: SectarConfig, workdir: str | pathlib.Path):
+  from trajvae.train.checkpoint import CheckpointStore
+
+  return CheckpointStore(pathlib.Path(workdir) / "checkpoints", NAME, to_dict(config),
+                         save_every=config.train.checkpoint_every, keep=config.train.keep_checkpoints)
+
+
+def restore_state(config: SectarConfig, workdir: str | pathlib.Path, step: int | None = None) -> tuple[LoopState, int]:
+  """(loop state, completed iterations) from a run's latest (or given) checkpoint."""
+  stages = build(config)
+  template = stages.init(config.train.seed)
+  store = open_store(config, workdir)
+  try:
+    step = store.latest_step() if step is None else step
+    return _from_dict(template, store.restore(_as_dict(template), step)), step
+  finally:
+    store.close()
+
+
+SHOWN = ("task_reward", "env_steps", "vae_loss", "consistency_reward", "explore_neg_elbo")
+
+
+def train(config: SectarConfig, workdir: str | pathlib.Path, verbose: bool = True,
+          on_step: Callable[[int], None] | None = None) -> LoopState:
+  """Run (or resume) the outer loop to config.train.iterations; returns the final loop state.
+
+  Logs every iteration to workdir/metrics.jsonl (+ TensorBoard), checkpoints
+  every train.checkpoint_every iterations and at the end; on_step(iteration)
+  runs after each completed (and, if due, checkpointed) iteration.
+  """
+  from trajvae.train.metrics import MetricWriter, Progress, to_python
+
+  workdir = pathlib.Path(workdir)
+  stages = build(config)
+  seed, total = config.train.seed, config.train.iterations
+  store = open_store(config, workdir)
+  state = stages.init(seed)
+  start = store.latest_step() or 0
+  if start:
+    state = _from_dict(state, store.restore(_as_dict(state), start))
+  writer = MetricWriter(workdir)
+  progress = Progress(total, start, enabled=verbose)
+  try:
+    for it in range(start, total):
+      state, metrics, _ = run_iteration(stages, state, it, seed)
+      metrics = to_python(metrics)
+      writer.write(it + 1, metrics)
+      progress.update(it + 1, {k: metrics[k] for k in SHOWN})
+      if it == start:
+        progress.restart_clock(it + 1)  # exclude compilation from the rate
+      store.save(it + 1, _as_dict(state), force=it + 1 == total)
+      store.wait()
+      if on_step is not None:
+        on_step(it + 1)
+  finally:
+    store.close()
+    writer.close()
+  return state
+
+
+def read_metrics(workdir: str | pathlib.Path) -> list[dict]:
+  """The metrics.jsonl records of a run (last record per step wins, so a resumed run reads cleanly)."""
+  import json
+
+  path = pathlib.Path(workdir) / "metrics.jsonl"
+  by_step: dict[int, dict] = {}
+  for line in path.read_text().splitlines():
+    if line:
+      rec = json.loads(line)
+      by_step[rec["step"]] = rec
+  return [by_step[k] for k in sorted(by_step)]
+
+
+def episode_returns(eps: planning.Episode) -> np.ndarray:
+  return np.asarray(jnp.sum(eps.rewards, axis=-1))
