@@ -59,6 +59,13 @@ class LoopConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class EvalConfig:
+  tasks: tuple[int, ...] = (0, 1, 2, 3, 4)  # task configs evaluated by experiment.evaluate
+  num_episodes: int = 10  # fresh MPC episodes per task
+  seed: int = 1234
+
+
+@dataclasses.dataclass(frozen=True)
 class SectarConfig:
   env: EnvConfig = EnvConfig()
   segment_len: int = 19  # T
@@ -67,6 +74,7 @@ class SectarConfig:
   explore: ExploreConfig = ExploreConfig()
   fit: FitConfig = FitConfig()
   train: LoopConfig = LoopConfig()
+  eval: EvalConfig = EvalConfig()
 
 
 def waypoint() -> SectarConfig:
@@ -124,6 +132,7 @@ def smoke() -> SectarConfig:
       explore=ExploreConfig(num_starts=8, num_segments=2, reset_entropy=1.34, epochs=2),
       fit=FitConfig(rounds=2, vae_steps=5, batch_size=16, pd_num_envs=8, pd_epochs=2, pd_minibatches=2),
       train=LoopConfig(iterations=3, buffer_capacity=1_000, checkpoint_every=1),
+      eval=EvalConfig(num_episodes=2),
   )
 
 

@@ -111,8 +111,10 @@ def make_mpc_fns(env: KinematicEnv, graphdef: nnx.GraphDef, config: SectarConfig
 
 def _core(config: SectarConfig) -> SectarConfig:
   """The parts of a config the compiled stages depend on (not the loop length, seed, checkpointing)."""
+  from trajvae.sectar.configs import EvalConfig
+
   return dataclasses.replace(config, train=dataclasses.replace(config.train, iterations=0, seed=0, checkpoint_every=1,
-                                                               keep_checkpoints=1))
+                                                               keep_checkpoints=1), eval=EvalConfig())
 
 
 @functools.lru_cache(maxsize=8)

@@ -1,0 +1,111 @@
+"""SeCTAR configs, presets, and the train / evaluate / sample entry points the CLI calls."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from trajvae.config import from_dict, override
+from trajvae.sectar import buffer as rb
+from trajvae.sectar import planning, plots, ppo
+from trajvae.sectar import train as loop
+from trajvae.sectar.configs import DEFAULT_PRESET, PRESETS, SectarConfig
+from trajvae.train.checkpoint import read_checkpoint_meta
+
+NAME = loop.NAME
+Config = SectarConfig
+__all__ = ["NAME", "Config", "PRESETS", "DEFAULT_PRESET", "train", "evaluate", "sample"]
+
+
+def train(config: SectarConfig, workdir: str | pathlib.Path, verbose: bool = True, on_step=None) -> loop.LoopState:
+  """Train (or resume) SeCTAR in workdir; returns the final loop state."""
+  return loop.train(config, workdir, verbose=verbose, on_step=on_step)
+
+
+def load_run(workdir: str | pathlib.Path, overrides: Sequence[str] = ()) -> tuple[SectarConfig, loop.LoopState, int]:
+  """A trained run's (config with overrides applied, loop state, completed iterations)."""
+  meta = read_checkpoint_meta(pathlib.Path(workdir) / "checkpoints")
+  saved = from_dict(SectarConfig, meta["config"])
+  state, step = loop.restore_state(saved, workdir)
+  return override(saved, overrides), state, step
+
+
+def _with(config: SectarConfig, task: int, num_episodes: int) -> SectarConfig:
+  return dataclasses.replace(config, env=dataclasses.replace(config.env, task=task),
+                             mpc=dataclasses.replace(config.mpc, num_episodes=num_episodes))
+
+
+def evaluate(workdir: str | pathlib.Path, overrides: Sequence[str] = ()) -> dict:
+  """Task reward of fresh MPC episodes with the trained model on eval.tasks (default: all 5 task configs).
+
+  overrides (e.g. eval.tasks=2 eval.num_episodes=40 mpc.num_sequences=2048) apply
+  to this evaluation only. Also written to workdir/eval.json.
+  """
+  config, state, step = load_run(workdir, overrides)
+  per_task = {}
+  for task in config.eval.tasks:
+    stages = loop.build(_with(config, task, config.eval.num_episodes))
+    eps, _ = stages.mpc(state.params, jax.random.fold_in(jax.random.key(config.eval.seed), task))
+    ret = loop.episode_returns(eps)
+    per_task[str(task)] = {"mean": float(ret.mean()), "std": float(ret.std()), "max": float(ret.max()),
+                           "returns": ret.tolist()}
+  results = {
+      "iterations": step, "env": config.env.name, "env_steps": int(state.env_steps),
+      "num_episodes": config.eval.num_episodes, "num_sequences": config.mpc.num_sequences,
+      "task_reward": float(np.mean([t["mean"] for t in per_task.values()])), "tasks": per_task,
+  }
+  (pathlib.Path(workdir) / "eval.json").write_text(json.dumps(results, indent=2))
+  return results
+
+
+def consistency_rollouts(config: SectarConfig, state: loop.LoopState, num: int, key: jax.Array):
+  """(starts [N, D], decoded [N, T, D], executed [N, T, D]) for z ~ N(0, I) from buffer start states."""
+  stages = loop.build(config)
+  k_s, k_z, k_r = jax.random.split(key, 3)
+  starts = rb.sample_start_states(state.buffer, k_s, num)
+  z = jax.random.normal(k_z, (num, config.model.latent_dim))
+  model = nnx.merge(stages.graphdef, state.params)
+  decoded = model.state_decoder(z, starts, config.segment_len)[0]
+  executed = ppo.rollout(stages.env, model.policy, starts, z, config.segment_len, k_r).next_obs
+  return np.asarray(starts), np.asarray(decoded), np.asarray(executed)
+
+
+def planned_episode(config: SectarConfig, state: loop.LoopState, key: jax.Array) -> dict:
+  """The best of mpc.num_episodes MPC episodes, the decoder's prediction of each executed segment, the first plan."""
+  stages = loop.build(config)
+  env, t = stages.env, config.segment_len
+  eps, _ = stages.mpc(state.params, key)
+  best = int(jnp.argmax(eps.rewards.sum(-1)))
+  obs, zs = eps.obs[best], eps.latents[best]
+  model = nnx.merge(stages.graphdef, state.params)
+  seg_starts = jnp.concatenate([env.start_state[None], obs[t - 1 :: t][:-1]])
+  predicted = model.state_decoder(zs, seg_starts, t)[0].reshape(-1, obs.shape[-1])
+  decode = lambda p, z, s0, n: model.state_decoder(z, s0, n)[0]
+  first = planning.plan(decode, env.reward_fn, None, env.start_state, jnp.int32(0), key, loop.planner_config(config))
+  return {"start": np.asarray(env.start_state), "executed": np.asarray(obs), "predicted": np.asarray(predicted),
+          "first_plan": np.asarray(first.states), "reward": float(eps.rewards[best].sum()), "env": env}
+
+
+def sample(workdir: str | pathlib.Path, num_samples: int = 8, seed: int = 0, out_dir: str | None = None) -> list[str]:
+  """PNG pictures of a trained run: consistency.png, mpc_episode.png, learning_curve.png; returns their paths."""
+  config, state, _ = load_run(workdir)
+  out = pathlib.Path(out_dir or workdir)
+  out.mkdir(parents=True, exist_ok=True)
+  key = jax.random.key(seed)
+  stages = loop.build(config)
+  paths = [out / "consistency.png", out / "mpc_episode.png"]
+  plots.save_consistency(*consistency_rollouts(config, state, num_samples, key), stages.env, paths[0])
+  ep = planned_episode(config, state, jax.random.fold_in(key, 1))
+  plots.save_mpc_episode(ep["start"], ep["executed"], ep["predicted"], ep["first_plan"], ep["reward"], ep["env"],
+                         paths[1])
+  if (pathlib.Path(workdir) / "metrics.jsonl").exists():
+    paths.append(out / "learning_curve.png")
+    plots.save_learning_curve(loop.read_metrics(workdir), paths[2])
+  return [str(p) for p in paths]

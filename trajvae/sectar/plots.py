@@ -1,0 +1,92 @@
+"""SeCTAR pictures: decoded vs executed trajectories for the same z, and planned vs executed task paths."""
+
+from __future__ import annotations
+
+import pathlib
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from trajvae.sectar.envs import KinematicEnv
+
+
+def _arena(ax, env: KinematicEnv) -> None:
+  """Waypoints (rewarded ones starred) or the block task's goals, on xy axes."""
+  goals = np.asarray(env.goals)
+  if env.observation_size == 2:
+    ax.scatter(goals[:, 0], goals[:, 1], s=12, c="0.7", label="waypoints")
+    paid = goals[2::3]
+    ax.scatter(paid[:, 0], paid[:, 1], s=60, marker="*", c="gold", edgecolors="k", linewidths=0.4, label="paid (+1)")
+  else:
+    for i, g in enumerate(goals):
+      ax.add_patch(plt.Circle(g, 0.8, color=f"C{i + 1}", alpha=0.15))
+      ax.annotate(f"goal {i}", g, ha="center", fontsize=7)
+  ax.set_aspect("equal")
+  ax.set_xlim(-3, 3)
+  ax.set_ylim(-3, 3)
+
+
+def save_consistency(starts: np.ndarray, decoded: np.ndarray, executed: np.ndarray, env: KinematicEnv,
+                     path: str | pathlib.Path) -> None:
+  """starts [N, D], decoded/executed [N, T, D]: the state decoder's mean vs the policy decoder's rollout per z."""
+  n = starts.shape[0]
+  cols = min(n, 4)
+  rows = -(-n // cols)
+  fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3 * rows), squeeze=False)
+  for i, ax in enumerate(axes.flat):
+    if i >= n:
+      ax.axis("off")
+      continue
+    d = np.concatenate([starts[i : i + 1], decoded[i]])
+    e = np.concatenate([starts[i : i + 1], executed[i]])
+    ax.plot(d[:, 0], d[:, 1], "--o", ms=2, c="C0", label="state decoder")
+    ax.plot(e[:, 0], e[:, 1], "-o", ms=2, c="C3", label="policy rollout")
+    if env.observation_size > 2:  # block: the objects' paths too
+      for k in range(4):
+        ax.plot(e[:, 2 + 2 * k], e[:, 3 + 2 * k], "-", c=f"C{k + 4}", lw=0.8)
+        ax.plot(d[:, 2 + 2 * k], d[:, 3 + 2 * k], ":", c=f"C{k + 4}", lw=0.8)
+    ax.plot(*starts[i, :2], "ks", ms=4)
+    lo, hi = min(d[:, 0].min(), e[:, 0].min()), max(d[:, 0].max(), e[:, 0].max())
+    ax.set_title(f"z #{i}", fontsize=8)
+    ax.set_aspect("equal", adjustable="datalim")
+    if i == 0:
+      ax.legend(fontsize=6)
+  fig.suptitle("self-consistency: decoded (dashed) vs executed (solid) for the same z")
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+
+
+def save_mpc_episode(start: np.ndarray, executed: np.ndarray, predicted: np.ndarray, first_plan: np.ndarray,
+                     reward: float, env: KinematicEnv, path: str | pathlib.Path) -> None:
+  """executed [L, D] states, predicted [L, D] per-segment decoder predictions, first_plan [H*T, D]."""
+  fig, ax = plt.subplots(figsize=(6, 6))
+  _arena(ax, env)
+  e = np.concatenate([start[None], executed])
+  ax.plot(first_plan[:, 0], first_plan[:, 1], ":", c="C2", lw=1, label="first plan (H latents)")
+  ax.plot(predicted[:, 0], predicted[:, 1], "--", c="C0", lw=1, label="predicted segments")
+  ax.plot(e[:, 0], e[:, 1], "-", c="C3", lw=1.2, label="executed")
+  if env.observation_size > 2:
+    for k in range(4):
+      ax.plot(e[:, 2 + 2 * k], e[:, 3 + 2 * k], "-", c=f"C{k + 1}", lw=2, alpha=0.6)
+      ax.plot(*e[0, 2 + 2 * k : 4 + 2 * k], "o", c=f"C{k + 1}", label=f"object {k}")
+  ax.plot(*start[:2], "ks", label="start")
+  ax.set_title(f"MPC episode, task reward {reward:g}")
+  ax.legend(fontsize=7, loc="upper right")
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+
+
+def save_learning_curve(records: list[dict], path: str | pathlib.Path) -> None:
+  fig, ax = plt.subplots(figsize=(5, 3.5))
+  x = [r["env_steps"] for r in records]
+  ax.plot(x, [r["task_reward"] for r in records], "-o", ms=3)
+  ax.set_xlabel("env steps")
+  ax.set_ylabel("MPC task reward")
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
