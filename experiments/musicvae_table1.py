@@ -43,12 +43,14 @@ def main() -> None:
     results[name] = experiment.evaluate(workdir)
     print(name, json.dumps(results[name]), flush=True)
   (out / "results.json").write_text(json.dumps(results, indent=2))
-  lines = ["| preset | decoder | bars | steps | test windows | TF accuracy | sampled accuracy |", "|---|---|---|---|---|---|---|"]
+  lines = ["| preset | decoder | bars | steps | test windows | TF accuracy | sampled accuracy | TF event accuracy "
+           "| sampled event accuracy | always-hold accuracy |", "|---|---|---|---|---|---|---|---|---|---|"]
   for name, r in results.items():
     config = select_preset(PRESETS, name)
     lines.append(
         f"| {name} | {config.model.decoder} | {config.data.num_bars} | {r['step']} | {r['num_examples']} | "
-        f"{r['accuracy_teacher_forced']:.3f} | {r['accuracy_sampled']:.3f} |"
+        f"{r['accuracy_teacher_forced']:.3f} | {r['accuracy_sampled']:.3f} | "
+        f"{r['event_accuracy_teacher_forced']:.3f} | {r['event_accuracy_sampled']:.3f} | {r['majority_baseline']:.3f} |"
     )
   (out / "table.md").write_text("\n".join(lines) + "\n")
   print("\n".join(lines))
