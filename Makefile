@@ -12,7 +12,8 @@ XDIST  ?= -n 2
 export JAX_COMPILATION_CACHE_DIR ?= $(CURDIR)/.cache/jax
 
 .PHONY: help install demo test train-vae eval-vae sample-vae train-musicvae eval-musicvae sample-musicvae \
-	interpolate-musicvae bench-vae bench-musicvae experiment-vae experiment-musicvae demo-musicvae clean
+	interpolate-musicvae train-sectar eval-sectar sample-sectar bench-vae bench-musicvae bench-sectar \
+	experiment-vae experiment-musicvae experiment-sectar demo-musicvae clean
 
 help:  ## list targets
 	@grep -E '^[^#=	]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^\$$\(addprefix ([a-z]+-),[^)]*\): ([a-z]+-)%:/\1MODEL:/; s/:.*## /\t/'
@@ -33,11 +34,11 @@ demo: $(VENV)/.installed  ## train the 2-D VAE on the bundled digits, evaluate i
 test: $(VENV)/.installed  ## run the whole test suite
 	$(PY) -m pytest -q $(XDIST) tests
 
-# Model targets: make train-MODEL [CONFIG=preset] [SET="key=value ..."]; MODEL is vae or musicvae.
+# Model targets: make train-MODEL [CONFIG=preset] [SET="key=value ..."]; MODEL is vae, musicvae or sectar.
 # The run lives in $(RUNS)/MODEL-PRESET; eval/sample/interpolate read the same folder.
 CONFIG ?= $(PRESET)
 WORKDIR = $(RUNS)/$*-$(or $(CONFIG),default)
-MODELS := vae musicvae
+MODELS := vae musicvae sectar
 
 $(addprefix train-,$(MODELS)): train-%: $(VENV)/.installed  ## make train-musicvae CONFIG=cat-mel_2bar_small SET="train.steps=5000"
 	$(PY) -m trajvae train $* $(if $(CONFIG),--preset $(CONFIG)) --workdir $(WORKDIR) $(if $(SET),--set $(SET))
@@ -59,6 +60,12 @@ bench-vae: $(VENV)/.installed  ## compile time and examples/s of the MNIST-size 
 
 experiment-musicvae: $(VENV)/.installed  ## Table 1 (flat vs hierarchical 16-bar melody) at CPU scale
 	$(PY) experiments/musicvae_table1.py --out $(RUNS)/experiment-musicvae
+
+experiment-sectar: $(VENV)/.installed  ## SeCTAR vs flat PPO vs learned-dynamics MPC on waypoint and block (CPU scale)
+	$(PY) experiments/sectar_compare.py --small --out $(RUNS)/experiment-sectar
+
+bench-sectar: $(VENV)/.installed  ## env-steps/s, PPO update throughput, MPC latency at K=2048
+	$(PY) -m trajvae.sectar.bench
 
 bench-musicvae: $(VENV)/.installed  ## MusicVAE compile time, examples/s, sampling throughput, peak memory
 	$(PY) benchmarks/musicvae.py

@@ -14,6 +14,7 @@ from trajvae.config import ConfigError, override, select_preset
 MODELS = {
     "vae": "trajvae.vae.experiment",
     "musicvae": "trajvae.music.experiment",
+    "sectar": "trajvae.sectar.experiment",
 }
 
 
