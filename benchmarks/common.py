@@ -17,6 +17,29 @@ def peak_memory_mb() -> float:
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+# Dense peak TFLOP/s for float32 matmuls as JAX runs them by default (TF32 tensor cores on NVIDIA
+# Ampere/Hopper, bf16 passes on TPU); used for MFU when --peak-tflops is not given.
+PEAK_TFLOPS = {"H100": 494.7, "H200": 494.7, "A100": 156.0, "L4": 60.0, "TPU v4": 275.0, "TPU v5 lite": 197.0,
+               "TPU v5": 459.0}
+
+
+def peak_tflops(override: float | None = None) -> float | None:
+  """The accelerator's peak (all local devices), from override or the table; None on CPU or unknown devices."""
+  if override:
+    return override * jax.local_device_count()
+  kind = jax.devices()[0].device_kind
+  for name, value in PEAK_TFLOPS.items():
+    if name.lower() in kind.lower():
+      return value * jax.local_device_count()
+  return None
+
+
+def mfu(flops_per_s: float, peak_override: float | None = None) -> float | str:
+  """Model FLOPs utilisation: achieved / peak, or 'n/a' where the peak is unknown (CPU)."""
+  peak = peak_tflops(peak_override)
+  return round(flops_per_s / (peak * 1e12), 4) if peak else "n/a"
+
+
 def device_description() -> str:
   return f"{jax.device_count()} x {jax.devices()[0].device_kind}"
 

@@ -14,7 +14,7 @@ import time
 import jax
 import numpy as np
 
-from common import peak_memory_mb, report
+from common import mfu, peak_memory_mb, report
 from trajvae.config import override
 from trajvae.train import sharding
 from trajvae.train.loop import init_train_state, jit_data_parallel, make_train_step
@@ -25,7 +25,7 @@ from trajvae.vae.model import init_model
 
 
 
-def bench(batch_size: int, steps: int) -> dict:
+def bench(batch_size: int, steps: int, peak: float | None = None) -> dict:
   config = override(experiment.PRESETS["binarized_mnist"](), [f"train.batch_size={batch_size}"])
   graphdef, params = init_model(config.model, 0)
   tx = make_optimizer(config.optim)
@@ -54,6 +54,7 @@ def bench(batch_size: int, steps: int) -> dict:
       "steps_per_s": round(steps / elapsed, 1),
       "examples_per_s": round(steps * batch_size / elapsed, 0),
       "gflops_per_s": round(steps * batch_size * flops_per_example / elapsed / 1e9, 2),
+      "mfu": mfu(steps * batch_size * flops_per_example / elapsed, peak),
       "peak_memory_mb": round(peak_memory_mb(), 1),
   }
 
@@ -63,8 +64,9 @@ def main() -> None:
   parser.add_argument("--batch-sizes", type=int, nargs="+", default=[100, 1024])
   parser.add_argument("--steps", type=int, default=200)
   parser.add_argument("--out", default="benchmarks/results/vae.json")
+  parser.add_argument("--peak-tflops", type=float, help="per-device peak for MFU (default: a table of known accelerators)")
   args = parser.parse_args()
-  rows = [bench(b, args.steps) for b in args.batch_sizes]
+  rows = [bench(b, args.steps, args.peak_tflops) for b in args.batch_sizes]
   report("VAE 784-500-20 Bernoulli, Adagrad", rows, args.out)
 
 
