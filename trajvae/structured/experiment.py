@@ -18,12 +18,16 @@ import numpy as np
 from trajvae.config import override, select_preset
 from trajvae.structured.alignment import DigitAlignment, make_alignment_data
 from trajvae.structured.gibbs import evaluate, pac_bayes_sigma
-from trajvae.structured.learners import LearnerConfig, fit_latent_ssvm, fit_randomized
+from trajvae.structured.learners import FitResult, LearnerConfig, fit_direct, fit_latent_ssvm, fit_randomized
 from trajvae.structured.problem import LatentProblem
 from trajvae.structured.synthetic import PlantedMultilabel, make_planted_data
 
 ProblemKind = Literal["synthetic", "alignment"]
-METHODS = ("classic", "randomized")
+# classic: CCCP latent structural SVM with the problem's structured exact inference;
+# randomized: Bello & Honorio; direct: the randomized learner's solver on the full loss (control);
+# exhaustive: classic with inference by enumerating Y x H (synthetic only; the alignment
+# problem's inference already enumerates Y, so there it would repeat "classic").
+METHODS = ("classic", "randomized", "direct", "exhaustive")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,18 +48,27 @@ class AlignmentConfig:
 @dataclasses.dataclass(frozen=True)
 class ExperimentConfig:
   problems: tuple[str, ...] = ("synthetic", "alignment")
-  synthetic_latents: tuple[int, ...] = (4, 16, 64, 256)
+  synthetic_latents: tuple[int, ...] = (4, 16, 64, 256, 1024)
   # Alignment |H| = (canvas - 7)^2, so these must be squares.
   alignment_latents: tuple[int, ...] = (9, 25, 81, 225)
   train_sizes: tuple[int, ...] = (200, 800)
   test_size: int = 500
   seeds: tuple[int, ...] = (0, 1, 2)
+  methods: tuple[str, ...] = ("classic", "randomized", "direct", "exhaustive")
   gibbs_draws: int = 20
   # sigma of the Gibbs decoder; <= 0 means the PAC-Bayes choice `pac_bayes_sigma` for each fitted w.
   gibbs_sigma: float = 0.0
   learner: LearnerConfig = LearnerConfig()
   synthetic: SyntheticConfig = SyntheticConfig()
   alignment: AlignmentConfig = AlignmentConfig()
+
+  def __post_init__(self):
+    for method in self.methods:
+      if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
+    for kind in self.problems:
+      if kind not in ("synthetic", "alignment"):
+        raise ValueError(f"unknown problem {kind!r}; expected 'synthetic' or 'alignment'")
 
 
 PRESETS = {
@@ -67,6 +80,7 @@ PRESETS = {
         train_sizes=(60,),
         test_size=60,
         seeds=(0,),
+        methods=("classic", "randomized"),
         gibbs_draws=4,
         learner=LearnerConfig(epochs=8, outer_iterations=2),
     ),
@@ -98,13 +112,30 @@ def make_setting(kind: str, num_latents: int, n: int, seed: int, config: Experim
   raise ValueError(f"unknown problem {kind!r}; expected 'synthetic' or 'alignment'")
 
 
+def fit_method(method: str, problem: LatentProblem, xs, ys, learner: LearnerConfig) -> FitResult | None:
+  """Fit one named method; None where it does not apply (exhaustive on alignment)."""
+  if method == "classic":
+    return fit_latent_ssvm(problem, xs, ys, learner)
+  if method == "randomized":
+    return fit_randomized(problem, xs, ys, learner)
+  if method == "direct":
+    return fit_direct(problem, xs, ys, learner)
+  if method == "exhaustive":
+    if not isinstance(problem, PlantedMultilabel):
+      return None
+    return fit_latent_ssvm(dataclasses.replace(problem, exhaustive_inference=True), xs, ys, learner)
+  raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
+
+
 def run_setting(kind: str, num_latents: int, n: int, seed: int, config: ExperimentConfig) -> list[dict[str, Any]]:
-  """Fit both learners on one setting; one record per learner."""
+  """Fit every configured method on one setting; one record per method."""
   problem, data = make_setting(kind, num_latents, n, seed, config)
   learner = dataclasses.replace(config.learner, seed=seed)
   records = []
-  for method, fit in zip(METHODS, (fit_latent_ssvm, fit_randomized)):
-    result = fit(problem, data.train_x, data.train_y, learner)
+  for method in config.methods:
+    result = fit_method(method, problem, data.train_x, data.train_y, learner)
+    if result is None:
+      continue
     w_sq = float(result.w @ result.w)
     sigma = config.gibbs_sigma if config.gibbs_sigma > 0 else pac_bayes_sigma(n, problem.num_outputs, problem.num_latents, w_sq)
     test = evaluate(problem, result.w, data.test_x, data.test_y, sigma=sigma, num_draws=config.gibbs_draws, seed=seed, hs=data.test_h)
@@ -127,11 +158,11 @@ def run(config: ExperimentConfig, log: Callable[[str], None] = print) -> list[di
     for num_latents in latents:
       for n in config.train_sizes:
         for seed in config.seeds:
-          pair = run_setting(kind, num_latents, n, seed, config)
-          records.extend(pair)
-          log(" | ".join(
-              f"{kind} |H|={num_latents} n={n} seed={seed} {r['method']}: test {r['test_distortion']:.3f} "
-              f"gibbs {r['gibbs_distortion']:.3f} time {r['train_seconds']:.2f}s" for r in pair))
+          fitted = run_setting(kind, num_latents, n, seed, config)
+          records.extend(fitted)
+          log(f"{kind} |H|={num_latents} n={n} seed={seed}: " + " | ".join(
+              f"{r['method']} test {r['test_distortion']:.3f} gibbs {r['gibbs_distortion']:.3f} "
+              f"time {r['train_seconds']:.2f}s" for r in fitted))
   return records
 
 
@@ -140,47 +171,62 @@ def _mean_std(values: Sequence[float]) -> tuple[float, float]:
   return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
 
 
+def methods_in(records: Sequence[dict[str, Any]]) -> list[str]:
+  return [m for m in METHODS if any(r["method"] == m for r in records)]
+
+
 def summarize(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-  """Mean and standard deviation over seeds per (problem, |H|, n, method), plus the speed-up."""
+  """Mean and standard deviation over seeds per (problem, |H|, n) and method, plus each method's
+  time divided by the randomized learner's (per seed, then averaged)."""
   keys = sorted({(r["problem"], r["num_latents"], r["n"]) for r in records})
   rows = []
   for problem, num_latents, n in keys:
-    row: dict[str, Any] = {"problem": problem, "num_latents": num_latents, "n": n}
+    setting = [r for r in records if (r["problem"], r["num_latents"], r["n"]) == (problem, num_latents, n)]
+    row: dict[str, Any] = {"problem": problem, "num_latents": num_latents, "n": n, "num_outputs": setting[0]["num_outputs"],
+                           "num_samples": next((r["num_samples"] for r in setting if r["method"] == "randomized"), None),
+                           "methods": methods_in(setting)}
     times = {}
-    for method in METHODS:
-      group = [r for r in records if (r["problem"], r["num_latents"], r["n"], r["method"]) == (problem, num_latents, n, method)]
-      row["num_outputs"] = group[0]["num_outputs"]
-      row["num_samples"] = group[0]["num_samples"] if method == "randomized" else row.get("num_samples")
+    for method in row["methods"]:
+      group = sorted((r for r in setting if r["method"] == method), key=lambda r: r["seed"])
       for field in ("test_distortion", "gibbs_distortion", "train_seconds", "latent_accuracy", "sigma"):
         row[f"{method}_{field}"] = _mean_std([r[field] for r in group])
-      times[method] = np.array([r["train_seconds"] for r in sorted(group, key=lambda r: r["seed"])])
-    row["speedup"] = _mean_std(times["classic"] / times["randomized"])
+      times[method] = np.array([r["train_seconds"] for r in group])
+    if "randomized" in times:
+      for method in row["methods"]:
+        if method != "randomized":
+          row[f"{method}_speedup"] = _mean_std(times[method] / times["randomized"])
     rows.append(row)
   return rows
 
 
-def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
-  """Test distortion (plain / Gibbs) and training time per method, mean ± std over seeds."""
-  def pm(value: tuple[float, float], digits: int = 3) -> str:
-    return f"{value[0]:.{digits}f} ± {value[1]:.{digits}f}"
+def _pm(value: tuple[float, float] | None, digits: int = 3) -> str:
+  return "–" if value is None else f"{value[0]:.{digits}f} ± {value[1]:.{digits}f}"
 
-  lines = [
-      "| problem | \\|Y\\| | \\|H\\| | n | T | classic: test d | classic: Gibbs d | randomized: test d | randomized: Gibbs d "
-      "| classic time (s) | randomized time (s) | speed-up |",
-      "|---|---|---|---|---|---|---|---|---|---|---|---|",
-  ]
+
+def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
+  """Two tables, mean ± std over seeds: test distortion (plain, Gibbs) per method; training time and speed-ups."""
+  methods = [m for m in METHODS if any(m in r["methods"] for r in rows)]
+  head = "| problem | \\|Y\\| | \\|H\\| | n | T |"
+  accuracy = [head + "".join(f" {m}: test d | {m}: Gibbs d |" for m in methods),
+              "|---|---|---|---|---|" + "---|---|" * len(methods)]
+  baselines = [m for m in methods if m != "randomized"]
+  timing = [head + "".join(f" {m} time (s) |" for m in methods) + "".join(f" {m} / randomized |" for m in baselines),
+            "|---|---|---|---|---|" + "---|" * (len(methods) + len(baselines))]
   for r in rows:
-    lines.append(
-        f"| {r['problem']} | {r['num_outputs']} | {r['num_latents']} | {r['n']} | {r['num_samples']} "
-        f"| {pm(r['classic_test_distortion'])} | {pm(r['classic_gibbs_distortion'])} "
-        f"| {pm(r['randomized_test_distortion'])} | {pm(r['randomized_gibbs_distortion'])} "
-        f"| {pm(r['classic_train_seconds'], 2)} | {pm(r['randomized_train_seconds'], 2)} | {pm(r['speedup'], 1)}× |"
-    )
-  return "\n".join(lines)
+    prefix = f"| {r['problem']} | {r['num_outputs']} | {r['num_latents']} | {r['n']} | {r['num_samples']} |"
+    accuracy.append(prefix + "".join(f" {_pm(r.get(f'{m}_test_distortion'))} | {_pm(r.get(f'{m}_gibbs_distortion'))} |"
+                                     for m in methods))
+    timing.append(prefix + "".join(f" {_pm(r.get(f'{m}_train_seconds'), 2)} |" for m in methods)
+                  + "".join(f" {_pm(r.get(f'{m}_speedup'), 1)}× |" if f"{m}_speedup" in r else " – |" for m in baselines))
+  return "Test distortion, plain decoder and Gibbs decoder (mean ± std over seeds):\n\n" + "\n".join(accuracy) + \
+      "\n\nTraining time without compilation, and each method's time over the randomized learner's:\n\n" + "\n".join(timing)
+
+
+COLORS = {"classic": "tab:blue", "randomized": "tab:orange", "direct": "tab:green", "exhaustive": "tab:purple"}
 
 
 def plot(rows: Sequence[dict[str, Any]], out_dir: pathlib.Path) -> list[pathlib.Path]:
-  """One PNG per problem: test distortion (plain and Gibbs), training time and speed-up against |H|."""
+  """One PNG per problem: test distortion (plain and Gibbs), training time and speed-ups against |H|."""
   import matplotlib
 
   matplotlib.use("Agg")
@@ -188,35 +234,36 @@ def plot(rows: Sequence[dict[str, Any]], out_dir: pathlib.Path) -> list[pathlib.
   import matplotlib.ticker
 
   paths = []
-  colors = {"classic": "tab:blue", "randomized": "tab:orange"}
   for problem in sorted({r["problem"] for r in rows}):
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    sizes = sorted({r["n"] for r in rows if r["problem"] == problem})
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
+    problem_rows = [r for r in rows if r["problem"] == problem]
+    sizes = sorted({r["n"] for r in problem_rows})
     for k, n in enumerate(sizes):
-      group = sorted((r for r in rows if r["problem"] == problem and r["n"] == n), key=lambda r: r["num_latents"])
-      hs = [r["num_latents"] for r in group]
+      group = sorted((r for r in problem_rows if r["n"] == n), key=lambda r: r["num_latents"])
       marker = "os^dv"[k % 5]
-      for method in METHODS:
+      for method in group[0]["methods"]:
+        hs = [r["num_latents"] for r in group]
         for field, style, label in (("test_distortion", "-", "plain"), ("gibbs_distortion", "--", "Gibbs")):
-          mean = [r[f"{method}_{field}"][0] for r in group]
-          std = [r[f"{method}_{field}"][1] for r in group]
-          axes[0].errorbar(hs, mean, yerr=std, linestyle=style, marker=marker, color=colors[method], capsize=2,
-                           label=f"{method}, {label}, n={n}")
-        mean = [r[f"{method}_train_seconds"][0] for r in group]
-        std = [r[f"{method}_train_seconds"][1] for r in group]
-        axes[1].errorbar(hs, mean, yerr=std, marker=marker, color=colors[method], capsize=2, label=f"{method}, n={n}")
-      axes[2].errorbar(hs, [r["speedup"][0] for r in group], yerr=[r["speedup"][1] for r in group], marker=marker,
-                       color="k", capsize=2, label=f"n={n}")
-    axes[0].set(xscale="log", xlabel="|H|", ylabel="test distortion", title=f"{problem}: test distortion")
-    axes[1].set(xscale="log", yscale="log", xlabel="|H|", ylabel="training time (s, no compile)", title="training time")
+          stats = [r[f"{method}_{field}"] for r in group]
+          axes[0].errorbar(hs, [m for m, _ in stats], yerr=[s for _, s in stats], linestyle=style, marker=marker,
+                           color=COLORS[method], capsize=2, label=f"{method}, {label}, n={n}")
+        stats = [r[f"{method}_train_seconds"] for r in group]
+        axes[1].errorbar(hs, [m for m, _ in stats], yerr=[s for _, s in stats], marker=marker, color=COLORS[method],
+                         capsize=2, label=f"{method}, n={n}")
+        if f"{method}_speedup" in group[0]:
+          stats = [r[f"{method}_speedup"] for r in group]
+          axes[2].errorbar(hs, [m for m, _ in stats], yerr=[s for _, s in stats], marker=marker, color=COLORS[method],
+                           capsize=2, label=f"{method} / randomized, n={n}")
+    axes[0].set(xscale="log", xlabel="|H|", ylabel="test distortion", title=f"{problem}: test distortion (dashed: Gibbs)")
+    axes[1].set(xscale="log", yscale="log", xlabel="|H|", ylabel="seconds", title="training time (no compilation)")
     axes[2].axhline(1.0, color="gray", lw=0.8)
     axes[2].axhline(10.0, color="gray", lw=0.8, ls=":")
-    axes[2].set(xscale="log", xlabel="|H|", ylabel="classic time / randomized time", title="speed-up of randomized")
-    all_hs = sorted({r["num_latents"] for r in rows if r["problem"] == problem})
+    axes[2].set(xscale="log", yscale="log", xlabel="|H|", ylabel="time ratio", title="speed-up of the randomized learner")
+    all_hs = sorted({r["num_latents"] for r in problem_rows})
     for ax in axes:
       ax.set_xticks(all_hs, [str(h) for h in all_hs])
       ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
-      ax.legend(fontsize=7)
+      ax.legend(fontsize=6)
     fig.tight_layout()
     path = out_dir / f"structured_{problem}.png"
     fig.savefig(path, dpi=110)

@@ -1,7 +1,7 @@
-"""The two learners: the classic latent structural SVM and Bello & Honorio's randomized learner.
+"""The learners: the classic latent structural SVM, Bello & Honorio's randomized learner, and a control.
 
-Both minimise lam/2 ||w||^2 + (1/n) sum_i loss_i(w) with the same Pegasos solver, jit-compiled
-end to end with every example's work vmapped; they differ only in the loss.
+All minimise lam/2 ||w||^2 + (1/n) sum_i loss_i(w) with the same Pegasos solver, jit-compiled
+end to end with every example's work vmapped; they differ only in the loss (and CCCP's alternation).
 
 - `fit_latent_ssvm` (Yu & Joachims 2009): the concave-convex procedure. Each outer iteration
   imputes h*_i = argmax_h <phi(x_i, y_i, h), w> for the true outputs, then runs stochastic
@@ -51,7 +51,7 @@ class LearnerConfig:
   # Randomized: pairs per example; None means ceil(samples_per_log_n * log n).
   num_samples: int | None = None
   samples_per_log_n: float = 2.0
-  # Randomized: draw fresh pairs at every visit of an example (True) or one fixed set per example.
+  # Randomized: draw fresh pairs at every epoch, i.e. every visit of an example (True), or one fixed set per example.
   resample: bool = True
   seed: int = 0
 
@@ -111,7 +111,7 @@ def _latent_ssvm(problem: LatentProblem, config: LearnerConfig, traced: bool, xs
   impute = jax.vmap(problem.impute, in_axes=(None, 0, 0))
   monitor = (lambda w: full_objective(problem, w, xs, ys, config.lam)) if traced else None
 
-  def loss(w, example, _key):
+  def loss(w, example):
     x, y, h = example
     return full_latent_loss(problem, w, x, y, h, config.rescaling)
 
@@ -134,29 +134,23 @@ def _randomized(problem: LatentProblem, config: LearnerConfig, num_samples: int,
   key_init, key = jax.random.split(key)
   key_samples, key_fit = jax.random.split(key)
   monitor = (lambda w: full_objective(problem, w, xs, ys, config.lam)) if traced else None
-  if config.resample:
-    data = (xs, ys)
+  sample_all = jax.vmap(problem.sample_proposal, in_axes=(0, 0, None))
 
-    def loss(w, example, sample_key):
-      x, y = example
-      return randomized_latent_loss(problem, w, x, y, *problem.sample_proposal(sample_key, x, num_samples))
+  def with_samples(data, sample_key):
+    xs, ys = data[:2]
+    return (xs, ys, *sample_all(jax.random.split(sample_key, xs.shape[0]), xs, num_samples))
 
-  else:
-    keys = jax.random.split(key_samples, xs.shape[0])
-    sample_ys, sample_hs = jax.vmap(problem.sample_proposal, in_axes=(0, 0, None))(keys, xs, num_samples)
-    data = (xs, ys, sample_ys, sample_hs)
+  def loss(w, example):
+    return randomized_latent_loss(problem, w, *example)
 
-    def loss(w, example, _key):
-      return randomized_latent_loss(problem, w, *example)
-
-  w0 = initial_weights(problem, config, key_init)
+  # One fixed sample set per example (the papers' analysis), or fresh pairs at every epoch, i.e.
+  # at every visit of an example, drawn for all examples at once.
+  data = with_samples((xs, ys), key_samples)
   return stochastic_subgradient(
-      loss, w0, data, key_fit, lam=config.lam, epochs=config.epochs, batch_size=config.batch_size,
-      step_offset=config.step_offset, monitor=monitor,
+      loss, initial_weights(problem, config, key_init), data, key_fit, lam=config.lam, epochs=config.epochs,
+      batch_size=config.batch_size, step_offset=config.step_offset, monitor=monitor,
+      refresh=with_samples if config.resample else None,
   )
-
-
-_COMPILED: dict = {}
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 2))
@@ -164,13 +158,16 @@ def _direct(problem: LatentProblem, config: LearnerConfig, traced: bool, xs: Arr
   key_init, key_fit = jax.random.split(key)
   monitor = (lambda w: full_objective(problem, w, xs, ys, config.lam)) if traced else None
 
-  def loss(w, example, _key):
+  def loss(w, example):
     return full_latent_loss(problem, w, *example)
 
   return stochastic_subgradient(
       loss, initial_weights(problem, config, key_init), (xs, ys), key_fit, lam=config.lam, epochs=config.epochs,
       batch_size=config.batch_size, step_offset=config.step_offset, monitor=monitor,
   )
+
+
+_COMPILED: dict = {}
 
 
 def _run_timed(jitted, static: tuple, xs: Array, ys: Array, key: Array) -> tuple[np.ndarray, np.ndarray, float, float]:
