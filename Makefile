@@ -13,7 +13,7 @@ export JAX_COMPILATION_CACHE_DIR ?= $(CURDIR)/.cache/jax
 
 .PHONY: help install demo test train-vae eval-vae sample-vae train-musicvae eval-musicvae sample-musicvae \
 	interpolate-musicvae train-sectar eval-sectar sample-sectar bench-vae bench-musicvae bench-sectar \
-	experiment-vae experiment-musicvae experiment-sectar demo-musicvae clean
+	experiment-vae experiment-musicvae experiment-sectar experiment-structured demo-musicvae clean
 
 help:  ## list targets
 	@grep -E '^[^#=	]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^\$$\(addprefix ([a-z]+-),[^)]*\): ([a-z]+-)%:/\1MODEL:/; s/:.*## /\t/'
@@ -66,6 +66,9 @@ experiment-sectar: $(VENV)/.installed  ## SeCTAR vs flat PPO vs learned-dynamics
 
 bench-sectar: $(VENV)/.installed  ## env-steps/s, PPO update throughput, MPC latency at K=2048
 	$(PY) -m trajvae.sectar.bench
+
+experiment-structured: $(VENV)/.installed  ## latent structured prediction: classic vs randomized (Bello & Honorio) over |H|, n, seeds (~10 min)
+	$(PY) experiments/structured_compare.py --out $(RUNS)/experiment-structured
 
 bench-musicvae: $(VENV)/.installed  ## MusicVAE compile time, examples/s, sampling throughput, peak memory
 	$(PY) benchmarks/musicvae.py
