@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import pathlib
 import resource
+import time
 
 import jax
 
@@ -38,6 +39,23 @@ def mfu(flops_per_s: float, peak_override: float | None = None) -> float | str:
   """Model FLOPs utilisation: achieved / peak, or 'n/a' where the peak is unknown (CPU)."""
   peak = peak_tflops(peak_override)
   return round(flops_per_s / (peak * 1e12), 4) if peak else "n/a"
+
+
+def time_train_step(step_fn, state, batch, key, steps: int):
+  """Compile step_fn for (state, batch, key), warm it up once, then time `steps` calls.
+
+  Returns (compile seconds, seconds for the timed steps, final state).
+  """
+  start = time.perf_counter()
+  compiled = step_fn.lower(state, batch, key).compile()
+  compile_s = time.perf_counter() - start
+  state, metrics = compiled(state, batch, key)
+  jax.block_until_ready(metrics)
+  start = time.perf_counter()
+  for i in range(steps):
+    state, metrics = compiled(state, batch, jax.random.fold_in(key, i))
+  jax.block_until_ready(metrics)
+  return compile_s, time.perf_counter() - start, state
 
 
 def device_description() -> str:

@@ -15,7 +15,7 @@ import time
 import jax
 import numpy as np
 
-from common import mfu, peak_memory_mb, report
+from common import mfu, peak_memory_mb, report, time_train_step
 from trajvae.config import override, select_preset
 from trajvae.music import objective
 from trajvae.music.api import _decode
@@ -72,16 +72,7 @@ def bench(preset: str, batch_size: int, steps: int, sample_batch: int, peak: flo
   tokens = np.stack([rng.integers(0, d, (batch_size, config.model.num_steps)) for d in config.model.track_depths], -1)
   batch = sharding.shard_batch({"tokens": tokens.astype(np.int32)}, mesh)
   key = jax.random.key(0)
-  start = time.perf_counter()
-  compiled = step_fn.lower(state, batch, key).compile()
-  compile_s = time.perf_counter() - start
-  state, metrics = compiled(state, batch, key)
-  jax.block_until_ready(metrics)
-  start = time.perf_counter()
-  for i in range(steps):
-    state, metrics = compiled(state, batch, jax.random.fold_in(key, i))
-  jax.block_until_ready(metrics)
-  train_s = time.perf_counter() - start
+  compile_s, train_s, state = time_train_step(step_fn, state, batch, key, steps)
 
   z = jax.random.normal(key, (sample_batch, config.model.z_size))
   jax.block_until_ready(_decode(graphdef, state.params, z, key, 1.0))

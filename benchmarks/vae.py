@@ -9,12 +9,11 @@ is the shared data-parallel one). Prints a table and writes JSON.
 from __future__ import annotations
 
 import argparse
-import time
 
 import jax
 import numpy as np
 
-from common import mfu, peak_memory_mb, report
+from common import mfu, peak_memory_mb, report, time_train_step
 from trajvae.config import override
 from trajvae.train import sharding
 from trajvae.train.loop import init_train_state, jit_data_parallel, make_train_step
@@ -36,16 +35,7 @@ def bench(batch_size: int, steps: int, peak: float | None = None) -> dict:
   batch = sharding.shard_batch({"image": (rng.random((batch_size, 784)) < 0.13).astype(np.float32)}, mesh)
   key = jax.random.key(0)
 
-  start = time.perf_counter()
-  compiled = step_fn.lower(state, batch, key).compile()
-  compile_s = time.perf_counter() - start
-  state, metrics = compiled(state, batch, key)
-  jax.block_until_ready(metrics)
-  start = time.perf_counter()
-  for i in range(steps):
-    state, metrics = compiled(state, batch, jax.random.fold_in(key, i))
-  jax.block_until_ready(metrics)
-  elapsed = time.perf_counter() - start
+  compile_s, elapsed, state = time_train_step(step_fn, state, batch, key, steps)
   # Forward + backward of the two MLPs: ~3 x 2 x (784*500 + 500*40 + 20*500 + 500*784) FLOPs per example.
   flops_per_example = 6 * (784 * 500 + 500 * 40 + 20 * 500 + 500 * 784)
   return {
