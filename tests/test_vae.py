@@ -13,7 +13,7 @@ from flax import nnx
 
 from trajvae.config import override
 from trajvae.train.checkpoint import CheckpointMismatchError, CheckpointStore
-from trajvae.train.loop import TrainConfig, fit
+from trajvae.train.loop import fit
 from trajvae.vae import experiment, objective
 from trajvae.vae.data import DataConfig, load_dataset
 from trajvae.vae.model import ModelConfig, init_model

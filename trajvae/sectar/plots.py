@@ -49,7 +49,6 @@ def save_consistency(starts: np.ndarray, decoded: np.ndarray, executed: np.ndarr
         ax.plot(e[:, 2 + 2 * k], e[:, 3 + 2 * k], "-", c=f"C{k + 4}", lw=0.8)
         ax.plot(d[:, 2 + 2 * k], d[:, 3 + 2 * k], ":", c=f"C{k + 4}", lw=0.8)
     ax.plot(*starts[i, :2], "ks", ms=4)
-    lo, hi = min(d[:, 0].min(), e[:, 0].min()), max(d[:, 0].max(), e[:, 0].max())
     ax.set_title(f"z #{i}", fontsize=8)
     ax.set_aspect("equal", adjustable="datalim")
     if i == 0:
