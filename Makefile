@@ -16,7 +16,7 @@ export JAX_COMPILATION_CACHE_DIR ?= $(CURDIR)/.cache/jax
 	experiment-vae experiment-musicvae experiment-sectar experiment-structured demo-musicvae clean
 
 help:  ## list targets
-	@grep -E '^[^#=	]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^\$$\(addprefix ([a-z]+-),[^)]*\): ([a-z]+-)%:/\1MODEL:/; s/:.*## /\t/'
+	@grep -E '^[^#=	]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^[$$][(]addprefix ([a-z]+-),[$$][(]MODELS[)][)]:/\1MODEL:/; s/:.*## /\t/'
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
