@@ -17,7 +17,7 @@ from typing import Iterable
 import numpy as np
 
 from trajvae.music.note_sequence import Note, NoteSequence
-from trajvae.music.windows import empty_windows, select_windows, slide
+from trajvae.music.windows import STEPS_PER_BAR, SingleTrackConverter
 
 DRUM_PITCH_CLASSES: tuple[tuple[int, ...], ...] = (
     (36, 35),  # kick
@@ -33,7 +33,6 @@ DRUM_PITCH_CLASSES: tuple[tuple[int, ...], ...] = (
 NUM_DRUM_CLASSES = len(DRUM_PITCH_CLASSES)  # 9
 NUM_CLASSES = 2**NUM_DRUM_CLASSES  # 512
 PITCH_TO_CLASS = {pitch: c for c, pitches in enumerate(DRUM_PITCH_CLASSES) for pitch in pitches}
-STEPS_PER_BAR = 16
 OUTPUT_VELOCITY = 80
 DRUM_INSTRUMENT = 9
 
@@ -113,33 +112,17 @@ def tokens_to_notes(tokens: np.ndarray, instrument: int = DRUM_INSTRUMENT, veloc
 
 
 @dataclasses.dataclass(frozen=True)
-class DrumsConverter:
+class DrumsConverter(SingleTrackConverter):
   """NoteSequence <-> [windows, num_bars * 16, 1] drum tokens."""
+  ENCODING = "drums"
+  DEPTH = NUM_CLASSES
   num_bars: int = 2
   gap_bars: float = 1.0
   max_bars: int | None = 100
   max_windows: int | None = 5
 
-  @property
-  def name(self) -> str:
-    return f"drums-{self.num_bars}bar"
+  def token_tracks(self, seq: NoteSequence) -> list[np.ndarray]:
+    return [t.tokens for t in extract_drum_tracks(seq.notes, STEPS_PER_BAR, self.gap_bars, self.max_bars)]
 
-  @property
-  def num_steps(self) -> int:
-    return self.num_bars * STEPS_PER_BAR
-
-  @property
-  def track_depths(self) -> tuple[int, ...]:
-    return (NUM_CLASSES,)
-
-  def to_tensors(self, seq: NoteSequence, rng: np.random.Generator | None = None) -> np.ndarray:
-    """int32 [num_windows, num_steps, 1]; no windows unless the sequence is in 4/4."""
-    if seq.steps_per_quarter != 4 or seq.steps_per_bar != STEPS_PER_BAR:
-      return empty_windows(self.num_steps, 1)
-    tracks = extract_drum_tracks(seq.notes, STEPS_PER_BAR, self.gap_bars, self.max_bars)
-    windows = [w for t in tracks for w in slide(t.tokens, self.num_steps, STEPS_PER_BAR)]
-    return select_windows(windows, self.num_steps, 1, self.max_windows, rng)
-
-  def from_tensors(self, tokens: np.ndarray) -> NoteSequence:
-    tokens = np.asarray(tokens).reshape(-1)
-    return NoteSequence(tuple(tokens_to_notes(tokens)), total_steps=len(tokens))
+  def tokens_to_notes(self, tokens: np.ndarray) -> list[Note]:
+    return tokens_to_notes(tokens)

@@ -16,7 +16,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from trajvae.music.note_sequence import Note, NoteSequence
-from trajvae.music.windows import empty_windows, select_windows, slide
+from trajvae.music.windows import STEPS_PER_BAR, SingleTrackConverter
 
 MIN_PITCH = 21
 MAX_PITCH = 108
@@ -26,7 +26,6 @@ NUM_SPECIAL = 2
 NUM_CLASSES = MAX_PITCH - MIN_PITCH + 1 + NUM_SPECIAL  # 90
 MEL_PROGRAMS = tuple(range(0, 32))  # piano, chromatic percussion, organ, guitar
 BASS_PROGRAMS = tuple(range(32, 40))
-STEPS_PER_BAR = 16
 OUTPUT_VELOCITY = 80
 
 
@@ -146,39 +145,24 @@ def tokens_to_notes(
 
 
 @dataclasses.dataclass(frozen=True)
-class MelodyConverter:
+class MelodyConverter(SingleTrackConverter):
   """NoteSequence <-> [windows, num_bars * 16, 1] melody tokens.
 
   MusicVAE's 2-bar melody configs keep programs 0-31 (MEL_PROGRAMS); its 16-bar
   configs keep every pitched program (valid_programs None).
   """
+  ENCODING = "melody"
+  DEPTH = NUM_CLASSES
   num_bars: int = 2
   valid_programs: tuple[int, ...] | None = MEL_PROGRAMS
   gap_bars: float = 1.0
   max_bars: int | None = 100  # melodies are truncated to this length before slicing
   max_windows: int | None = 5
 
-  @property
-  def name(self) -> str:
-    return f"melody-{self.num_bars}bar"
+  def token_tracks(self, seq: NoteSequence) -> list[np.ndarray]:
+    notes = melody_notes(seq, self.valid_programs)
+    return [m.tokens for m in extract_melodies(notes, STEPS_PER_BAR, self.gap_bars, self.max_bars)]
 
-  @property
-  def num_steps(self) -> int:
-    return self.num_bars * STEPS_PER_BAR
-
-  @property
-  def track_depths(self) -> tuple[int, ...]:
-    return (NUM_CLASSES,)
-
-  def to_tensors(self, seq: NoteSequence, rng: np.random.Generator | None = None) -> np.ndarray:
-    """int32 [num_windows, num_steps, 1]; no windows unless the sequence is in 4/4 (16 steps a bar)."""
-    if seq.steps_per_quarter != 4 or seq.steps_per_bar != STEPS_PER_BAR:
-      return empty_windows(self.num_steps, 1)
-    melodies = extract_melodies(melody_notes(seq, self.valid_programs), STEPS_PER_BAR, self.gap_bars, self.max_bars)
-    windows = [w for m in melodies for w in slide(m.tokens, self.num_steps, STEPS_PER_BAR)]
-    return select_windows(windows, self.num_steps, 1, self.max_windows, rng)
-
-  def from_tensors(self, tokens: np.ndarray) -> NoteSequence:
-    """One window [num_steps, 1] (or [num_steps]) -> notes at velocity 80, 120 qpm."""
-    tokens = np.asarray(tokens).reshape(-1)
-    return NoteSequence(tuple(tokens_to_notes(tokens)), total_steps=len(tokens))
+  def tokens_to_notes(self, tokens: np.ndarray) -> list[Note]:
+    """Velocity 80 notes, as the reference decodes melodies."""
+    return tokens_to_notes(tokens)

@@ -17,9 +17,8 @@ import numpy as np
 
 from trajvae.music import drums, melody
 from trajvae.music.note_sequence import NoteSequence
-from trajvae.music.windows import empty_windows, select_windows
+from trajvae.music.windows import STEPS_PER_BAR, empty_windows, select_windows
 
-STEPS_PER_BAR = 16
 MAX_INSTRUMENT = 127
 BASS_OUTPUT_PROGRAM = 33  # electric bass (finger)
 MEL, BASS, DRUMS, INVALID = 1, 2, 3, 4

@@ -8,9 +8,13 @@ deterministic and still covers the whole piece.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import ClassVar, Sequence
 
 import numpy as np
+
+from trajvae.music.note_sequence import Note, NoteSequence
+
+STEPS_PER_BAR = 16
 
 
 def empty_windows(num_steps: int, num_tracks: int) -> np.ndarray:
@@ -51,3 +55,47 @@ def select_windows(
     return empty_windows(num_steps, num_tracks)
   stacked = np.asarray(np.stack(list(windows)), np.int32).reshape(-1, num_steps, num_tracks)
   return subsample(dedupe(stacked), max_windows, rng)
+
+
+class SingleTrackConverter:
+  """What the one-track encodings (melody, drums) share: naming, window length, the 4/4 gate and slicing.
+
+  Subclasses are frozen dataclasses with num_bars, max_windows and the class
+  constants ENCODING and DEPTH, and say how a sequence becomes token tracks and
+  tokens become notes.
+  """
+
+  ENCODING: ClassVar[str]
+  DEPTH: ClassVar[int]
+  num_bars: int
+  max_windows: int | None
+
+  @property
+  def name(self) -> str:
+    return f"{self.ENCODING}-{self.num_bars}bar"
+
+  @property
+  def num_steps(self) -> int:
+    return self.num_bars * STEPS_PER_BAR
+
+  @property
+  def track_depths(self) -> tuple[int, ...]:
+    return (self.DEPTH,)
+
+  def token_tracks(self, seq: NoteSequence) -> list[np.ndarray]:
+    raise NotImplementedError
+
+  def tokens_to_notes(self, tokens: np.ndarray) -> list[Note]:
+    raise NotImplementedError
+
+  def to_tensors(self, seq: NoteSequence, rng: np.random.Generator | None = None) -> np.ndarray:
+    """int32 [num_windows, num_steps, 1]; no windows unless the sequence is in 4/4 (16 steps a bar)."""
+    if seq.steps_per_quarter != 4 or seq.steps_per_bar != STEPS_PER_BAR:
+      return empty_windows(self.num_steps, 1)
+    windows = [w for track in self.token_tracks(seq) for w in slide(track, self.num_steps, STEPS_PER_BAR)]
+    return select_windows(windows, self.num_steps, 1, self.max_windows, rng)
+
+  def from_tensors(self, tokens: np.ndarray) -> NoteSequence:
+    """One window [num_steps, 1] (or [num_steps]) -> a NoteSequence at 120 qpm."""
+    tokens = np.asarray(tokens).reshape(-1)
+    return NoteSequence(tuple(self.tokens_to_notes(tokens)), total_steps=len(tokens))
