@@ -48,16 +48,21 @@ def run_sectar(env_name: str, preset: str, seed: int, budget: int, sets: list[st
   return curve
 
 
+def run_until_budget(step, state, steps_per_call: int, seed: int, budget: int, metric: str) -> list[tuple[int, float]]:
+  """Call a baseline's jitted step until `budget` env steps are used; the (env steps, metric) curve."""
+  curve, used, i = [], 0, 0
+  while used < budget:
+    state, m = step(state, jax.random.fold_in(jax.random.key(seed), i))
+    used, i = used + steps_per_call, i + 1
+    curve.append((used, float(m[metric])))
+  return curve
+
+
 def run_flat_ppo(env_name: str, seed: int, budget: int, small: bool) -> list[tuple[int, float]]:
   env = make_env(env_name)
   cfg = baselines.FlatPPOConfig() if small else baselines.FlatPPOConfig(num_envs=64, policy_mlp=(300, 200, 100))
   step, state, per = baselines.make_flat_ppo(env, cfg, seed)
-  curve, used, i = [], 0, 0
-  while used < budget:
-    state, m = step(state, jax.random.fold_in(jax.random.key(seed), i))
-    used, i = used + per, i + 1
-    curve.append((used, float(m["env_reward"])))
-  return curve
+  return run_until_budget(step, state, per, seed, budget, "env_reward")
 
 
 def run_dynamics_mpc(env_name: str, seed: int, budget: int, small: bool) -> list[tuple[int, float]]:
@@ -65,12 +70,7 @@ def run_dynamics_mpc(env_name: str, seed: int, budget: int, small: bool) -> list
   cfg = baselines.DynamicsMPCConfig() if small else baselines.DynamicsMPCConfig(
       num_sequences=2048, horizon=19 * (5 if env_name == "waypoint" else 10), hidden=(200, 200, 200), fit_steps=1000)
   iterate, state, per = baselines.make_dynamics_mpc(env, cfg, seed)
-  curve, used, i = [], 0, 0
-  while used < budget:
-    state, m = iterate(state, jax.random.fold_in(jax.random.key(seed), i))
-    used, i = used + per, i + 1
-    curve.append((used, float(m["task_reward"])))
-  return curve
+  return run_until_budget(iterate, state, per, seed, budget, "task_reward")
 
 
 def final(curve: list[tuple[int, float]]) -> float:
