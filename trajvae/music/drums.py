@@ -17,7 +17,7 @@ from typing import Iterable
 import numpy as np
 
 from trajvae.music.note_sequence import Note, NoteSequence
-from trajvae.music.windows import STEPS_PER_BAR, SingleTrackConverter
+from trajvae.music.windows import STEPS_PER_BAR, SingleTrackConverter, consecutive_tracks
 
 DRUM_PITCH_CLASSES: tuple[tuple[int, ...], ...] = (
     (36, 35),  # kick
@@ -91,16 +91,8 @@ def extract_drum_tracks(
 ) -> list[DrumTrack]:
   """note_seq extract_drum_tracks (min_bars 1) over all drum notes, as class-bitmask tokens."""
   onsets = _onsets(notes)
-  tracks, search_start = [], 0
-  while True:
-    track = _one_track(onsets, search_start, steps_per_bar, gap_bars * steps_per_bar, pad_end)
-    if track is None:
-      break
-    search_start = track.end_step + (-track.end_step) % steps_per_bar
-    if max_bars is not None and len(track.tokens) > max_bars * steps_per_bar:
-      track = DrumTrack(track.start_step, track.tokens[: max_bars * steps_per_bar])
-    tracks.append(track)
-  return tracks
+  return consecutive_tracks(
+      lambda start: _one_track(onsets, start, steps_per_bar, gap_bars * steps_per_bar, pad_end), steps_per_bar, max_bars)
 
 
 def tokens_to_notes(tokens: np.ndarray, instrument: int = DRUM_INSTRUMENT, velocity: int = OUTPUT_VELOCITY) -> list[Note]:

@@ -16,7 +16,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from trajvae.music.note_sequence import Note, NoteSequence
-from trajvae.music.windows import STEPS_PER_BAR, SingleTrackConverter
+from trajvae.music.windows import STEPS_PER_BAR, SingleTrackConverter, consecutive_tracks
 
 MIN_PITCH = 21
 MAX_PITCH = 108
@@ -104,15 +104,9 @@ def extract_melodies(
   melodies = []
   for instrument in sorted({n.instrument for n in notes}):
     track = sorted((n for n in notes if n.instrument == instrument), key=lambda n: (n.start_step, -n.pitch))
-    search_start = 0
-    while True:
-      melody = _one_melody(track, search_start, steps_per_bar, gap_bars * steps_per_bar, pad_end)
-      if melody is None:
-        break
-      search_start = melody.end_step + (-melody.end_step) % steps_per_bar
-      if max_bars is not None and len(melody.tokens) > max_bars * steps_per_bar:
-        melody = Melody(melody.start_step, melody.tokens[: max_bars * steps_per_bar])
-      melodies.append(melody)
+    melodies += consecutive_tracks(
+        lambda start, track=track: _one_melody(track, start, steps_per_bar, gap_bars * steps_per_bar, pad_end),
+        steps_per_bar, max_bars)
   return melodies
 
 

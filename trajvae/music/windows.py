@@ -8,13 +8,36 @@ deterministic and still covers the whole piece.
 
 from __future__ import annotations
 
-from typing import ClassVar, Sequence
+import dataclasses
+from typing import Callable, ClassVar, Sequence, TypeVar
 
 import numpy as np
 
 from trajvae.music.note_sequence import Note, NoteSequence
 
 STEPS_PER_BAR = 16
+
+
+Track = TypeVar("Track")
+
+
+def consecutive_tracks(
+    next_track: Callable[[int], Track | None], steps_per_bar: int, max_bars: int | None
+) -> list[Track]:
+  """Extract tracks one after another, as note_seq does for melodies and drum tracks.
+
+  next_track(search_start) returns the first track starting at or after that
+  step (a dataclass with start_step, tokens and end_step) or None; the next
+  search starts at the bar after its end. Tracks longer than max_bars are
+  truncated after the search position is taken from their full length.
+  """
+  tracks, search_start = [], 0
+  while (track := next_track(search_start)) is not None:
+    search_start = track.end_step + (-track.end_step) % steps_per_bar
+    if max_bars is not None and len(track.tokens) > max_bars * steps_per_bar:
+      track = dataclasses.replace(track, tokens=track.tokens[: max_bars * steps_per_bar])
+    tracks.append(track)
+  return tracks
 
 
 def empty_windows(num_steps: int, num_tracks: int) -> np.ndarray:
