@@ -10,6 +10,7 @@ import pytest
 from trajvae.music import tfds_notes
 from trajvae.music.corpus import COLLECTIONS, corpus_sources, load_corpus
 from trajvae.music.encodings import get_converter, piece_to_tensors
+from trajvae.music.note_sequence import read_midi
 
 
 def write_pm(path, tracks, meter=(4, 4)):
@@ -177,3 +178,20 @@ def test_music21_source_builds_a_tfds_dataset(tmp_path, monkeypatch):
   assert (tmp_path / "data" / "music21-ryansMammoth-max30").is_dir()
   tokens = tfds_notes.load_split("melody-2bar", "music21:ryansMammoth", str(tmp_path / "data"), "train", max_pieces=30)
   assert tokens.shape[1:] == (32, 1) and 0 < len(tokens) == counts["windows_train"]
+
+
+def test_groove_examples_go_through_the_drums_converter(tmp_path, caplog):
+  """The bytes a groove/2bar-midionly example holds become drums-2bar windows; corrupt bytes are skipped."""
+  beat = [(36, 0, 1), (42, 2, 3), (38, 4, 5), (42, 6, 7)] * 8  # kick, hat, snare, hat on eighths; 4 bars
+  notes = [(p, s + 8 * (k // 4), e + 8 * (k // 4)) for k, (p, s, e) in enumerate(beat)]
+  write_pm(tmp_path / "groove.mid", [(0, True, notes)])
+  midi = (tmp_path / "groove.mid").read_bytes()
+  with caplog.at_level("WARNING"):
+    windows = tfds_notes.groove_windows([midi, b"not a midi file", midi], "generated groove")
+  assert windows.shape == (2, 32, 1)  # the 3 identical windows of each file de-duplicated to 1 and windows.dtype == np.int32
+  expected = piece_to_tensors(get_converter("drums", 2), read_midi(midi))
+  np.testing.assert_array_equal(windows[0], expected[0])
+  assert np.count_nonzero(windows[0]) == 16  # one hit per eighth note over 2 bars
+  assert "skipping generated groove example 1" in caplog.text
+  with pytest.raises(ValueError, match="no drums-2bar windows in generated groove \\(1 corrupt"):
+    tfds_notes.groove_windows([b"junk"], "generated groove")

@@ -30,7 +30,7 @@ import logging
 import pathlib
 import re
 from collections import Counter
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -275,16 +275,23 @@ def load_groove_windows(split: str = "train", data_dir: str | None = None, max_e
         "from storage.googleapis.com. Offline, unpack the Groove MIDI Dataset's MIDI files into a folder and use "
         "it as the source: build_note_windows('drums-2bar', '/path/to/groove', data_dir)."
     ) from e
+  count = len(data) if max_examples is None else min(max_examples, len(data))
+  return groove_windows((bytes(data[i]["midi"]) for i in range(count)), f"the {split} split of groove/2bar-midionly")
+
+
+def groove_windows(midi_files: Iterable[bytes], source: str = "groove") -> np.ndarray:
+  """drums-2bar windows int32 [N, 32, 1] of MIDI byte strings (Groove examples); corrupt ones are skipped."""
   converter = get_converter("drums", 2)
-  windows = []
-  for i in range(len(data) if max_examples is None else min(max_examples, len(data))):
+  windows, skipped = [], 0
+  for i, midi in enumerate(midi_files):
     try:
-      sections = read_midi(bytes(data[i]["midi"]))
+      sections = read_midi(midi)
     except CorruptMidiError as e:
-      log.warning("skipping groove example %d: %s", i, e)
+      log.warning("skipping %s example %d: %s", source, i, e)
+      skipped += 1
       continue
     windows.append(piece_to_tensors(converter, sections))
   tokens = np.concatenate(windows) if windows else np.zeros((0, converter.num_steps, 1), np.int32)
   if len(tokens) == 0:
-    raise ValueError(f"no windows in the {split} split of groove/2bar-midionly for drums-2bar")
+    raise ValueError(f"no drums-2bar windows in {source} ({skipped} corrupt files skipped)")
   return tokens
