@@ -1,4 +1,10 @@
-"""What the kinematic SeCTAR environments share: their state, action checks and the Brax plumbing.
+"""What all SeCTAR environments share: the episode state, the goal rewards, action checks and the Brax plumbing.
+
+`SectarEnv` is a Brax `Env` whose simulator is abstract (`_init_sim`,
+`_advance`, `_observe`): `KinematicEnv` (waypoint, block) steps the observation
+itself in pure JAX, `physics.PhysicsEnv` (wheeled, swimmer) steps an MJX model.
+The reward, its progress state (the authors' `rstate`), the horizon, float32
+outputs and the action checks live here once.
 
 Errors on bad actions: a wrong action *shape* is static, so `step` raises a
 ValueError even under jit (at trace time). Bad *values* (NaN, an out-of-range
@@ -11,6 +17,7 @@ propagates into the state (visible, never silently hidden).
 from __future__ import annotations
 
 import abc
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -26,24 +33,39 @@ MOVES = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]], np.float32)
 
 
 @struct.dataclass
-class KinematicState:
-  """The whole simulator state; kept as Brax's pipeline_state so AutoResetWrapper restores it.
+class EnvState:
+  """The whole episode state; kept as Brax's pipeline_state so AutoResetWrapper restores it.
 
-  x: the observation vector (float32); progress: the task's reward state (the
-  authors' `rstate`: index of the next waypoint / object); t: steps taken.
+  sim: the simulator state (the observation vector for kinematic envs, an
+  `mjx.Data` for physics envs); progress: the task's reward state (the authors'
+  `rstate`: index of the next goal / object); t: steps taken.
   """
 
-  x: Array
+  sim: Any
   progress: Array
   t: Array
 
 
-class KinematicEnv(Env, abc.ABC):
+def goal_sequence_reward(pos: Array, goals: Array, progress: Array, radius: float,
+                         every: int = 3) -> tuple[Array, Array]:
+  """(reward, new progress) of the authors' goal-sequence tasks (waypoint, wheeled, swimmer).
+
+  Reaching the current goal (distance < radius) advances progress; only every
+  `every`-th goal (progress % every == every - 1) pays +1; nothing after the last.
+  """
+  num = goals.shape[0]
+  goal = jnp.concatenate([goals, jnp.zeros((1, goals.shape[1]), goals.dtype)])[progress]
+  good = jnp.linalg.norm(pos - goal) < radius
+  reward = (good & (progress % every == every - 1) & (progress < num)).astype(jnp.float32)
+  return reward, jnp.minimum(progress + good.astype(jnp.int32), num)
+
+
+class SectarEnv(Env, abc.ABC):
   """A Brax Env with float32 outputs, a fixed horizon and a reward that also scores predicted states."""
 
   horizon: int
   continuous: bool
-  num_actions: int  # discrete action count
+  num_actions: int  # discrete action count (0 for continuous-only envs)
   continuous_action_size: int
 
   @property
@@ -60,21 +82,25 @@ class KinematicEnv(Env, abc.ABC):
     return (self.continuous_action_size,) if self.continuous else ()
 
   @property
-  def backend(self) -> str:
-    return "kinematic"
-
-  @property
   @abc.abstractmethod
   def start_state(self) -> Array:
     """The task's fixed start observation [observation_size]."""
 
   @abc.abstractmethod
-  def move(self, x: Array, action: Array) -> Array:
-    """Next observation from the observation and a (shape-checked) action."""
-
-  @abc.abstractmethod
   def reward_step(self, x: Array, progress: Array) -> tuple[Array, Array]:
     """(reward, new progress) for reaching observation x with the given progress; pure, vmappable."""
+
+  @abc.abstractmethod
+  def _init_sim(self, x: Array) -> Any:
+    """A simulator state at observation x [observation_size] (float32)."""
+
+  @abc.abstractmethod
+  def _advance(self, sim: Any, action: Array) -> Any:
+    """The simulator state after one env step with a shape-checked, cast action."""
+
+  @abc.abstractmethod
+  def _observe(self, sim: Any) -> Array:
+    """The observation [observation_size] of a simulator state."""
 
   def reward_fn(self, states: Array, progress: Array | int = 0) -> tuple[Array, Array]:
     """Rewards of an observation sequence [..., T, D] from a progress [...], as the env would pay them.
@@ -97,11 +123,12 @@ class KinematicEnv(Env, abc.ABC):
     r, p = jax.vmap(one)(flat, progress.reshape(-1))
     return r.reshape(states.shape[:-1]), p.reshape(states.shape[:-2])
 
-  def _state(self, x: Array, progress: Array, t: Array, reward: Array) -> State:
-    ps = KinematicState(x=x, progress=progress, t=t)
+  def _state(self, sim: Any, obs: Array, progress: Array, t: Array, reward: Array) -> State:
+    ps = EnvState(sim=sim, progress=progress, t=t)
     done = (t >= self.horizon).astype(jnp.float32)
     metrics = {"progress": progress.astype(jnp.float32)}
-    return State(pipeline_state=ps, obs=x, reward=reward.astype(jnp.float32), done=done, metrics=metrics, info={})
+    return State(pipeline_state=ps, obs=obs.astype(jnp.float32), reward=reward.astype(jnp.float32), done=done,
+                 metrics=metrics, info={})
 
   def reset(self, rng: Array) -> State:
     """The task's fixed start state (the authors' MPC episodes start there); rng is unused."""
@@ -113,7 +140,9 @@ class KinematicEnv(Env, abc.ABC):
     x = jnp.asarray(x, jnp.float32)
     if x.shape != (self.observation_size,):
       raise ValueError(f"state must have shape ({self.observation_size},), got {x.shape}")
-    return self._state(x, jnp.asarray(progress, jnp.int32), jnp.zeros((), jnp.int32), jnp.zeros((), jnp.float32))
+    sim = self._init_sim(x)
+    return self._state(sim, self._observe(sim), jnp.asarray(progress, jnp.int32), jnp.zeros((), jnp.int32),
+                       jnp.zeros((), jnp.float32))
 
   def step(self, state: State, action: Array) -> State:
     action = jnp.asarray(action)
@@ -124,9 +153,10 @@ class KinematicEnv(Env, abc.ABC):
     else:
       action = jnp.clip(action.astype(jnp.int32), 0, self.num_actions - 1)
     ps = state.pipeline_state
-    x = self.move(ps.x, action).astype(jnp.float32)
-    reward, progress = self.reward_step(x, ps.progress)
-    return self._state(x, progress, ps.t + 1, reward)
+    sim = self._advance(ps.sim, action)
+    obs = self._observe(sim).astype(jnp.float32)
+    reward, progress = self.reward_step(obs, ps.progress)
+    return self._state(sim, obs, progress, ps.t + 1, reward)
 
   def check_action(self, action) -> None:
     """Raise ValueError for an action this env cannot take (host-side; call outside jit)."""
@@ -146,3 +176,24 @@ class KinematicEnv(Env, abc.ABC):
     """step after check_action: for interactive use and tests, not for jitted rollouts."""
     self.check_action(action)
     return self.step(state, action)
+
+
+class KinematicEnv(SectarEnv):
+  """A pure-JAX env whose simulator state is its observation; subclasses define `move`."""
+
+  @property
+  def backend(self) -> str:
+    return "kinematic"
+
+  @abc.abstractmethod
+  def move(self, x: Array, action: Array) -> Array:
+    """Next observation from the observation and a (shape-checked) action."""
+
+  def _init_sim(self, x: Array) -> Array:
+    return x
+
+  def _advance(self, sim: Array, action: Array) -> Array:
+    return self.move(sim, action).astype(jnp.float32)
+
+  def _observe(self, sim: Array) -> Array:
+    return sim

@@ -1,8 +1,8 @@
 """The authors' five task configurations per environment (goals/*.npy in wyndwarrior/Sectar).
 
-goals.json is a copy of the waypoint and block entries of
-shared/data/sectar_goals/goals.json, shipped inside the package so installed
-code does not depend on the checkout layout.
+goals.json is a copy of shared/data/sectar_goals/goals.json (all four envs),
+shipped inside the package so installed code does not depend on the checkout
+layout.
 """
 
 from __future__ import annotations
@@ -41,3 +41,9 @@ def block_task(task: int) -> tuple[np.ndarray, np.ndarray, float]:
   _check_task(task)
   start, goals, border, _unused = _raw()["block"][task]
   return np.asarray(start, np.float32), np.asarray(goals, np.float32).reshape(4, 2), float(border)
+
+
+def goal_task(name: str, task: int) -> np.ndarray:
+  """The goals [G, 2] of a goal-sequence physics task ("wheeled": 50 goals, "swimmer": 10), float32."""
+  _check_task(task)
+  return np.asarray(_raw()[name][task], np.float32)

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from trajvae.sectar.envs import tasks
-from trajvae.sectar.envs.base import MOVE_DISTANCE, MOVES, KinematicEnv
+from trajvae.sectar.envs.base import MOVE_DISTANCE, MOVES, KinematicEnv, goal_sequence_reward
 
 Array = jax.Array
 
@@ -47,8 +47,4 @@ class WaypointEnv(KinematicEnv):
     return jnp.clip(x + delta, -BORDER, BORDER)
 
   def reward_step(self, x: Array, progress: Array) -> tuple[Array, Array]:
-    num = self.goals.shape[0]
-    goal = jnp.concatenate([self.goals, jnp.zeros((1, 2), jnp.float32)])[progress]
-    good = jnp.linalg.norm(x[:2] - goal) < RADIUS
-    reward = (good & (progress % 3 == 2) & (progress < num)).astype(jnp.float32)
-    return reward, jnp.minimum(progress + good.astype(jnp.int32), num)
+    return goal_sequence_reward(x[:2], self.goals, progress, RADIUS)
