@@ -19,6 +19,7 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 from flax import nnx
+from jax.sharding import Mesh
 
 from trajvae.core.distributions import gaussian_sample, kl_to_standard_normal
 from trajvae.sectar import buffer as rb
@@ -102,17 +103,18 @@ def init_explorer(model_config: ModelConfig, config: ExploreConfig, key: Array) 
 
 
 def make_explore_step(env: KinematicEnv, model_graphdef: nnx.GraphDef, model_config: ModelConfig,
-                      config: ExploreConfig, segment_len: int) -> Callable:
+                      config: ExploreConfig, segment_len: int, mesh: Mesh | None = None) -> Callable:
   """step(explorer_state, model_params, buffer, start_pool [M, D], key, do_update) -> (explorer_state, buffer, metrics).
 
   One explorer PPO iteration: rollouts from start_pool, -ELBO rewards, a PPO
   update (kept only if do_update: the authors skip it at the first iteration),
   the entropy-triggered re-initialisation, and the segments appended to the
-  buffer. Everything traced: jit it once.
+  buffer. Everything traced: jit it once. With a mesh, the rollouts are split over its data axis.
   """
   graphdef, _ = init_explorer(model_config, config, jax.random.key(0))
   pcfg = ppo_config(config, segment_len)
-  update = ppo.make_update(env, graphdef, elbo_reward_fn(model_graphdef, segment_len), pcfg, None, return_rollout=True)
+  update = ppo.make_update(env, graphdef, elbo_reward_fn(model_graphdef, segment_len), pcfg, None, return_rollout=True,
+                           mesh=mesh)
 
   def step(state: ppo.TrainState, model_params: Any, buffer: rb.Buffer, start_pool: Array, key: Array,
            do_update: Array):

@@ -24,10 +24,12 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import nnx
+from jax.sharding import Mesh
 
 from trajvae.sectar.envs import KinematicEnv
 from trajvae.sectar.losses import policy_log_prob
 from trajvae.sectar.model import PolicyDecoder
+from trajvae.train.sharding import constrain_batch
 
 Array = jax.Array
 # (reward_params, latents [N, Z], start_states [N, D], next_obs [N, L, D], env_rewards [N, L]) -> [N, L]
@@ -139,13 +141,14 @@ class RolloutData(NamedTuple):
 
 
 def make_update(env: KinematicEnv, graphdef: nnx.GraphDef, reward_fn: RewardFn, config: PPOConfig,
-                latent_dim: int | None, return_rollout: bool = False) -> Callable:
+                latent_dim: int | None, return_rollout: bool = False, mesh: Mesh | None = None) -> Callable:
   """update(train_state, reward_params, start_pool [M, D], key) -> (train_state, metrics); jit it once.
 
   Start states are drawn uniformly from start_pool; latents from N(0, I) if
   latent_dim is given (the policy decoder), none otherwise (the explorer).
   return_rollout=True also returns the RolloutData (the explorer keeps its
-  segments for the buffer): (train_state, metrics, data).
+  segments for the buffer): (train_state, metrics, data). With a mesh, the
+  envs and each minibatch's samples are split over its data axis (same values).
   """
   optimizer = make_optimizer(config)
   n, length = config.num_envs, config.rollout_len
@@ -157,6 +160,7 @@ def make_update(env: KinematicEnv, graphdef: nnx.GraphDef, reward_fn: RewardFn, 
     k_start, k_z, k_roll, k_epochs = jax.random.split(key, 4)
     starts = start_pool[jax.random.randint(k_start, (n,), 0, start_pool.shape[0])]
     latents = None if latent_dim is None else jax.random.normal(k_z, (n, latent_dim))
+    starts, latents = constrain_batch((starts, latents), mesh)
     policy = nnx.merge(graphdef, train_state.params)
     traj = rollout(env, policy, starts, latents, length, k_roll)
     rewards = reward_fn(reward_params, latents, starts, traj.next_obs, traj.env_rewards)
@@ -179,6 +183,7 @@ def make_update(env: KinematicEnv, graphdef: nnx.GraphDef, reward_fn: RewardFn, 
     def epoch(ts: TrainState, k):
       perm = jax.random.permutation(k, total)
       mbs = jax.tree.map(lambda x: x[perm].reshape((config.num_minibatches, -1) + x.shape[1:]), data)
+      mbs = constrain_batch(mbs, mesh, axis=1)
       return jax.lax.scan(minibatch_step, ts, mbs)
 
     train_state, (loss, aux) = jax.lax.scan(epoch, train_state, jax.random.split(k_epochs, config.epochs))

@@ -13,6 +13,13 @@ Per outer iteration:
 Randomness derives from (seed, iteration) only, and the whole loop state
 (parameters, optimisers, explorer, buffer, env-step count) is checkpointed, so
 a resumed run continues exactly as an uninterrupted one.
+
+Data parallel over a mesh spanning every device of every process (after
+jax.distributed.initialize, see trajvae.train.distributed): the stages take and
+return the loop state replicated, and split their batch axes (MPC episodes,
+explorer and PD PPO envs and minibatches, VAE minibatches) over the mesh's data
+axis. Splitting changes no random draw, so 2 processes x 2 devices, 1 x 4 and
+1 x 1 train alike up to float rounding.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
+from jax.sharding import Mesh
 
 from trajvae.config import to_dict
 from trajvae.sectar import buffer as rb
@@ -35,6 +43,7 @@ from trajvae.sectar.configs import SectarConfig
 from trajvae.sectar.envs import KinematicEnv, make_env
 from trajvae.sectar.losses import vae_bc_loss, vae_bc_terms
 from trajvae.sectar.model import Sectar
+from trajvae.train import sharding
 
 Array = jax.Array
 NAME = "sectar"
@@ -53,6 +62,7 @@ class Stages(NamedTuple):
   """The jitted stages of one outer iteration, and what they were built from."""
 
   env: KinematicEnv
+  mesh: Mesh  # the stages' inputs and outputs are replicated on it; their batch axes split over its data axis
   graphdef: nnx.GraphDef
   init: Callable[[int], LoopState]
   mpc: Callable  # (params, key) -> (Episode [E], metrics)
@@ -87,8 +97,9 @@ def _submodule(graphdef: nnx.GraphDef, params: Any, name: str) -> tuple[nnx.Grap
   return nnx.split(getattr(nnx.merge(graphdef, params), name), nnx.Param)
 
 
-def make_mpc_fns(env: KinematicEnv, graphdef: nnx.GraphDef, config: SectarConfig, greedy: bool = False):
-  """(decode, act, split) for planning.mpc_episode from the Sectar graphdef."""
+def make_mpc_fns(env: KinematicEnv, graphdef: nnx.GraphDef, config: SectarConfig, greedy: bool = False,
+                 mesh: Mesh | None = None):
+  """episodes(params, key, num_episodes) -> planning.Episode [num_episodes], split over mesh's data axis if given."""
 
   def split(params):
     return _submodule(graphdef, params, "state_decoder"), _submodule(graphdef, params, "policy")
@@ -104,7 +115,7 @@ def make_mpc_fns(env: KinematicEnv, graphdef: nnx.GraphDef, config: SectarConfig
       return ppo.sample_action(policy, obs, z, k)[0]
 
     run = lambda k: planning.mpc_episode(env, decode, act, sd_p, pd_p, k, config.mpc.num_latents, planner_config(config))
-    return jax.vmap(run)(jax.random.split(key, num_episodes))
+    return jax.vmap(run)(sharding.constrain_batch(jax.random.split(key, num_episodes), mesh))
 
   return episodes
 
@@ -117,8 +128,20 @@ def _core(config: SectarConfig) -> SectarConfig:
                                                                keep_checkpoints=1), eval=EvalConfig())
 
 
+def batch_axes(config: SectarConfig) -> dict[str, int]:
+  """The sizes of the batch axes the stages split over the devices, by config field."""
+  return {"mpc.num_episodes": config.mpc.num_episodes, "explore.num_starts": config.explore.num_starts,
+          "fit.pd_num_envs": config.fit.pd_num_envs, "fit.batch_size": config.fit.batch_size}
+
+
+def check_divisible(config: SectarConfig, mesh: Mesh) -> None:
+  """Raise ValueError naming the first batch axis that does not divide over the mesh's devices."""
+  for name, size in batch_axes(config).items():
+    sharding.check_batch_divisible(size, mesh, name)
+
+
 @functools.lru_cache(maxsize=8)
-def _build(config: SectarConfig) -> Stages:
+def _build(config: SectarConfig, mesh: Mesh) -> Stages:
   env = make_env(config.env.name, task=config.env.task, continuous=config.env.continuous)
   check_config(config, env)
   t = config.segment_len
@@ -128,9 +151,10 @@ def _build(config: SectarConfig) -> Stages:
   f = config.fit
   vae_tx = optax.adam(f.learning_rate)
   pcfg = pd_ppo_config(config)
-  pd_update = ppo.make_update(env, pd_graphdef, ppo.consistency_reward_fn(sd_graphdef), pcfg, config.model.latent_dim)
+  pd_update = ppo.make_update(env, pd_graphdef, ppo.consistency_reward_fn(sd_graphdef), pcfg, config.model.latent_dim,
+                              mesh=mesh)
   ecfg = explore.ppo_config(config.explore, t)
-  episodes = make_mpc_fns(env, graphdef, config)
+  episodes = make_mpc_fns(env, graphdef, config, mesh=mesh)
 
   def init(seed: int) -> LoopState:
     k_model, k_explorer = jax.random.split(jax.random.key(seed))
@@ -150,7 +174,7 @@ def _build(config: SectarConfig) -> Stages:
   def vae_step(buffer, carry, key):
     params, opt = carry
     k_batch, k_z = jax.random.split(key)
-    batch = rb.sample_batch(buffer, k_batch, f.batch_size, "train")
+    batch = sharding.constrain_batch(rb.sample_batch(buffer, k_batch, f.batch_size, "train"), mesh)
     loss_fn = lambda p: vae_bc_loss(nnx.merge(graphdef, p), batch, k_z, f.beta, f.bc_weight)
     (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
     updates, opt = vae_tx.update(grads, opt, params)
@@ -189,13 +213,19 @@ def _build(config: SectarConfig) -> Stages:
 
   m = config.mpc
   steps = (m.num_episodes * m.num_latents * t + ecfg.num_envs * ecfg.rollout_len + f.rounds * pcfg.num_envs * t)
-  explore_step = explore.make_explore_step(env, graphdef, config.model, config.explore, t)
-  return Stages(env, graphdef, init, jax.jit(mpc), jax.jit(explore_step), jax.jit(fit), steps)
+  explore_step = explore.make_explore_step(env, graphdef, config.model, config.explore, t, mesh=mesh)
+  repl = sharding.replicated(mesh)
+  jit = lambda fn: jax.jit(fn, in_shardings=repl, out_shardings=repl)
+  return Stages(env, mesh, graphdef, init, jit(mpc), jit(explore_step), jit(fit), steps)
 
 
-def build(config: SectarConfig) -> Stages:
-  """The compiled stages for a config (cached: runs differing only in length/seed/checkpoints share them)."""
-  return _build(_core(config))
+def build(config: SectarConfig, mesh: Mesh | None = None) -> Stages:
+  """The compiled stages for a config on mesh (default: every device of every process).
+
+  Cached: runs differing only in length/seed/checkpoints share them. Batch axes
+  that do not divide over the devices still work (padded); train() rejects them.
+  """
+  return _build(_core(config), sharding.data_mesh() if mesh is None else mesh)
 
 
 def iteration_key(seed: int, iteration: int) -> Array:
@@ -235,7 +265,7 @@ def open_store(config: SectarConfig, workdir: str | pathlib.Path):
 def restore_state(config: SectarConfig, workdir: str | pathlib.Path, step: int | None = None) -> tuple[LoopState, int]:
   """(loop state, completed iterations) from a run's latest (or given) checkpoint."""
   stages = build(config)
-  template = stages.init(config.train.seed)
+  template = sharding.replicate(stages.init(config.train.seed), stages.mesh)
   store = open_store(config, workdir)
   try:
     step = store.latest_step() if step is None else step
@@ -253,20 +283,26 @@ def train(config: SectarConfig, workdir: str | pathlib.Path, verbose: bool = Tru
 
   Logs every iteration to workdir/metrics.jsonl (+ TensorBoard), checkpoints
   every train.checkpoint_every iterations and at the end; on_step(iteration)
-  runs after each completed (and, if due, checkpointed) iteration.
+  runs after each completed (and, if due, checkpointed) iteration. In a
+  multi-process run every process calls this with the same config; process 0
+  writes the metrics, orbax each checkpoint once.
   """
+  from trajvae.train.distributed import check_same_config
   from trajvae.train.metrics import MetricWriter, Progress, to_python
 
   workdir = pathlib.Path(workdir)
+  check_same_config(to_dict(config))
   stages = build(config)
+  check_divisible(config, stages.mesh)
   seed, total = config.train.seed, config.train.iterations
   store = open_store(config, workdir)
-  state = stages.init(seed)
+  state = sharding.replicate(stages.init(seed), stages.mesh)
   start = store.latest_step() or 0
   if start:
     state = _from_dict(state, store.restore(_as_dict(state), start))
-  writer = MetricWriter(workdir)
-  progress = Progress(total, start, enabled=verbose)
+  lead = jax.process_index() == 0
+  writer = MetricWriter(workdir, enabled=lead)
+  progress = Progress(total, start, enabled=verbose and lead)
   try:
     for it in range(start, total):
       state, metrics, _ = run_iteration(stages, state, it, seed)

@@ -16,9 +16,10 @@ from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 DATA_AXIS = "data"
 
 
-def data_mesh() -> Mesh:
-  """A mesh over every device of every process, with one 'data' axis."""
-  return jax.make_mesh((jax.device_count(),), (DATA_AXIS,), axis_types=(AxisType.Auto,))
+def data_mesh(num_devices: int | None = None) -> Mesh:
+  """A mesh with one 'data' axis over every device of every process (or over the first num_devices)."""
+  devices = jax.devices() if num_devices is None else jax.devices()[:num_devices]
+  return jax.make_mesh((len(devices),), (DATA_AXIS,), axis_types=(AxisType.Auto,), devices=devices)
 
 
 def replicated(mesh: Mesh) -> NamedSharding:
@@ -30,13 +31,25 @@ def batch_sharded(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, PartitionSpec(DATA_AXIS))
 
 
-def check_batch_divisible(global_batch_size: int, mesh: Mesh) -> None:
+def check_batch_divisible(global_batch_size: int, mesh: Mesh, name: str = "batch size") -> None:
   devices = mesh.devices.size
   if global_batch_size % devices:
     raise ValueError(
-        f"batch size {global_batch_size} is not divisible by the {devices} devices of the data mesh; "
+        f"{name} {global_batch_size} is not divisible by the {devices} devices of the data mesh; "
         f"use a multiple of {devices}"
     )
+
+
+def constrain_batch(tree: Any, mesh: Mesh | None, axis: int = 0) -> Any:
+  """Inside jit: split axis `axis` of every leaf over the data axis (a no-op without a mesh).
+
+  A layout hint only, so values do not change (random draws included: jax's
+  threefry is partitionable); XLA pads an axis that does not divide evenly.
+  """
+  if mesh is None:
+    return tree
+  spec = NamedSharding(mesh, PartitionSpec(*([None] * axis), DATA_AXIS))
+  return jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, spec), tree)
 
 
 def shard_batch(batch: Any, mesh: Mesh) -> Any:
