@@ -2,6 +2,8 @@
 
 import json
 import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pretty_midi
@@ -195,3 +197,16 @@ def test_groove_examples_go_through_the_drums_converter(tmp_path, caplog):
   assert "skipping generated groove example 1" in caplog.text
   with pytest.raises(ValueError, match="no drums-2bar windows in generated groove \\(1 corrupt"):
     tfds_notes.groove_windows([b"junk"], "generated groove")
+
+
+def test_concurrent_first_builds_into_one_data_dir(midi_folder, tmp_path):
+  """Processes that find the dataset missing at once (e.g. the workers of a multi-host run) all get it."""
+  code = ("import json, sys; from trajvae.music import tfds_notes; "
+          "print(json.dumps(tfds_notes.build_note_windows('melody-2bar', sys.argv[1], sys.argv[2])))")
+  procs = [subprocess.Popen([sys.executable, "-c", code, str(midi_folder), str(tmp_path)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True) for _ in range(3)]
+  outs = [proc.communicate(timeout=300) for proc in procs]
+  assert [proc.returncode for proc in procs] == [0, 0, 0], [err[-2000:] for _, err in outs]
+  counts = [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
+  assert counts[0] == counts[1] == counts[2] and counts[0]["windows_train"] > 0
+  assert len(list(tmp_path.glob("*/note_windows/melody-2bar/*"))) == 1  # one build, no leftover incomplete.* folder

@@ -23,7 +23,9 @@ written to build_counts.json next to it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import json
 import logging
@@ -218,18 +220,45 @@ def _read_counts(builder: NoteWindows) -> dict[str, int]:
   return json.loads(path.read_text()) if path.exists() else dict(builder.info.metadata.get("counts", {}))
 
 
+@contextlib.contextmanager
+def build_lock(path: pathlib.Path) -> Iterator[None]:
+  """Hold an exclusive lock on the file at path (created if needed) while the block runs.
+
+  flock: the kernel drops it when the holder dies, so a crashed build leaves no
+  stale lock. Where the filesystem cannot lock (some FUSE mounts), the block
+  runs unlocked.
+  """
+  path.parent.mkdir(parents=True, exist_ok=True)
+  with open(path, "a") as f:
+    try:
+      fcntl.flock(f, fcntl.LOCK_EX)
+    except OSError as e:
+      log.warning("cannot lock %s (%s); concurrent builds into this data_dir may collide", path, e)
+    try:
+      yield
+    finally:
+      fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def build_note_windows(
     config_name: str, source: str, data_dir: str, max_pieces: int | None = None, max_windows: int | None = 5
 ) -> dict[str, int]:
   """Builds the dataset if it is not there yet; returns its counts.
 
   max_windows caps the windows kept per piece (Magenta: 5); None keeps all, about
-  2.3x more 2-bar windows on the music21 corpus.
+  2.3x more 2-bar windows on the music21 corpus. Safe to call from several
+  processes at once (the processes of a multi-host run, parallel jobs): a file
+  lock lets one build while the others wait, then read what it built.
   """
   builder = note_windows_builder(config_name, source, data_dir, max_pieces, max_windows)
-  if not builder.is_prepared():
-    builder.download_and_prepare()
-    (pathlib.Path(builder.data_dir) / COUNTS_FILE).write_text(json.dumps(builder.counts, indent=2, sort_keys=True))
+  if builder.is_prepared():
+    return _read_counts(builder)
+  root = pathlib.Path(data_dir).expanduser() / source_tag(source, max_pieces, max_windows)
+  with build_lock(root / f".{config_name}.lock"):
+    builder = note_windows_builder(config_name, source, data_dir, max_pieces, max_windows)
+    if not builder.is_prepared():
+      builder.download_and_prepare()
+      (pathlib.Path(builder.data_dir) / COUNTS_FILE).write_text(json.dumps(builder.counts, indent=2, sort_keys=True))
   return _read_counts(builder)
 
 
