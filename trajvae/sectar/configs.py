@@ -1,4 +1,4 @@
-"""Typed SeCTAR configs: the authors' hyperparameters per env (`waypoint`, `block`) and CPU-sized presets.
+"""Typed SeCTAR configs: the authors' hyperparameters per env (`waypoint`, `block`, `wheeled`, `swimmer`) and CPU-sized presets.
 
 Authors' values (exps/*/ in wyndwarrior/Sectar, see shared/research/sectar.md):
 T = 19, z in R^8, MPC K = 2048 sequences of H = 10 latents (discount 0.99;
@@ -6,6 +6,11 @@ block 0.995), episodes of 20 (waypoint) / 50 (block) latents, mpc_batch 40;
 400 explorer rollouts of 5 (waypoint) / 10 (block) segments, reset entropy 1.34 /
 1.6; buffer FIFO (waypoint 36k, 1e6 otherwise); fit = 10 x {30 VAE minibatches of
 300 (Adam 1e-3, beta 2, BC weight 100), 1 PD PPO update of 20 rollouts}.
+Physics envs (exps/wheeled/explore_exp.py, exps/swimmer/swimmer_explore.py):
+Gaussian PD; wheeled T = 19, H = 20, K = 2048, 50 latents, mpc_batch 40, 400
+explorer rollouts of 10 segments (explorer std init 20); swimmer T = 99, H = 30,
+K = 4000, 50 latents, mpc_batch 20, 200 explorer rollouts of 2 segments
+(explorer std init 1); both reset_ent 0, buffer 1e6.
 """
 
 from __future__ import annotations
@@ -19,9 +24,9 @@ from trajvae.sectar.model import ModelConfig
 
 @dataclasses.dataclass(frozen=True)
 class EnvConfig:
-  name: Literal["waypoint", "block"] = "waypoint"
+  name: Literal["waypoint", "block", "wheeled", "swimmer"] = "waypoint"
   task: int = 0  # which of the 5 task configs the MPC episodes solve
-  continuous: bool = False
+  continuous: bool = False  # wheeled/swimmer: must be True (continuous-only)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,6 +102,27 @@ def block() -> SectarConfig:
   )
 
 
+def wheeled() -> SectarConfig:
+  return SectarConfig(
+      env=EnvConfig("wheeled", continuous=True),
+      model=ModelConfig(obs_dim=9, action_dim=2, discrete=False),
+      mpc=MPCConfig(num_episodes=40, num_latents=50, num_sequences=2048, horizon=20, discount=0.99),
+      explore=ExploreConfig(num_starts=400, num_segments=10, reset_entropy=0.0, init_std=20.0),
+      train=LoopConfig(buffer_capacity=1_000_000),
+  )
+
+
+def swimmer() -> SectarConfig:
+  return SectarConfig(
+      env=EnvConfig("swimmer", continuous=True),
+      segment_len=99,
+      model=ModelConfig(obs_dim=8, action_dim=2, discrete=False),
+      mpc=MPCConfig(num_episodes=20, num_latents=50, num_sequences=4000, horizon=30, discount=0.99),
+      explore=ExploreConfig(num_starts=200, num_segments=2, reset_entropy=0.0, init_std=1.0),
+      train=LoopConfig(buffer_capacity=1_000_000),
+  )
+
+
 _SMALL_NET = dict(encoder_hidden=64, decoder_hidden=64, decoder_mlp=(64, 64), policy_mlp=(64, 64))
 
 
@@ -118,6 +144,40 @@ def waypoint_cpu() -> SectarConfig:
 
 def block_cpu() -> SectarConfig:
   return _cpu(block(), 30)
+
+
+def wheeled_cpu() -> SectarConfig:
+  """Wheeled at CPU size: as _cpu, episodes of 20 latents (380 steps), 32 explorer rollouts of 4 segments."""
+  base = _cpu(wheeled(), 20)
+  return dataclasses.replace(base, mpc=dataclasses.replace(base.mpc, num_latents=20),
+                             explore=dataclasses.replace(base.explore, num_segments=4))
+
+
+def swimmer_cpu() -> SectarConfig:
+  """Swimmer at CPU size (every env step is 200 MJX substeps): T = 99 as the authors', 2 MPC episodes of 10
+  latents, K = 128, H = 3, 16 explorer rollouts of 2 segments, 3 x {20 VAE minibatches, 1 PPO of 8 rollouts}."""
+  base = _cpu(swimmer(), 10)
+  return dataclasses.replace(
+      base,
+      mpc=dataclasses.replace(base.mpc, num_episodes=2, num_latents=10, num_sequences=128, horizon=3),
+      explore=dataclasses.replace(base.explore, num_starts=16),
+      fit=dataclasses.replace(base.fit, rounds=3, pd_num_envs=8),
+      train=dataclasses.replace(base.train, checkpoint_every=2),
+  )
+
+
+def physics_smoke(name: str = "wheeled") -> SectarConfig:
+  """Tiny end-to-end run on a physics env (T = 9, 16-unit nets, 2 iterations): tests."""
+  base = smoke()
+  return dataclasses.replace(
+      base,
+      env=EnvConfig(name, continuous=True),
+      model=dataclasses.replace(base.model, obs_dim=9 if name == "wheeled" else 8, action_dim=2, discrete=False),
+      mpc=MPCConfig(num_episodes=2, num_latents=2, num_sequences=16, horizon=2),
+      explore=ExploreConfig(num_starts=4, num_segments=2, reset_entropy=0.0, init_std=1.0, epochs=1),
+      fit=FitConfig(rounds=1, vae_steps=2, batch_size=8, pd_num_envs=4, pd_epochs=1, pd_minibatches=2),
+      train=LoopConfig(iterations=2, buffer_capacity=200, checkpoint_every=1),
+  )
 
 
 def smoke() -> SectarConfig:
@@ -142,5 +202,10 @@ PRESETS = {
     "waypoint_cpu": waypoint_cpu,
     "block_cpu": block_cpu,
     "smoke": smoke,
+    "wheeled": wheeled,
+    "swimmer": swimmer,
+    "wheeled_cpu": wheeled_cpu,
+    "swimmer_cpu": swimmer_cpu,
+    "wheeled_smoke": physics_smoke,
 }
 DEFAULT_PRESET = "waypoint_cpu"
