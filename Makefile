@@ -65,7 +65,7 @@ experiment-sectar: $(VENV)/.installed  ## SeCTAR vs flat PPO vs learned-dynamics
 	$(PY) experiments/sectar_compare.py --small --out $(RUNS)/experiment-sectar
 
 bench-sectar: $(VENV)/.installed  ## env-steps/s, PPO update throughput, MPC latency at K=2048
-	$(PY) -m trajvae.sectar.bench
+	$(PY) benchmarks/sectar.py
 
 experiment-structured: $(VENV)/.installed  ## latent structured prediction: classic vs randomized (Bello & Honorio) over |H|, n, seeds (~10 min)
 	$(PY) experiments/structured_compare.py --out $(RUNS)/experiment-structured

@@ -23,7 +23,7 @@ import optax
 from flax import nnx
 
 from trajvae.sectar import ppo
-from trajvae.sectar.envs import KinematicEnv
+from trajvae.sectar.envs import SectarEnv
 from trajvae.sectar.model import MLP, ModelConfig, PolicyDecoder
 
 Array = jax.Array
@@ -39,7 +39,7 @@ class FlatPPOConfig:
   policy_mlp: tuple[int, ...] = (64, 64)
 
 
-def make_flat_ppo(env: KinematicEnv, config: FlatPPOConfig, seed: int) -> tuple[Callable, ppo.TrainState, int]:
+def make_flat_ppo(env: SectarEnv, config: FlatPPOConfig, seed: int) -> tuple[Callable, ppo.TrainState, int]:
   """(jitted update(state, key) -> (state, metrics), initial state, env steps per update)."""
   mcfg = ModelConfig(obs_dim=env.observation_size, action_dim=env.action_size, discrete=not env.continuous,
                      policy_mlp=config.policy_mlp)
@@ -78,17 +78,17 @@ class DynState(NamedTuple):
   size: Array
 
 
-def _action_features(env: KinematicEnv, a: Array) -> Array:
+def _action_features(env: SectarEnv, a: Array) -> Array:
   return a.astype(jnp.float32) if env.continuous else jax.nn.one_hot(a, env.num_actions)
 
 
-def _random_actions(env: KinematicEnv, key: Array, shape: tuple[int, ...]) -> Array:
+def _random_actions(env: SectarEnv, key: Array, shape: tuple[int, ...]) -> Array:
   if env.continuous:
     return jax.random.uniform(key, shape + (env.action_size,), minval=-1.0, maxval=1.0)
   return jax.random.randint(key, shape, 0, env.num_actions)
 
 
-def make_dynamics_mpc(env: KinematicEnv, config: DynamicsMPCConfig, seed: int) -> tuple[Callable, DynState, int]:
+def make_dynamics_mpc(env: SectarEnv, config: DynamicsMPCConfig, seed: int) -> tuple[Callable, DynState, int]:
   """(jitted iterate(state, key) -> (state, metrics), initial state, env steps per iteration)."""
   d = env.observation_size
   din = d + (env.action_size if env.continuous else env.num_actions)

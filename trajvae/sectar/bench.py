@@ -1,9 +1,10 @@
-"""Throughput figures for docs/sectar.md: python -m trajvae.sectar.bench [--quick].
+"""SeCTAR throughput figures, as rows for benchmarks/sectar.py (which prints the table and writes JSON).
 
-Env-steps/s of vmapped random rollouts, PPO updates/s at the authors' sizes
-(consistency reward with the full-size state decoder), and the latency of one
-random-shooting plan at K = 2048, H = 10, T = 19 with the full-size decoder.
-Each figure excludes compilation (timed on a second call).
+Env-steps/s of vmapped random rollouts for all four envs (pure JAX and MJX
+physics), PPO updates/s at the authors' sizes (consistency reward with the
+full-size state decoder), and the latency of one random-shooting plan with the
+full-size decoder. Each figure excludes compilation (timed on a second call);
+compile_s is compile + first call. `python -m trajvae.sectar.bench` prints the rows.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from trajvae.sectar.model import ModelConfig, PolicyDecoder, StateDecoder
 
 
 def _time(fn, *args) -> tuple[float, float]:
+  """(compile + first call, second call) seconds."""
   t0 = time.perf_counter()
   jax.block_until_ready(fn(*args))
   compile_s = time.perf_counter() - t0
@@ -29,7 +31,13 @@ def _time(fn, *args) -> tuple[float, float]:
   return compile_s, time.perf_counter() - t0
 
 
-def env_throughput(name: str, num_envs: int, steps: int) -> None:
+def _row(what: str, env: str, size: str, value: float, unit: str, compile_s: float) -> dict:
+  return {"what": what, "env": env, "size": size, "value": round(value, 3 if value < 100 else 0), "unit": unit,
+          "compile_s": round(compile_s, 1)}
+
+
+def env_throughput(name: str, num_envs: int, steps: int) -> dict:
+  """Random actions (uniform discrete, N(0, I) continuous) in num_envs envs for steps steps: vmap + scan."""
   env = make_env(name)
 
   @jax.jit
@@ -37,47 +45,66 @@ def env_throughput(name: str, num_envs: int, steps: int) -> None:
     states = jax.vmap(lambda _: env.reset(key))(jnp.arange(num_envs))
 
     def body(s, k):
-      a = jax.random.randint(k, (num_envs,), 0, env.num_actions)
+      if env.continuous:
+        a = jax.random.normal(k, (num_envs,) + env.action_shape)
+      else:
+        a = jax.random.randint(k, (num_envs,), 0, env.num_actions)
       s = jax.vmap(env.step)(s, a)
       return s, s.reward.sum()
 
     return jax.lax.scan(body, states, jax.random.split(key, steps))[1].sum()
 
   c, t = _time(run, jax.random.key(0))
-  print(f"env {name}: {num_envs} envs x {steps} steps: {num_envs * steps / t:,.0f} env-steps/s (compile+first {c:.1f} s)")
+  return _row("env rollout", name, f"{num_envs} envs x {steps} steps", num_envs * steps / t, "env-steps/s", c)
 
 
-def ppo_throughput(num_updates: int) -> None:
-  env = make_env("waypoint")
-  cfg = ModelConfig()
+def ppo_throughput(name: str, num_updates: int) -> dict:
+  """PPO updates at the authors' sizes: 20 envs x T steps, 10 epochs x 2 minibatches, PD 400-300-200, SD LSTM 256."""
+  env = make_env(name)
+  t = 99 if name == "swimmer" else 19
+  cfg = ModelConfig(obs_dim=env.observation_size, action_dim=env.action_size, discrete=not env.continuous)
   pg, pp = nnx.split(PolicyDecoder(cfg, rngs=nnx.Rngs(0)), nnx.Param)
   dg, dp = nnx.split(StateDecoder(cfg, rngs=nnx.Rngs(1)), nnx.Param)
-  pcfg = ppo.PPOConfig()
-  train = jax.jit(ppo.make_train(ppo.make_update(env, pg, ppo.consistency_reward_fn(dg), pcfg, cfg.latent_dim), num_updates))
+  pcfg = ppo.PPOConfig(rollout_len=t)
+  update = ppo.make_update(env, pg, ppo.consistency_reward_fn(dg), pcfg, cfg.latent_dim)
+  train = jax.jit(ppo.make_train(update, num_updates))
   ts = ppo.init_train_state(pp, pcfg)
-  c, t = _time(train, ts, dp, jnp.zeros((10, 2)), jax.random.key(0))
-  print(f"ppo (authors' sizes: 20 envs x 19 steps, 10 epochs x 2 minibatches, PD 400-300-200, SD LSTM 256): "
-        f"{num_updates / t:.2f} updates/s, {num_updates * 380 / t:,.0f} env-steps/s incl. updates (compile+first {c:.1f} s)")
+  c, secs = _time(train, ts, dp, jnp.broadcast_to(env.start_state, (10, env.observation_size)), jax.random.key(0))
+  steps = num_updates * pcfg.num_envs * t
+  return _row("PPO update (rollout + 10 epochs)", name, f"20 envs x {t} steps, authors' nets", num_updates / secs,
+              f"updates/s ({steps / secs:,.0f} env-steps/s)", c)
 
 
-def mpc_latency(num_sequences: int, horizon: int) -> None:
-  env = make_env("waypoint")
-  cfg = ModelConfig()
+def mpc_latency(name: str, num_sequences: int, horizon: int) -> dict:
+  """One random-shooting plan: K sequences of H latents, chained full-size state decoder, the env's true reward."""
+  env = make_env(name)
+  t = 99 if name == "swimmer" else 19
+  cfg = ModelConfig(obs_dim=env.observation_size, action_dim=env.action_size, discrete=not env.continuous)
   dg, dp = nnx.split(StateDecoder(cfg, rngs=nnx.Rngs(1)), nnx.Param)
   decode = lambda params, z, s0, n: nnx.merge(dg, params)(z, s0, n)[0]
-  pcfg = planning.PlannerConfig(num_sequences=num_sequences, horizon=horizon)
+  pcfg = planning.PlannerConfig(num_sequences=num_sequences, horizon=horizon, segment_len=t)
   fn = jax.jit(lambda p, k: planning.plan(decode, env.reward_fn, p, env.start_state, jnp.int32(0), k, pcfg).score)
-  c, t = _time(fn, dp, jax.random.key(0))
-  print(f"mpc: one plan, K={num_sequences}, H={horizon}, T=19, SD LSTM 256: {t:.2f} s (compile+first {c:.1f} s)")
+  c, secs = _time(fn, dp, jax.random.key(0))
+  return _row("MPC replan (random shooting)", name, f"K={num_sequences}, H={horizon}, T={t}, SD LSTM 256", secs,
+              "s per replan", c)
+
+
+def rows(quick: bool = False) -> list[dict]:
+  """All figures; quick shrinks every size (a smoke check of the script, not figures to record)."""
+  n = 256 if quick else 1024
+  out = [env_throughput("waypoint", n, 380), env_throughput("block", n, 380),
+         env_throughput("wheeled", 32 if quick else 256, 10 if quick else 50),
+         env_throughput("swimmer", 8 if quick else 64, 2 if quick else 5),
+         ppo_throughput("waypoint", 2 if quick else 10), ppo_throughput("wheeled", 1 if quick else 3)]
+  k = 256 if quick else 2048
+  out += [mpc_latency("waypoint", k, 10), mpc_latency("wheeled", k, 20)]
+  return out
 
 
 def main() -> None:
-  quick = "--quick" in sys.argv
   print(f"jax {jax.__version__}, devices {jax.devices()}")
-  for name in ("waypoint", "block"):
-    env_throughput(name, 256 if quick else 1024, 380)
-  ppo_throughput(2 if quick else 10)
-  mpc_latency(256 if quick else 2048, 10)
+  for row in rows("--quick" in sys.argv):
+    print(" | ".join(str(v) for v in row.values()), flush=True)
 
 
 if __name__ == "__main__":

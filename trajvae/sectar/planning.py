@@ -17,12 +17,12 @@ from typing import Any, Callable, Literal, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from trajvae.sectar.envs import KinematicEnv
+from trajvae.sectar.envs import SectarEnv
 
 Array = jax.Array
 # (decoder_params, z [K, Z], s0 [K, D], length) -> predicted means s_1..s_T [K, T, D]
 DecodeFn = Callable[[Any, Array, Array, int], Array]
-# (states [K, L, D], progress [K]) -> (rewards [K, L], progress [K]): e.g. KinematicEnv.reward_fn
+# (states [K, L, D], progress [K]) -> (rewards [K, L], progress [K]): e.g. SectarEnv.reward_fn
 RewardFn = Callable[[Array, Array], tuple[Array, Array]]
 # (policy_params, obs [D], z [Z], key) -> action
 ActFn = Callable[[Any, Array, Array, Array], Array]
@@ -105,7 +105,7 @@ class Episode(NamedTuple):
   predicted_scores: Array  # [num_latents]
 
 
-def mpc_episode(env: KinematicEnv, decode: DecodeFn, act: ActFn, decoder_params: Any, policy_params: Any,
+def mpc_episode(env: SectarEnv, decode: DecodeFn, act: ActFn, decoder_params: Any, policy_params: Any,
                 key: Array, num_latents: int, config: PlannerConfig) -> Episode:
   """One task episode from the env's start state: plan, run the first latent's policy for T steps, replan.
 

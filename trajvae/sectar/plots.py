@@ -10,14 +10,19 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from trajvae.sectar.envs import KinematicEnv
+from trajvae.sectar.envs import BlockEnv, SectarEnv
 
 
-def _arena(ax, env: KinematicEnv) -> None:
-  """Waypoints (rewarded ones starred) or the block task's goals, on xy axes."""
+def _xy(env: SectarEnv, states: np.ndarray) -> np.ndarray:
+  """The rewarded xy position of states [..., D] (the swimmer's COM, the others' first two numbers)."""
+  return states[..., getattr(env, "position_slice", slice(0, 2))]
+
+
+def _arena(ax, env: SectarEnv) -> None:
+  """Goals in sequence (rewarded ones starred: waypoint, wheeled, swimmer) or the block task's goals, on xy axes."""
   goals = np.asarray(env.goals)
-  if env.observation_size == 2:
-    ax.scatter(goals[:, 0], goals[:, 1], s=12, c="0.7", label="waypoints")
+  if not isinstance(env, BlockEnv):
+    ax.scatter(goals[:, 0], goals[:, 1], s=12, c="0.7", label="goals in order")
     paid = goals[2::3]
     ax.scatter(paid[:, 0], paid[:, 1], s=60, marker="*", c="gold", edgecolors="k", linewidths=0.4, label="paid (+1)")
   else:
@@ -29,7 +34,7 @@ def _arena(ax, env: KinematicEnv) -> None:
   ax.set_ylim(-3, 3)
 
 
-def save_consistency(starts: np.ndarray, decoded: np.ndarray, executed: np.ndarray, env: KinematicEnv,
+def save_consistency(starts: np.ndarray, decoded: np.ndarray, executed: np.ndarray, env: SectarEnv,
                      path: str | pathlib.Path) -> None:
   """starts [N, D], decoded/executed [N, T, D]: the state decoder's mean vs the policy decoder's rollout per z."""
   n = starts.shape[0]
@@ -42,13 +47,13 @@ def save_consistency(starts: np.ndarray, decoded: np.ndarray, executed: np.ndarr
       continue
     d = np.concatenate([starts[i : i + 1], decoded[i]])
     e = np.concatenate([starts[i : i + 1], executed[i]])
-    ax.plot(d[:, 0], d[:, 1], "--o", ms=2, c="C0", label="state decoder")
-    ax.plot(e[:, 0], e[:, 1], "-o", ms=2, c="C3", label="policy rollout")
-    if env.observation_size > 2:  # block: the objects' paths too
+    ax.plot(*_xy(env, d).T, "--o", ms=2, c="C0", label="state decoder")
+    ax.plot(*_xy(env, e).T, "-o", ms=2, c="C3", label="policy rollout")
+    if isinstance(env, BlockEnv):  # the objects' paths too
       for k in range(4):
         ax.plot(e[:, 2 + 2 * k], e[:, 3 + 2 * k], "-", c=f"C{k + 4}", lw=0.8)
         ax.plot(d[:, 2 + 2 * k], d[:, 3 + 2 * k], ":", c=f"C{k + 4}", lw=0.8)
-    ax.plot(*starts[i, :2], "ks", ms=4)
+    ax.plot(*_xy(env, starts[i]), "ks", ms=4)
     ax.set_title(f"z #{i}", fontsize=8)
     ax.set_aspect("equal", adjustable="datalim")
     if i == 0:
@@ -60,19 +65,19 @@ def save_consistency(starts: np.ndarray, decoded: np.ndarray, executed: np.ndarr
 
 
 def save_mpc_episode(start: np.ndarray, executed: np.ndarray, predicted: np.ndarray, first_plan: np.ndarray,
-                     reward: float, env: KinematicEnv, path: str | pathlib.Path) -> None:
+                     reward: float, env: SectarEnv, path: str | pathlib.Path) -> None:
   """executed [L, D] states, predicted [L, D] per-segment decoder predictions, first_plan [H*T, D]."""
   fig, ax = plt.subplots(figsize=(6, 6))
   _arena(ax, env)
   e = np.concatenate([start[None], executed])
-  ax.plot(first_plan[:, 0], first_plan[:, 1], ":", c="C2", lw=1, label="first plan (H latents)")
-  ax.plot(predicted[:, 0], predicted[:, 1], "--", c="C0", lw=1, label="predicted segments")
-  ax.plot(e[:, 0], e[:, 1], "-", c="C3", lw=1.2, label="executed")
-  if env.observation_size > 2:
+  ax.plot(*_xy(env, first_plan).T, ":", c="C2", lw=1, label="first plan (H latents)")
+  ax.plot(*_xy(env, predicted).T, "--", c="C0", lw=1, label="predicted segments")
+  ax.plot(*_xy(env, e).T, "-", c="C3", lw=1.2, label="executed")
+  if isinstance(env, BlockEnv):
     for k in range(4):
       ax.plot(e[:, 2 + 2 * k], e[:, 3 + 2 * k], "-", c=f"C{k + 1}", lw=2, alpha=0.6)
       ax.plot(*e[0, 2 + 2 * k : 4 + 2 * k], "o", c=f"C{k + 1}", label=f"object {k}")
-  ax.plot(*start[:2], "ks", label="start")
+  ax.plot(*_xy(env, start), "ks", label="start")
   ax.set_title(f"MPC episode, task reward {reward:g}")
   ax.legend(fontsize=7, loc="upper right")
   fig.tight_layout()
