@@ -19,6 +19,7 @@ from trajvae.music.configs import PRESETS, MusicDataConfig, MusicVAEConfig
 from trajvae.music.model import MusicModelConfig, init_model
 from trajvae.train.checkpoint import read_checkpoint_meta
 from trajvae.train.loop import TrainTask, fit, load_trained_params
+from trajvae.train.workdir import local_output_dir, workdir_path
 
 NAME = "musicvae"
 DEFAULT_PRESET = "cat-mel_2bar_cpu"
@@ -145,7 +146,7 @@ def train(config: MusicVAEConfig, workdir, verbose: bool = True, on_step=None):
 
 
 def load_run(workdir, overrides: Sequence[str] = ()) -> tuple[MusicVAEConfig, TrainedMusicVAE, int]:
-  meta = read_checkpoint_meta(pathlib.Path(workdir) / "checkpoints")
+  meta = read_checkpoint_meta(workdir_path(workdir) / "checkpoints")
   config = override(from_dict(MusicVAEConfig, meta["config"]), overrides)
   graphdef, params = init_model(config.model, config.train.seed)
   params, step = load_trained_params(workdir, NAME, params, config.optim)
@@ -157,7 +158,7 @@ def evaluate(workdir, overrides: Sequence[str] = ()) -> dict[str, Any]:
   config, model, step = load_run(workdir, overrides)
   windows = load_windows(config.data, config.eval.split)
   results = {"step": step, "split": config.eval.split, **evaluate_params(model.graphdef, model.params, windows, config)}
-  (pathlib.Path(workdir) / "eval.json").write_text(json.dumps(results, indent=2))
+  (workdir_path(workdir) / "eval.json").write_text(json.dumps(results, indent=2))
   return results
 
 
@@ -182,7 +183,7 @@ def _write(tokens: np.ndarray, config: MusicVAEConfig, out: pathlib.Path, stem: 
 def sample(workdir, num_samples: int = 8, seed: int = 0, out_dir: str | None = None, temperature: float = 1.0):
   """Prior samples as MIDI files and one piano-roll PNG."""
   config, model, _ = load_run(workdir)
-  out = pathlib.Path(out_dir or pathlib.Path(workdir) / "samples")
+  out = local_output_dir(out_dir, workdir_path(workdir) / "samples")
   out.mkdir(parents=True, exist_ok=True)
   tokens = model.sample(num_samples, temperature, jax.random.key(seed))
   paths = _write(tokens, config, out, "sample", [f"sample {i} (T={temperature})" for i in range(num_samples)])
@@ -213,7 +214,7 @@ def interpolate(workdir, start: str | None = None, end: str | None = None, num_s
 
     a, b = first_window(start), first_window(end)
   tokens = model.interpolate(a, b, num_steps, temperature, jax.random.key(seed))
-  out = pathlib.Path(out_dir or pathlib.Path(workdir) / "interpolation")
+  out = local_output_dir(out_dir, workdir_path(workdir) / "interpolation")
   out.mkdir(parents=True, exist_ok=True)
   titles = [f"t={t:.2f}" for t in np.linspace(0, 1, num_steps)]
   paths = _write(tokens, config, out, "interpolation", titles, columns=num_steps)

@@ -18,6 +18,7 @@ from trajvae.sectar import planning, plots, ppo
 from trajvae.sectar import train as loop
 from trajvae.sectar.configs import DEFAULT_PRESET, PRESETS, SectarConfig
 from trajvae.train.checkpoint import read_checkpoint_meta
+from trajvae.train.workdir import local_output_dir, workdir_path
 
 NAME = loop.NAME
 Config = SectarConfig
@@ -31,7 +32,7 @@ def train(config: SectarConfig, workdir: str | pathlib.Path, verbose: bool = Tru
 
 def load_run(workdir: str | pathlib.Path, overrides: Sequence[str] = ()) -> tuple[SectarConfig, loop.LoopState, int]:
   """A trained run's (config with overrides applied, loop state, completed iterations)."""
-  meta = read_checkpoint_meta(pathlib.Path(workdir) / "checkpoints")
+  meta = read_checkpoint_meta(workdir_path(workdir) / "checkpoints")
   saved = from_dict(SectarConfig, meta["config"])
   state, step = loop.restore_state(saved, workdir)
   return override(saved, overrides), state, step
@@ -61,7 +62,7 @@ def evaluate(workdir: str | pathlib.Path, overrides: Sequence[str] = ()) -> dict
       "num_episodes": config.eval.num_episodes, "num_sequences": config.mpc.num_sequences,
       "task_reward": float(np.mean([t["mean"] for t in per_task.values()])), "tasks": per_task,
   }
-  (pathlib.Path(workdir) / "eval.json").write_text(json.dumps(results, indent=2))
+  (workdir_path(workdir) / "eval.json").write_text(json.dumps(results, indent=2))
   return results
 
 
@@ -96,7 +97,7 @@ def planned_episode(config: SectarConfig, state: loop.LoopState, key: jax.Array)
 def sample(workdir: str | pathlib.Path, num_samples: int = 8, seed: int = 0, out_dir: str | None = None) -> list[str]:
   """PNG pictures of a trained run: consistency.png, mpc_episode.png, learning_curve.png; returns their paths."""
   config, state, _ = load_run(workdir)
-  out = pathlib.Path(out_dir or workdir)
+  out = local_output_dir(out_dir, workdir)
   out.mkdir(parents=True, exist_ok=True)
   key = jax.random.key(seed)
   stages = loop.build(config)
@@ -105,7 +106,7 @@ def sample(workdir: str | pathlib.Path, num_samples: int = 8, seed: int = 0, out
   ep = planned_episode(config, state, jax.random.fold_in(key, 1))
   plots.save_mpc_episode(ep["start"], ep["executed"], ep["predicted"], ep["first_plan"], ep["reward"], ep["env"],
                          paths[1])
-  if (pathlib.Path(workdir) / "metrics.jsonl").exists():
+  if (workdir_path(workdir) / "metrics.jsonl").exists():
     paths.append(out / "learning_curve.png")
     plots.save_learning_curve(loop.read_metrics(workdir), paths[2])
   return [str(p) for p in paths]

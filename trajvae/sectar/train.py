@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import pathlib
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -44,6 +43,7 @@ from trajvae.sectar.envs import KinematicEnv, make_env
 from trajvae.sectar.losses import vae_bc_loss, vae_bc_terms
 from trajvae.sectar.model import Sectar
 from trajvae.train import sharding
+from trajvae.train.workdir import PathLike, workdir_path
 
 Array = jax.Array
 NAME = "sectar"
@@ -255,14 +255,14 @@ def _from_dict(template: LoopState, data: dict[str, Array]) -> LoopState:
   return jax.tree.unflatten(jax.tree.structure(template), leaves)
 
 
-def open_store(config: SectarConfig, workdir: str | pathlib.Path):
+def open_store(config: SectarConfig, workdir: PathLike):
   from trajvae.train.checkpoint import CheckpointStore
 
-  return CheckpointStore(pathlib.Path(workdir) / "checkpoints", NAME, to_dict(config),
+  return CheckpointStore(workdir_path(workdir) / "checkpoints", NAME, to_dict(config),
                          save_every=config.train.checkpoint_every, keep=config.train.keep_checkpoints)
 
 
-def restore_state(config: SectarConfig, workdir: str | pathlib.Path, step: int | None = None) -> tuple[LoopState, int]:
+def restore_state(config: SectarConfig, workdir: PathLike, step: int | None = None) -> tuple[LoopState, int]:
   """(loop state, completed iterations) from a run's latest (or given) checkpoint."""
   stages = build(config)
   template = sharding.replicate(stages.init(config.train.seed), stages.mesh)
@@ -277,7 +277,7 @@ def restore_state(config: SectarConfig, workdir: str | pathlib.Path, step: int |
 SHOWN = ("task_reward", "env_steps", "vae_loss", "consistency_reward", "explore_neg_elbo")
 
 
-def train(config: SectarConfig, workdir: str | pathlib.Path, verbose: bool = True,
+def train(config: SectarConfig, workdir: PathLike, verbose: bool = True,
           on_step: Callable[[int], None] | None = None) -> LoopState:
   """Run (or resume) the outer loop to config.train.iterations; returns the final loop state.
 
@@ -290,7 +290,7 @@ def train(config: SectarConfig, workdir: str | pathlib.Path, verbose: bool = Tru
   from trajvae.train.distributed import check_same_config
   from trajvae.train.metrics import MetricWriter, Progress, to_python
 
-  workdir = pathlib.Path(workdir)
+  workdir = workdir_path(workdir)
   check_same_config(to_dict(config))
   stages = build(config)
   check_divisible(config, stages.mesh)
@@ -321,11 +321,11 @@ def train(config: SectarConfig, workdir: str | pathlib.Path, verbose: bool = Tru
   return state
 
 
-def read_metrics(workdir: str | pathlib.Path) -> list[dict]:
+def read_metrics(workdir: PathLike) -> list[dict]:
   """The metrics.jsonl records of a run (last record per step wins, so a resumed run reads cleanly)."""
   import json
 
-  path = pathlib.Path(workdir) / "metrics.jsonl"
+  path = workdir_path(workdir) / "metrics.jsonl"
   by_step: dict[int, dict] = {}
   for line in path.read_text().splitlines():
     if line:

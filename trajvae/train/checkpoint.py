@@ -8,11 +8,12 @@ it for another model is an error, not a confusing shape mismatch deep in orbax.
 from __future__ import annotations
 
 import json
-import pathlib
 from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
+
+from trajvae.train.workdir import PathLike, workdir_path
 
 _META_FILE = "trajvae_checkpoint.json"
 
@@ -24,8 +25,8 @@ class CheckpointMismatchError(ValueError):
 class CheckpointStore:
   """Saves every `save_every` steps, keeps the newest `keep`, restores the latest."""
 
-  def __init__(self, directory: str | pathlib.Path, model_name: str, config: dict[str, Any], save_every: int, keep: int):
-    self.directory = pathlib.Path(directory).absolute()
+  def __init__(self, directory: PathLike, model_name: str, config: dict[str, Any], save_every: int, keep: int):
+    self.directory = workdir_path(directory)
     self.model_name = model_name
     self._check_or_write_meta(config)
     options = ocp.CheckpointManagerOptions(max_to_keep=keep, save_interval_steps=save_every, create=True)
@@ -94,9 +95,9 @@ def _as_abstract(x: Any) -> Any:
   return x
 
 
-def read_checkpoint_meta(directory: str | pathlib.Path) -> dict[str, Any]:
+def read_checkpoint_meta(directory: PathLike) -> dict[str, Any]:
   """The model name and config saved beside a run's checkpoints."""
-  meta_path = pathlib.Path(directory) / _META_FILE
+  meta_path = workdir_path(directory) / _META_FILE
   if not meta_path.exists():
     raise FileNotFoundError(f"{directory} holds no trajvae checkpoints (missing {_META_FILE})")
   return json.loads(meta_path.read_text())

@@ -14,7 +14,6 @@ therefore replays precisely the steps it lost.
 from __future__ import annotations
 
 import dataclasses
-import pathlib
 from typing import Any, Callable, Mapping
 
 import jax
@@ -28,6 +27,7 @@ from trajvae.train.checkpoint import CheckpointStore
 from trajvae.train.distributed import check_same_config
 from trajvae.train.metrics import MetricWriter, Progress, to_python
 from trajvae.train.optim import OptimConfig, make_optimizer
+from trajvae.train.workdir import PathLike, workdir_path
 
 Batch = Mapping[str, Any]
 LossFn = Callable[[nnx.Module, Batch, jax.Array, jax.Array], tuple[jax.Array, dict[str, jax.Array]]]
@@ -128,7 +128,7 @@ def fit(
     task: TrainTask,
     optim: OptimConfig,
     train: TrainConfig,
-    workdir: str | pathlib.Path,
+    workdir: PathLike,
     config_dict: Mapping[str, Any],
     *,
     verbose: bool = True,
@@ -139,7 +139,7 @@ def fit(
   on_step(step) is called after each completed step (tests use it to simulate
   a crash). Returns the final state, replicated on the mesh.
   """
-  workdir = pathlib.Path(workdir)
+  workdir = workdir_path(workdir)
   check_same_config(config_dict)
   mesh = sharding.data_mesh()
   sharding.check_batch_divisible(train.batch_size, mesh)
@@ -193,12 +193,12 @@ def fit(
 
 
 def load_trained_params(
-    workdir: str | pathlib.Path, name: str, params: nnx.State, optim: OptimConfig, step: int | None = None
+    workdir: PathLike, name: str, params: nnx.State, optim: OptimConfig, step: int | None = None
 ) -> tuple[nnx.State, int]:
   """The parameters of a run's latest (or given) checkpoint, restored into params' structure, and their step."""
   from trajvae.train.checkpoint import read_checkpoint_meta
 
-  directory = pathlib.Path(workdir) / "checkpoints"
+  directory = workdir_path(workdir) / "checkpoints"
   meta = read_checkpoint_meta(directory)
   store = CheckpointStore(directory, name, meta["config"], save_every=1, keep=1_000_000)
   try:

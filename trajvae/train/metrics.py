@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import pathlib
 import sys
 import time
 from typing import Any, Mapping, TextIO
@@ -12,33 +11,62 @@ from typing import Any, Mapping, TextIO
 import jax
 import numpy as np
 
+from trajvae.train.workdir import PathLike, is_remote, workdir_path
+
 
 def to_python(metrics: Mapping[str, Any]) -> dict[str, float]:
   """Fetch metric arrays to host floats."""
   return {k: float(np.asarray(v)) for k, v in jax.device_get(dict(metrics)).items()}
 
 
+class JsonlLog:
+  """Lines appended to a file: through an open handle locally; on object stores, which cannot
+  append, by rewriting the whole file (kept in memory) after each line."""
+
+  def __init__(self, path: PathLike):
+    self.path = workdir_path(path)
+    self._file: TextIO | None = None
+    self._lines: list[str] | None = None
+    if is_remote(self.path):
+      self._lines = self.path.read_text().splitlines(keepends=True) if self.path.exists() else []
+    else:
+      self._file = self.path.open("a")
+
+  def append(self, line: str) -> None:
+    if self._file is not None:
+      self._file.write(line + "\n")
+      self._file.flush()
+    else:
+      self._lines.append(line + "\n")
+      self.path.write_text("".join(self._lines))
+
+  def close(self) -> None:
+    if self._file is not None:
+      self._file.close()
+
+
 class MetricWriter:
   """Appends {step, split, metrics...} lines to metrics.jsonl and TensorBoard event files in workdir."""
 
-  def __init__(self, workdir: str | pathlib.Path, enabled: bool = True):
+  def __init__(self, workdir: PathLike, enabled: bool = True):
     self.enabled = enabled
-    self._jsonl: TextIO | None = None
+    self._jsonl: JsonlLog | None = None
     self._tb = None
     if not enabled:
       return
-    workdir = pathlib.Path(workdir)
+    workdir = workdir_path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    self._jsonl = open(workdir / "metrics.jsonl", "a")
-    from tensorboardX import SummaryWriter  # imported lazily: it pulls protobuf
+    self._jsonl = JsonlLog(workdir / "metrics.jsonl")
+    from tensorboardX import (
+      SummaryWriter,  # imported lazily: it pulls protobuf (gs:// needs google-cloud-storage)
+    )
 
     self._tb = SummaryWriter(str(workdir / "tensorboard"))
 
   def write(self, step: int, metrics: Mapping[str, float], split: str = "train") -> None:
     if not self.enabled:
       return
-    self._jsonl.write(json.dumps({"step": step, "split": split, **metrics}) + "\n")
-    self._jsonl.flush()
+    self._jsonl.append(json.dumps({"step": step, "split": split, **metrics}))
     for name, value in metrics.items():
       self._tb.add_scalar(f"{split}/{name}", value, step)
 

@@ -18,6 +18,7 @@ from trajvae.data.batches import array_batches
 from trajvae.train.checkpoint import read_checkpoint_meta
 from trajvae.train.loop import TrainConfig, TrainTask, fit, load_trained_params
 from trajvae.train.optim import OptimConfig
+from trajvae.train.workdir import local_output_dir, workdir_path
 from trajvae.vae import objective, plots
 from trajvae.vae.data import DataConfig, ImageDataset, load_dataset
 from trajvae.vae.model import ModelConfig, init_model
@@ -185,7 +186,7 @@ def train(config: VAEConfig, workdir: str | pathlib.Path, verbose: bool = True, 
 
 def load_run(workdir: str | pathlib.Path, overrides: Sequence[str] = ()) -> tuple[VAEConfig, Any, Any, int]:
   """A trained run's (config with overrides applied, graphdef, params, step) from its checkpoints."""
-  meta = read_checkpoint_meta(pathlib.Path(workdir) / "checkpoints")
+  meta = read_checkpoint_meta(workdir_path(workdir) / "checkpoints")
   config = override(from_dict(VAEConfig, meta["config"]), overrides)
   graphdef, params = init_model(config.model, config.train.seed)
   params, step = load_trained_params(workdir, NAME, params, config.optim)
@@ -205,7 +206,7 @@ def evaluate(workdir: str | pathlib.Path, overrides: Sequence[str] = ()) -> dict
   if config.model.likelihood == "gaussian":
     offset = objective.discrete_log_likelihood_offset(dataset.num_features, dataset.num_levels)
     results["iwae_discrete_bound"] = results.get("iwae", float("nan")) + offset
-  (pathlib.Path(workdir) / "eval.json").write_text(json.dumps(results, indent=2))
+  (workdir_path(workdir) / "eval.json").write_text(json.dumps(results, indent=2))
   return results
 
 
@@ -214,7 +215,7 @@ def sample(workdir: str | pathlib.Path, num_samples: int = 100, seed: int = 0, o
   config, graphdef, params, _ = load_run(workdir)
   dataset = load_dataset(config.data)
   model = nnx.merge(graphdef, params)
-  out = pathlib.Path(out_dir or workdir)
+  out = local_output_dir(out_dir, workdir)
   out.mkdir(parents=True, exist_ok=True)
   h, w = dataset.image_shape
   key = jax.random.key(seed)
@@ -244,7 +245,7 @@ def sample(workdir: str | pathlib.Path, num_samples: int = 100, seed: int = 0, o
   plots.save_latent_scatter(np.asarray(means), dataset.test_labels, path)
   paths.append(path)
 
-  metrics_file = pathlib.Path(workdir) / "metrics.jsonl"
+  metrics_file = workdir_path(workdir) / "metrics.jsonl"
   if metrics_file.exists():
     records = [json.loads(line) for line in metrics_file.read_text().splitlines() if line]
     path = out / "learning_curves.png"
