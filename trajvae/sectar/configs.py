@@ -207,5 +207,6 @@ PRESETS = {
     "wheeled_cpu": wheeled_cpu,
     "swimmer_cpu": swimmer_cpu,
     "wheeled_smoke": physics_smoke,
+    "swimmer_smoke": lambda: physics_smoke("swimmer"),
 }
 DEFAULT_PRESET = "waypoint_cpu"
