@@ -134,10 +134,12 @@ def batch_axes(config: SectarConfig) -> dict[str, int]:
           "fit.pd_num_envs": config.fit.pd_num_envs, "fit.batch_size": config.fit.batch_size}
 
 
-def check_divisible(config: SectarConfig, mesh: Mesh) -> None:
-  """Raise ValueError naming the first batch axis that does not divide over the mesh's devices."""
+def check_divisible(config: SectarConfig, num_devices: int) -> None:
+  """Raise ValueError naming the first batch axis that does not divide over num_devices devices."""
   for name, size in batch_axes(config).items():
-    sharding.check_batch_divisible(size, mesh, name)
+    if size % num_devices:
+      raise ValueError(f"{name} {size} is not divisible by the {num_devices} devices of the data mesh; "
+                       f"use a multiple of {num_devices}")
 
 
 @functools.lru_cache(maxsize=8)
@@ -293,7 +295,7 @@ def train(config: SectarConfig, workdir: PathLike, verbose: bool = True,
   workdir = workdir_path(workdir)
   check_same_config(to_dict(config))
   stages = build(config)
-  check_divisible(config, stages.mesh)
+  check_divisible(config, stages.mesh.devices.size)
   seed, total = config.train.seed, config.train.iterations
   store = open_store(config, workdir)
   state = sharding.replicate(stages.init(seed), stages.mesh)

@@ -31,11 +31,11 @@ def batch_sharded(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, PartitionSpec(DATA_AXIS))
 
 
-def check_batch_divisible(global_batch_size: int, mesh: Mesh, name: str = "batch size") -> None:
+def check_batch_divisible(global_batch_size: int, mesh: Mesh) -> None:
   devices = mesh.devices.size
   if global_batch_size % devices:
     raise ValueError(
-        f"{name} {global_batch_size} is not divisible by the {devices} devices of the data mesh; "
+        f"batch size {global_batch_size} is not divisible by the {devices} devices of the data mesh; "
         f"use a multiple of {devices}"
     )
 
