@@ -83,6 +83,15 @@ def format_duration(seconds: float) -> str:
   return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
+def format_rate(steps_per_s: float) -> str:
+  """'12.3 steps/s', or 's/step' below one step a second (slow outer loops would read '0.0 steps/s')."""
+  if not math.isfinite(steps_per_s) or steps_per_s <= 0:
+    return "- steps/s"
+  if steps_per_s >= 1:
+    return f"{steps_per_s:.1f} steps/s"
+  return f"{1 / steps_per_s:.1f} s/step"
+
+
 class Progress:
   """Prints `step/total | metrics | steps/s | ETA` lines; the rate excludes the first (compiling) step."""
 
@@ -103,6 +112,6 @@ class Progress:
     eta = (self.total - step) / rate if rate and math.isfinite(rate) else float("nan")
     if self.enabled:
       shown = " ".join(f"{k} {v:.4g}" for k, v in metrics.items())
-      self.stream.write(f"step {step}/{self.total} | {shown} | {rate:.1f} steps/s | ETA {format_duration(eta)}\n")
+      self.stream.write(f"step {step}/{self.total} | {shown} | {format_rate(rate)} | ETA {format_duration(eta)}\n")
       self.stream.flush()
     return rate
