@@ -20,38 +20,34 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from trajvae.core.distributions import gaussian_sample
 from trajvae.music import experiment
-from trajvae.music.objective import split_logits
+from trajvae.music.objective import reconstruction_logits, split_logits
 
 METRICS = ("accuracy_teacher_forced", "accuracy_sampled", "event_accuracy_teacher_forced", "event_accuracy_sampled")
 
 
-def per_window_accuracy(graphdef, params, tokens: jax.Array, key: jax.Array, sample_prob: float, depths):
+def per_window_accuracy(model, tokens: jax.Array, key: jax.Array, sample_prob: float) -> tuple[jax.Array, jax.Array]:
   """(accuracy over all steps, accuracy over event steps) per window -> two arrays [B] (mean over tracks)."""
-  model = nnx.merge(graphdef, params)
-  z_key, decode_key = jax.random.split(key)
-  mean, std = model.encode(tokens)
-  logits, _ = model.decode(gaussian_sample(z_key, mean, std), decode_key, tokens, sample_prob)
-  hits = jnp.stack([jnp.argmax(part, -1) == tokens[..., i] for i, part in enumerate(split_logits(logits, depths))], -1)
+  logits = reconstruction_logits(model, tokens, key, sample_prob)
+  parts = split_logits(logits, model.config.track_depths)
+  hits = jnp.stack([jnp.argmax(part, -1) == tokens[..., i] for i, part in enumerate(parts)], -1)
   events = tokens != 0
   all_steps = jnp.mean(hits, axis=(1, 2))
   event_steps = jnp.sum(hits & events, axis=(1, 2)) / jnp.maximum(jnp.sum(events, axis=(1, 2)), 1)
   return all_steps, event_steps
 
 
-def score_run(workdir: str, windows: np.ndarray, seeds: int, batch: int) -> dict[str, np.ndarray]:
-  """Per-window Table 1 metrics [seeds, N] of a trained run."""
-  config, trained, _ = experiment.load_run(workdir)
-  depths = config.model.track_depths
-  fn = jax.jit(per_window_accuracy, static_argnums=(4, 5))
+def score_run(trained, windows: np.ndarray, seeds: int, batch: int) -> dict[str, np.ndarray]:
+  """Per-window Table 1 metrics [seeds, N] of a trained run (a TrainedMusicVAE)."""
+  fn = jax.jit(lambda params, tokens, key, p: per_window_accuracy(nnx.merge(trained.graphdef, params), tokens, key, p),
+               static_argnums=3)
   out = {m: np.zeros((seeds, len(windows))) for m in METRICS}
   for s in range(seeds):
     for start in range(0, len(windows), batch):
       tokens = jnp.asarray(windows[start : start + batch])
       key = jax.random.fold_in(jax.random.key(1000 + s), start)
       for p, suffix in ((0.0, "teacher_forced"), (1.0, "sampled")):
-        acc, ev = fn(trained.graphdef, trained.params, tokens, key, p, depths)
+        acc, ev = fn(trained.params, tokens, key, p)
         out[f"accuracy_{suffix}"][s, start : start + len(tokens)] = np.asarray(acc)
         out[f"event_accuracy_{suffix}"][s, start : start + len(tokens)] = np.asarray(ev)
   return out
@@ -68,16 +64,6 @@ def paired_bootstrap(a: np.ndarray, b: np.ndarray, pieces: np.ndarray, draws: in
   return float(diff.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
-def piece_windows(config, max_windows: int) -> tuple[np.ndarray, np.ndarray]:
-  """The first max_windows test windows (as Table 1 scores them) and the piece each comes from."""
-  from trajvae.music.tfds_notes import load_split_records
-
-  data = config.data
-  tokens, ids = load_split_records(experiment.dataset_name(data), data.source, str(pathlib.Path(data.data_dir).expanduser()),
-                                   "test", data.max_pieces or None)
-  return tokens[:max_windows], np.asarray(ids[:max_windows])
-
-
 def main() -> None:
   parser = argparse.ArgumentParser()
   parser.add_argument("run_a")
@@ -88,14 +74,15 @@ def main() -> None:
   parser.add_argument("--draws", type=int, default=10_000)
   parser.add_argument("--out", help="JSON file for the results (default: next to run_a)")
   args = parser.parse_args()
-  config, _, _ = experiment.load_run(args.run_a)
-  config_b, _, _ = experiment.load_run(args.run_b)
+  config, trained_a, _ = experiment.load_run(args.run_a)
+  config_b, trained_b, _ = experiment.load_run(args.run_b)
   if experiment.dataset_name(config.data) != experiment.dataset_name(config_b.data):
     raise ValueError(f"the runs use different data: {experiment.dataset_name(config.data)} vs "
                      f"{experiment.dataset_name(config_b.data)}")
-  windows, pieces = piece_windows(config, args.max_windows)
-  a = score_run(args.run_a, windows, args.seeds, args.batch)
-  b = score_run(args.run_b, windows, args.seeds, args.batch)
+  tokens, ids = experiment.load_window_records(config.data, "test")  # Table 1 scores the first max_windows
+  windows, pieces = tokens[: args.max_windows], np.asarray(ids[: args.max_windows])
+  a = score_run(trained_a, windows, args.seeds, args.batch)
+  b = score_run(trained_b, windows, args.seeds, args.batch)
   results = {"run_a": args.run_a, "run_b": args.run_b, "windows": len(windows), "pieces": len(set(pieces)),
              "seeds": args.seeds}
   for m in METRICS:

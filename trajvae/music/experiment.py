@@ -35,10 +35,18 @@ def load_windows(data: MusicDataConfig, split: str) -> np.ndarray:
   """Token windows [N, steps, tracks] of one split, building the TFDS dataset on first use."""
   from trajvae.music.tfds_notes import load_split
 
-  return load_split(
-      dataset_name(data), data.source, str(pathlib.Path(data.data_dir).expanduser()), split,
-      max_pieces=data.max_pieces or None,
-  )
+  return load_split(dataset_name(data), data.source, _data_dir(data), split, max_pieces=data.max_pieces or None)
+
+
+def load_window_records(data: MusicDataConfig, split: str) -> tuple[np.ndarray, list[str]]:
+  """The windows of load_windows with the piece each comes from (not for the groove source, which has no pieces)."""
+  from trajvae.music.tfds_notes import load_split_records
+
+  return load_split_records(dataset_name(data), data.source, _data_dir(data), split, data.max_pieces or None)
+
+
+def _data_dir(data: MusicDataConfig) -> str:
+  return str(pathlib.Path(data.data_dir).expanduser())
 
 
 def check_encoding_matches_model(data: MusicDataConfig, model: MusicModelConfig) -> None:

@@ -114,9 +114,14 @@ def reconstruction_accuracy(
   """Per-track accuracy of argmax(logits) vs tokens with z ~ q(z|x), inputs fed with probability
   sample_prob from the model's own samples (0: teacher-forced; 1: sampled, as Table 1) -> [tracks].
   events_only restricts it to positions whose target is not token 0."""
+  accuracy = event_accuracy if events_only else token_accuracy
+  return accuracy(reconstruction_logits(model, tokens, key, sample_prob), tokens, model.config.track_depths)
+
+
+def reconstruction_logits(model: MusicVAE, tokens: jax.Array, key: jax.Array, sample_prob: float) -> jax.Array:
+  """Decoder logits [B, T, sum(depths)] reconstructing tokens from z ~ q(z|x), inputs fed with probability
+  sample_prob from the model's own samples (what Table 1's accuracies score)."""
   z_key, decode_key = jax.random.split(key)
   mean, std = model.encode(tokens)
   z = gaussian_sample(z_key, mean, std)
-  logits, _ = model.decode(z, decode_key, tokens, sample_prob)
-  accuracy = event_accuracy if events_only else token_accuracy
-  return accuracy(logits, tokens, model.config.track_depths)
+  return model.decode(z, decode_key, tokens, sample_prob)[0]

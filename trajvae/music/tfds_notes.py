@@ -232,12 +232,15 @@ def build_lock(path: pathlib.Path) -> Iterator[None]:
   with open(path, "a") as f:
     try:
       fcntl.flock(f, fcntl.LOCK_EX)
+      locked = True
     except OSError as e:
       log.warning("cannot lock %s (%s); concurrent builds into this data_dir may collide", path, e)
+      locked = False
     try:
       yield
     finally:
-      fcntl.flock(f, fcntl.LOCK_UN)
+      if locked:
+        fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def build_note_windows(

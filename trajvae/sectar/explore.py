@@ -24,7 +24,7 @@ from jax.sharding import Mesh
 from trajvae.core.distributions import gaussian_sample, kl_to_standard_normal
 from trajvae.sectar import buffer as rb
 from trajvae.sectar import ppo
-from trajvae.sectar.envs import KinematicEnv
+from trajvae.sectar.envs import SectarEnv
 from trajvae.sectar.losses import state_decoder_nll
 from trajvae.sectar.model import ModelConfig, PolicyDecoder, Sectar
 
@@ -102,7 +102,7 @@ def init_explorer(model_config: ModelConfig, config: ExploreConfig, key: Array) 
   return nnx.split(policy, nnx.Param)
 
 
-def make_explore_step(env: KinematicEnv, model_graphdef: nnx.GraphDef, model_config: ModelConfig,
+def make_explore_step(env: SectarEnv, model_graphdef: nnx.GraphDef, model_config: ModelConfig,
                       config: ExploreConfig, segment_len: int, mesh: Mesh | None = None) -> Callable:
   """step(explorer_state, model_params, buffer, start_pool [M, D], key, do_update) -> (explorer_state, buffer, metrics).
 

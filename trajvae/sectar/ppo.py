@@ -26,7 +26,7 @@ import optax
 from flax import nnx
 from jax.sharding import Mesh
 
-from trajvae.sectar.envs import KinematicEnv
+from trajvae.sectar.envs import SectarEnv
 from trajvae.sectar.losses import policy_log_prob
 from trajvae.sectar.model import PolicyDecoder
 from trajvae.train.sharding import constrain_batch
@@ -90,7 +90,7 @@ def entropy(policy: PolicyDecoder, s: Array, z: Array | None) -> Array:
   return jnp.sum(jnp.log(std) + 0.5 * jnp.log(2 * jnp.pi * jnp.e)) * jnp.ones(s.shape[:-1])
 
 
-def rollout(env: KinematicEnv, policy: PolicyDecoder, start_states: Array, latents: Array | None,
+def rollout(env: SectarEnv, policy: PolicyDecoder, start_states: Array, latents: Array | None,
             length: int, key: Array) -> Rollout:
   """Run the policy for `length` steps from each start state, vmapped over envs, lax.scan over time."""
   n = start_states.shape[0]
@@ -140,7 +140,7 @@ class RolloutData(NamedTuple):
   rewards: Array
 
 
-def make_update(env: KinematicEnv, graphdef: nnx.GraphDef, reward_fn: RewardFn, config: PPOConfig,
+def make_update(env: SectarEnv, graphdef: nnx.GraphDef, reward_fn: RewardFn, config: PPOConfig,
                 latent_dim: int | None, return_rollout: bool = False, mesh: Mesh | None = None) -> Callable:
   """update(train_state, reward_params, start_pool [M, D], key) -> (train_state, metrics); jit it once.
 

@@ -39,7 +39,7 @@ from trajvae.config import to_dict
 from trajvae.sectar import buffer as rb
 from trajvae.sectar import explore, planning, ppo
 from trajvae.sectar.configs import SectarConfig
-from trajvae.sectar.envs import KinematicEnv, make_env
+from trajvae.sectar.envs import SectarEnv, make_env
 from trajvae.sectar.losses import vae_bc_loss, vae_bc_terms
 from trajvae.sectar.model import Sectar
 from trajvae.train import sharding
@@ -61,7 +61,7 @@ class LoopState(NamedTuple):
 class Stages(NamedTuple):
   """The jitted stages of one outer iteration, and what they were built from."""
 
-  env: KinematicEnv
+  env: SectarEnv
   mesh: Mesh  # the stages' inputs and outputs are replicated on it; their batch axes split over its data axis
   graphdef: nnx.GraphDef
   init: Callable[[int], LoopState]
@@ -71,7 +71,7 @@ class Stages(NamedTuple):
   steps_per_iteration: int
 
 
-def check_config(config: SectarConfig, env: KinematicEnv) -> None:
+def check_config(config: SectarConfig, env: SectarEnv) -> None:
   m = config.model
   if m.obs_dim != env.observation_size or m.action_dim != env.action_size or m.discrete == env.continuous:
     raise ValueError(
@@ -97,7 +97,7 @@ def _submodule(graphdef: nnx.GraphDef, params: Any, name: str) -> tuple[nnx.Grap
   return nnx.split(getattr(nnx.merge(graphdef, params), name), nnx.Param)
 
 
-def make_mpc_fns(env: KinematicEnv, graphdef: nnx.GraphDef, config: SectarConfig, greedy: bool = False,
+def make_mpc_fns(env: SectarEnv, graphdef: nnx.GraphDef, config: SectarConfig, greedy: bool = False,
                  mesh: Mesh | None = None):
   """episodes(params, key, num_episodes) -> planning.Episode [num_episodes], split over mesh's data axis if given."""
 

@@ -57,9 +57,7 @@ class MetricWriter:
     workdir = workdir_path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     self._jsonl = JsonlLog(workdir / "metrics.jsonl")
-    from tensorboardX import (
-      SummaryWriter,  # imported lazily: it pulls protobuf (gs:// needs google-cloud-storage)
-    )
+    from tensorboardX import SummaryWriter  # lazily: it pulls protobuf (gs:// needs google-cloud-storage)
 
     self._tb = SummaryWriter(str(workdir / "tensorboard"))
 

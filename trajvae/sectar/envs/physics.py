@@ -29,6 +29,7 @@ Rewards: a sequence of goals from goals.json; reaching the current one
 
 from __future__ import annotations
 
+import abc
 import copy
 import functools
 import pathlib
@@ -124,13 +125,13 @@ class PhysicsEnv(SectarEnv):
     """The model's rest pose (qpos0, zero velocities); the authors' start is one rllab reset (+ small noise)."""
     return self._start
 
+  @abc.abstractmethod
   def obs_from(self, qpos: Array, qvel: Array, com: Array) -> Array:
     """The observation from joint positions, velocities and the root subtree's COM (xy)."""
-    raise NotImplementedError
 
+  @abc.abstractmethod
   def qpos_qvel_from(self, x: Array) -> tuple[Array, Array]:
     """Joint positions and velocities for an observation (what the observation lacks is zero)."""
-    raise NotImplementedError
 
   def com(self, data: mjx.Data) -> Array:
     """xy of the root subtree's centre of mass at data.qpos."""
