@@ -26,7 +26,7 @@ from trajvae.music.objective import reconstruction_logits, split_logits
 METRICS = ("accuracy_teacher_forced", "accuracy_sampled", "event_accuracy_teacher_forced", "event_accuracy_sampled")
 
 
-def per_window_accuracy(model, tokens: jax.Array, key: jax.Array, sample_prob: float) -> tuple[jax.Array, jax.Array]:
+def per_window_accuracy(model, tokens: jax.Array, key: jax.Array, sample_prob: float | None) -> tuple[jax.Array, jax.Array]:
   """(accuracy over all steps, accuracy over event steps) per window -> two arrays [B] (mean over tracks)."""
   logits = reconstruction_logits(model, tokens, key, sample_prob)
   parts = split_logits(logits, model.config.track_depths)
@@ -46,7 +46,7 @@ def score_run(trained, windows: np.ndarray, seeds: int, batch: int) -> dict[str,
     for start in range(0, len(windows), batch):
       tokens = jnp.asarray(windows[start : start + batch])
       key = jax.random.fold_in(jax.random.key(1000 + s), start)
-      for p, suffix in ((0.0, "teacher_forced"), (1.0, "sampled")):
+      for p, suffix in ((None, "teacher_forced"), (1.0, "sampled")):
         acc, ev = fn(trained.params, tokens, key, p)
         out[f"accuracy_{suffix}"][s, start : start + len(tokens)] = np.asarray(acc)
         out[f"event_accuracy_{suffix}"][s, start : start + len(tokens)] = np.asarray(ev)

@@ -80,11 +80,11 @@ def _eval_batch(graphdef, params, tokens, key, loss_config):
       "elbo": metrics["elbo"] * tokens.shape[0],
       "r_loss": metrics["r_loss"] * tokens.shape[0],
       "kl_bits": metrics["kl_bits"] * tokens.shape[0],
-      "accuracy_teacher_forced": objective.reconstruction_accuracy(model, tokens, k2, 0.0) * tokens.shape[0],
+      "accuracy_teacher_forced": objective.reconstruction_accuracy(model, tokens, k2, None) * tokens.shape[0],
       "accuracy_sampled": objective.reconstruction_accuracy(model, tokens, k3, 1.0) * tokens.shape[0],
       # The same two, counting only steps whose target is an event (not token 0, which fills ~70% of melody steps).
       "event_accuracy_teacher_forced":
-          objective.reconstruction_accuracy(model, tokens, k2, 0.0, events_only=True) * tokens.shape[0],
+          objective.reconstruction_accuracy(model, tokens, k2, None, events_only=True) * tokens.shape[0],
       "event_accuracy_sampled":
           objective.reconstruction_accuracy(model, tokens, k3, 1.0, events_only=True) * tokens.shape[0],
       "majority_baseline": jnp.stack(

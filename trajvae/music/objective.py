@@ -51,6 +51,27 @@ def sampling_probability(config: MusicLossConfig, step: jax.Array | int, trainin
   return jax.nn.sigmoid(jnp.asarray(step, jnp.float32) / k - math.log(k))
 
 
+def teacher_forced(config: MusicLossConfig, training: bool = True) -> bool:
+  """Whether every decoder input is the ground truth: the config's schedule, not a value of p."""
+  if config.sampling_schedule == "teacher_forcing":
+    return True
+  return training and config.sampling_schedule == "constant" and config.sampling_rate == 0
+
+
+def decoder_logits(
+    model: MusicVAE, z: jax.Array, key: jax.Array, tokens: jax.Array, sample_prob: jax.Array | float | None
+) -> jax.Array:
+  """Logits [B, T, sum(depths)] reconstructing tokens from z, differentiable.
+
+  sample_prob None: teacher forcing (no sampling at all). Otherwise each input
+  is the model's own sample with probability sample_prob (scheduled sampling;
+  1: free running on the model's samples, as Table 1's sampled accuracy).
+  """
+  if sample_prob is None:
+    return model.decode_teacher_forced(z, tokens)
+  return model.decode_scheduled(z, key, tokens, sample_prob)
+
+
 def reconstruction_log_likelihood(logits: jax.Array, tokens: jax.Array, depths) -> jax.Array:
   """sum over steps and tracks of log p(token) -> [B]."""
   total = 0.0
@@ -91,7 +112,7 @@ def loss_and_metrics(
   z = gaussian_sample(z_key, mean, std)
   p = sampling_probability(config, step, training)
   depths = model.config.track_depths
-  logits, _ = model.decode(z, decode_key, tokens, p)
+  logits = decoder_logits(model, z, decode_key, tokens, None if teacher_forced(config, training) else p)
   log_lik = reconstruction_log_likelihood(logits, tokens, depths)
   kl = kl_to_standard_normal(mean, std)
   beta = kl_beta(config, step)
@@ -109,19 +130,21 @@ def loss_and_metrics(
 
 
 def reconstruction_accuracy(
-    model: MusicVAE, tokens: jax.Array, key: jax.Array, sample_prob: float, events_only: bool = False
+    model: MusicVAE, tokens: jax.Array, key: jax.Array, sample_prob: float | None, events_only: bool = False
 ) -> jax.Array:
   """Per-track accuracy of argmax(logits) vs tokens with z ~ q(z|x), inputs fed with probability
-  sample_prob from the model's own samples (0: teacher-forced; 1: sampled, as Table 1) -> [tracks].
+  sample_prob from the model's own samples (None: teacher-forced; 1: sampled, as Table 1) -> [tracks].
   events_only restricts it to positions whose target is not token 0."""
   accuracy = event_accuracy if events_only else token_accuracy
   return accuracy(reconstruction_logits(model, tokens, key, sample_prob), tokens, model.config.track_depths)
 
 
-def reconstruction_logits(model: MusicVAE, tokens: jax.Array, key: jax.Array, sample_prob: float) -> jax.Array:
+def reconstruction_logits(model: MusicVAE, tokens: jax.Array, key: jax.Array, sample_prob: float | None) -> jax.Array:
   """Decoder logits [B, T, sum(depths)] reconstructing tokens from z ~ q(z|x), inputs fed with probability
-  sample_prob from the model's own samples (what Table 1's accuracies score)."""
+  sample_prob from the model's own samples, None for teacher forcing (what Table 1's accuracies score)."""
   z_key, decode_key = jax.random.split(key)
   mean, std = model.encode(tokens)
   z = gaussian_sample(z_key, mean, std)
+  if sample_prob is None:
+    return model.decode_teacher_forced(z, tokens)
   return model.decode(z, decode_key, tokens, sample_prob)[0]
