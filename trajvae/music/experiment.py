@@ -199,7 +199,7 @@ def sample(workdir, num_samples: int = 8, seed: int = 0, out_dir: str | None = N
 
 
 def interpolate(workdir, start: str | None = None, end: str | None = None, num_steps: int = 7, seed: int = 0,
-                out_dir: str | None = None, temperature: float = 0.5):
+                out_dir: str | None = None, temperature: float = 1.0):
   """Slerp between the posterior means of two sequences (MIDI files, or two held-out windows by default)."""
   from trajvae.music.encodings import get_converter
   from trajvae.music.note_sequence import read_midi
