@@ -25,6 +25,8 @@ class MusicDataConfig:
   # Training melodies: one random shift in [-r, r] semitones per piece and epoch (the reference: 5 for its
   # 2-bar melody configs, none for 16-bar melody, drums and trio).
   transpose_range: int = 5
+  # Windows a piece gives each training epoch, drawn anew every epoch (the reference: 5; 0: all).
+  windows_per_piece: int = 5
 
 
 @dataclasses.dataclass(frozen=True)
