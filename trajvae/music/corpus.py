@@ -255,7 +255,7 @@ def _load_corpus(
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     results: list = [None] * len(sources)
-    with ProcessPoolExecutor(num_workers) as pool:
+    with ProcessPoolExecutor(num_workers, mp_context=_spawn()) as pool:
       # Largest files first: the Essen books take half a minute each and would otherwise finish last.
       order = sorted(range(len(sources)), key=lambda i: -_source_size(sources[i][1]))
       futures = {pool.submit(_cached_parse, *sources[i], cache): i for i in order}
@@ -267,7 +267,7 @@ def _load_corpus(
   elif num_workers > 1:
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(num_workers) as pool:
+    with ProcessPoolExecutor(num_workers, mp_context=_spawn()) as pool:
       for result in pool.map(_cached_parse, *zip(*sources), [cache] * len(sources)):
         bar.update(1)
         if take(result):
@@ -283,6 +283,13 @@ def _load_corpus(
   log.info("music21 corpus: %d pieces from %d files in %.1f s", totals["pieces"], totals["sources"],
            time.perf_counter() - began)
   return Corpus(pieces[:max_pieces] if max_pieces is not None else pieces, dict(totals))
+
+
+def _spawn():
+  """Fresh worker processes: forking a process that has started JAX's threads can deadlock."""
+  import multiprocessing
+
+  return multiprocessing.get_context("spawn")
 
 
 def _source_size(source: str) -> int:

@@ -98,8 +98,9 @@ def source_pieces(
       raise ValueError(f"the music21 corpus holds melodies only; it has no {encoding} data (use a MIDI folder)")
     from trajvae.music.corpus import load_corpus
 
-    corpus = load_corpus(_corpus_collections(source), max_pieces=max_pieces, num_workers=os.cpu_count() or 1,
-                         progress=True)
+    # Every core for a whole-corpus parse; a capped load (tests, quick experiments) reads a few files in order.
+    workers = (os.cpu_count() or 1) if max_pieces is None else 1
+    corpus = load_corpus(_corpus_collections(source), max_pieces=max_pieces, num_workers=workers, progress=True)
     counts.update({f"corpus_{k}": v for k, v in corpus.counts.items()})
     for piece in corpus.pieces:
       counts["pieces"] += 1
