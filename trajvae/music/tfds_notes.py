@@ -30,13 +30,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
-import os
-import sys
 import hashlib
 import json
 import logging
+import os
 import pathlib
 import re
+import sys
 from collections import Counter
 from typing import Iterable, Iterator
 
