@@ -92,10 +92,10 @@ class TrainedMusicVAE:
 
   def decode(self, z: np.ndarray, temperature: float = 1.0, key: jax.Array | int | None = None) -> np.ndarray:
     """Tokens [batch, steps, tracks] decoded from latents, sampling each step at the temperature with key."""
-    key = as_key(key, "decode")
     z = jnp.asarray(z, jnp.float32)
     if z.ndim != 2 or z.shape[1] != self.config.z_size:
       raise ValueError(f"expected z of shape [batch, {self.config.z_size}], got {tuple(z.shape)}")
+    key = as_key(key, "decode")
     return np.asarray(_decode(self.graphdef, self.params, z, key, float(temperature)))
 
   def sample(self, num: int, temperature: float = 1.0, key: jax.Array | int | None = None) -> np.ndarray:
