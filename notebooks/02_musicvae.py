@@ -77,10 +77,10 @@ _, model, _ = experiment.load_run(workdir)
 samples = model.sample(4, temperature=0.5, key=jax.random.key(0))
 plots.save_piano_rolls([converter.from_tensors(s) for s in samples], OUT / "samples.png",
                        [f"sample {i}" for i in range(4)])
-recon = model.reconstruct(test_windows[:2])
+recon = model.reconstruct(test_windows[:2], key=1)
 plots.save_piano_rolls([converter.from_tensors(t) for pair in zip(test_windows[:2], recon) for t in pair],
                        OUT / "reconstructions.png", ["input", "reconstruction"] * 2, columns=2)
-path = model.interpolate(test_windows[0], test_windows[len(test_windows) // 2], 5)
+path = model.interpolate(test_windows[0], test_windows[len(test_windows) // 2], 5, key=2)
 plots.save_piano_rolls([converter.from_tensors(t) for t in path], OUT / "interpolation.png",
                        [f"t={t:.2f}" for t in np.linspace(0, 1, 5)], columns=5)
 
@@ -92,7 +92,7 @@ plots.save_piano_rolls([converter.from_tensors(t) for t in path], OUT / "interpo
 # %%
 vector = model.attribute_vector(test_windows)
 _, mu, _ = model.encode(test_windows[:1])
-busier = model.decode(np.concatenate([mu, mu + vector]), temperature=1e-3)
+busier = model.decode(np.concatenate([mu, mu + vector]), temperature=1e-3, key=3)
 plots.save_piano_rolls([converter.from_tensors(t) for t in busier], OUT / "attribute.png",
                        ["decoded mean", "+ note-density vector"], columns=2)
 print("pictures in", OUT)

@@ -13,7 +13,7 @@ import pytest
 
 from trajvae.music import drums, melody
 from trajvae.music.encodings import drum_roll, get_converter, piece_to_tensors, transpose_melody_tokens
-from trajvae.music.feeding import make_batches
+from trajvae.music.feeding import epoch_plan, group_windows, make_batches
 from trajvae.music.note_sequence import CorruptMidiError, Note, NoteSequence, read_midi, write_midi
 
 STEP = 60 / 120 / 4  # seconds per 16th note at 120 qpm
@@ -295,23 +295,41 @@ def test_batches_are_fixed_shape_and_a_pure_function_of_seed_and_step():
   assert batches(10**6)["tokens"].shape == (10, 32, 1)  # repeats without end
 
 
-def test_transposition_stays_in_range_and_keeps_rhythm():
+def melody_like(rng, n, low=20, high=60):
+  """Windows of holds, note-offs and note-ons in [low, high)."""
+  kinds = rng.integers(0, 3, (n, 32, 1))
+  return np.where(kinds == 2, rng.integers(low, high, (n, 32, 1)), kinds).astype(np.int32)
+
+
+def test_transposition_is_one_shift_per_piece_and_stays_in_range():
   rng = np.random.default_rng(1)
-  windows = rng.integers(0, 90, (64, 32, 1)).astype(np.int32)
-  windows[:8] = np.where(windows[:8] >= 2, 89, windows[:8])  # top of the range: only shifts <= 0 fit
-  batches = make_batches(windows, 64, seed=0, transpose_range=5)
-  plain = make_batches(windows, 64, seed=0)
-  shifted_any = False
-  for step in range(5):
-    t, p = batches(step)["tokens"], plain(step)["tokens"]
-    assert t.min() >= 0 and t.max() < 90
-    np.testing.assert_array_equal(t < 2, p < 2)
-    np.testing.assert_array_equal(np.where(p < 2, t, 0), np.where(p < 2, p, 0))
-    shifts = {int(s) for s in np.unique((t - p)[p >= 2])}
-    assert shifts <= set(range(-5, 6))
-    shifted_any |= shifts != {0}
-  assert shifted_any
-  np.testing.assert_array_equal(batches(2)["tokens"], make_batches(windows, 64, 0, 5)(2)["tokens"])
+  windows = melody_like(rng, 60)
+  windows[:6] = np.where(windows[:6] >= 2, 86, windows[:6])  # near the top: shifts above +3 would leave the range
+  pieces = np.arange(60) // 3  # 20 pieces of 3 windows
+  batches = make_batches(windows, 30, seed=0, transpose_range=5, pieces=pieces)
+  for step in range(10):
+    tokens = batches(step)["tokens"]
+    assert tokens.min() >= 0 and tokens.max() < 90
+    for t in tokens:
+      # It is a stored window with the same holds and note-offs and its note-ons moved by one shift.
+      held = t < 2
+      found = [int(np.unique(t[~held] - windows[i][~held])[0]) for i in range(60)
+               if np.array_equal(held, windows[i] < 2) and np.array_equal(t[held], windows[i][held])
+               and len(np.unique(t[~held] - windows[i][~held])) == 1]
+      assert found and all(abs(shift) <= 5 for shift in found)
+  groups = group_windows(windows, pieces, np.zeros(60, np.int64), 5)
+  all_shifts = set()
+  for epoch in range(6):
+    plan = epoch_plan(groups, 2, seed=0, epoch=epoch)
+    for piece in range(20):
+      mine = plan.shifts[pieces[plan.indices] == piece]
+      assert len(mine) <= 2 and len(set(mine.tolist())) <= 1  # at most 2 windows, one shift per piece
+      all_shifts |= set(mine.tolist())
+      if piece < 2:
+        assert all(mine <= 3)  # the pieces near the top never leave the range
+    assert len(set(plan.indices.tolist())) == len(plan.indices)
+  assert len(all_shifts) == 11
+  np.testing.assert_array_equal(batches(7)["tokens"], make_batches(windows, 30, 0, 5, pieces=pieces)(7)["tokens"])
 
 
 def test_feeding_errors_and_process_shards(monkeypatch):

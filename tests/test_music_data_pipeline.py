@@ -65,7 +65,9 @@ def test_folder_build_counts_and_split_by_piece(midi_folder, tmp_path, caplog):
   total = 0
   for split in tfds_notes.SPLITS:
     tokens, ids = tfds_notes.load_split_records("melody-2bar", str(midi_folder), str(tmp_path), split)
-    assert tokens.shape[1:] == (32, 1) and tokens.dtype == np.int32 and len(tokens) == counts[f"windows_{split}"]
+    assert tokens.shape[1:] == (32, 1) and tokens.dtype == np.int32 and len(tokens) == counts[f"windows_capped_{split}"]
+    every = tfds_notes.load_split("melody-2bar", str(midi_folder), str(tmp_path), split, max_windows=None)
+    assert len(every) == counts[f"windows_{split}"] >= len(tokens)
     assert tokens.min() >= 0 and tokens.max() < 90 and (tokens > 0).any()
     for piece_id in ids:
       assert owner.setdefault(piece_id, split) == split  # no piece in two splits
@@ -81,14 +83,18 @@ def test_folder_build_counts_and_split_by_piece(midi_folder, tmp_path, caplog):
   assert tfds_notes.build_note_windows("melody-2bar", str(midi_folder), str(tmp_path)) == counts
 
 
-def test_max_pieces_and_max_windows_are_separate_builds(midi_folder, tmp_path):
+def test_max_pieces_is_a_separate_build_and_every_window_is_stored(midi_folder, tmp_path):
   counts = tfds_notes.build_note_windows("melody-2bar", str(midi_folder), str(tmp_path), max_pieces=2)
   assert counts["files"] == 2
   assert len({p.name for p in tmp_path.iterdir()}) == 1 and next(tmp_path.iterdir()).name.endswith("-max2")
-  capped = tfds_notes.build_note_windows("melody-2bar", str(midi_folder), str(tmp_path))
-  every = tfds_notes.build_note_windows("melody-2bar", str(midi_folder), str(tmp_path), max_windows=None)
-  assert every["windows_train"] > capped["windows_train"] == 5 * capped["pieces_train"]
-  assert sorted(p.name.rsplit("-", 1)[-1] for p in tmp_path.iterdir())[-1] == "windowsall"
+  full = tfds_notes.build_note_windows("melody-2bar", str(midi_folder), str(tmp_path))
+  assert full["windows_train"] > full["windows_capped_train"] == 5 * full["pieces_train"]
+  windows = tfds_notes.load_split_windows("melody-2bar", str(midi_folder), str(tmp_path), "train")
+  assert len(windows.tokens) == full["windows_train"] + full.get("windows_transposed_train", 0)
+  assert (windows.shift == 0).all()  # these tunes stay inside MIDI 21-108 under every shift of +-5
+  assert len(windows.piece_ids) == full["pieces_train"] and windows.piece.max() == len(windows.piece_ids) - 1
+  assert (np.diff(windows.piece) >= 0).all()  # grouped by piece
+  assert len({w.tobytes() for w in windows.tokens[windows.piece == 0]}) == np.sum(windows.piece == 0)  # distinct
 
 
 def test_drums_and_trio_builds(tmp_path):
@@ -179,7 +185,7 @@ def test_music21_source_builds_a_tfds_dataset(tmp_path, monkeypatch):
   assert sum(counts[f"windows_{s}"] for s in tfds_notes.SPLITS) > 20
   assert (tmp_path / "data" / "music21-ryansMammoth-max30").is_dir()
   tokens = tfds_notes.load_split("melody-2bar", "music21:ryansMammoth", str(tmp_path / "data"), "train", max_pieces=30)
-  assert tokens.shape[1:] == (32, 1) and 0 < len(tokens) == counts["windows_train"]
+  assert tokens.shape[1:] == (32, 1) and 0 < len(tokens) == counts["windows_capped_train"]
 
 
 def test_groove_examples_go_through_the_drums_converter(tmp_path, caplog):

@@ -156,9 +156,9 @@ def test_api_sample_interpolate_and_errors():
   tokens = np.asarray(random_tokens(config, batch=6))
   z, mu, sigma = api.encode(tokens)
   assert z.shape == mu.shape == sigma.shape == (6, 8)
-  assert api.sample(3, 0.5).shape == (3, 32, 1)
-  assert api.interpolate(tokens[0], tokens[1], 5).shape == (5, 32, 1)
-  assert api.reconstruct(tokens).shape == tokens.shape
+  assert api.sample(3, 0.5, key=0).shape == (3, 32, 1)
+  assert api.interpolate(tokens[0], tokens[1], 5, key=1).shape == (5, 32, 1)
+  assert api.reconstruct(tokens, key=2).shape == tokens.shape
   assert api.attribute_vector(tokens).shape == (8,)
   with pytest.raises(ValueError, match=r"expected tokens of shape \[batch, 32, 1\]"):
     api.encode(tokens[:, :16])

@@ -65,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
   interpolate.add_argument("--start", help="MIDI file (default: a held-out window)")
   interpolate.add_argument("--end", help="MIDI file (default: another held-out window)")
   interpolate.add_argument("--steps", type=int, default=7)
-  interpolate.add_argument("--temperature", type=float, default=0.5)
+  interpolate.add_argument("--temperature", type=float, default=1.0)
   interpolate.add_argument("--seed", type=int, default=0)
   interpolate.add_argument("--out", help="output folder (default: WORKDIR/interpolation)")
 

@@ -2,6 +2,8 @@
 
 All work on token arrays [batch, steps, tracks]; each network call is one
 jit-compiled function (the decoder's time loop is a lax.scan inside it).
+Randomness is explicit: every method that samples takes key= (a jax key or an
+int seed) and raises without one; encode without a key returns z = mu.
 """
 
 from __future__ import annotations
@@ -25,10 +27,24 @@ def _encode(graphdef, params, tokens, key):
   return gaussian_sample(key, mean, std), mean, std
 
 
+@functools.partial(jax.jit, static_argnums=0)
+def _moments(graphdef, params, tokens):
+  return nnx.merge(graphdef, params).encode(tokens)
+
+
 @functools.partial(jax.jit, static_argnums=(0, 4))
 def _decode(graphdef, params, z, key, temperature):
   model = nnx.merge(graphdef, params)
   return model.decode(z, key, temperature=temperature)[1]
+
+
+def as_key(key: jax.Array | int | None, method: str = "") -> jax.Array:
+  """A jax PRNG key from a key or an int seed; None is an error naming the method (sampling needs a key)."""
+  if key is None:
+    raise ValueError(f"{method} samples tokens: pass key=jax.random.key(seed) or an int seed (key=0)")
+  if isinstance(key, (int, np.integer)):
+    return jax.random.key(int(key))
+  return key
 
 
 def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
@@ -64,35 +80,45 @@ class TrainedMusicVAE:
         raise ValueError(f"track {i} has tokens outside [0, {depth})")
     return jnp.asarray(tokens, jnp.int32)
 
-  def encode(self, tokens: np.ndarray, key: jax.Array | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(z, mu, sigma) for each sequence; z is a posterior sample."""
-    key = jax.random.key(0) if key is None else key
-    z, mu, sigma = _encode(self.graphdef, self.params, self._check(tokens), key)
+  def encode(self, tokens: np.ndarray, key: jax.Array | int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(z, mu, sigma) for each sequence: z is a posterior sample drawn with key (a jax key or an int
+    seed), or mu itself when no key is given (as the reference's users are told to do, magenta#1164)."""
+    tokens = self._check(tokens)
+    if key is None:
+      mu, sigma = _moments(self.graphdef, self.params, tokens)
+      return np.asarray(mu), np.asarray(mu), np.asarray(sigma)
+    z, mu, sigma = _encode(self.graphdef, self.params, tokens, as_key(key))
     return np.asarray(z), np.asarray(mu), np.asarray(sigma)
 
-  def decode(self, z: np.ndarray, temperature: float = 1.0, key: jax.Array | None = None) -> np.ndarray:
-    """Tokens [batch, steps, tracks] decoded from latents, sampling each step at the temperature."""
-    key = jax.random.key(0) if key is None else key
+  def decode(self, z: np.ndarray, temperature: float = 1.0, key: jax.Array | int | None = None) -> np.ndarray:
+    """Tokens [batch, steps, tracks] decoded from latents, sampling each step at the temperature with key."""
     z = jnp.asarray(z, jnp.float32)
     if z.ndim != 2 or z.shape[1] != self.config.z_size:
       raise ValueError(f"expected z of shape [batch, {self.config.z_size}], got {tuple(z.shape)}")
+    key = as_key(key, "decode")
     return np.asarray(_decode(self.graphdef, self.params, z, key, float(temperature)))
 
-  def sample(self, num: int, temperature: float = 1.0, key: jax.Array | None = None) -> np.ndarray:
-    key = jax.random.key(0) if key is None else key
-    z_key, decode_key = jax.random.split(key)
+  def sample(self, num: int, temperature: float = 1.0, key: jax.Array | int | None = None) -> np.ndarray:
+    """num prior samples: z ~ N(0, I), decoded at the temperature; key (or an int seed) is required."""
+    z_key, decode_key = jax.random.split(as_key(key, "sample"))
     return self.decode(jax.random.normal(z_key, (num, self.config.z_size)), temperature, decode_key)
 
-  def reconstruct(self, tokens: np.ndarray, temperature: float = 1e-3, key: jax.Array | None = None) -> np.ndarray:
-    """Decode each sequence's posterior mean (near-greedy at the default temperature)."""
-    _, mu, _ = self.encode(tokens, key)
+  def reconstruct(self, tokens: np.ndarray, temperature: float = 1e-3, key: jax.Array | int | None = None) -> np.ndarray:
+    """Decode each sequence's posterior mean (near-greedy at the default temperature); key drives the decoder."""
+    key = as_key(key, "reconstruct")
+    _, mu, _ = self.encode(tokens)
     return self.decode(mu, temperature, key)
 
   def interpolate(
-      self, start: np.ndarray, end: np.ndarray, num_steps: int, temperature: float = 0.5, key: jax.Array | None = None
+      self, start: np.ndarray, end: np.ndarray, num_steps: int, temperature: float = 1.0,
+      key: jax.Array | int | None = None,
   ) -> np.ndarray:
-    """Decode num_steps latents on the slerp path between two sequences' posterior means, ends included."""
-    _, mu, _ = self.encode(np.stack([start, end]), key)
+    """Decode num_steps latents on the slerp path between two sequences' posterior means, ends included.
+
+    Temperature 1.0 as the reference's TrainedModel.interpolate; key (or an int seed) drives the decoder.
+    """
+    key = as_key(key, "interpolate")
+    _, mu, _ = self.encode(np.stack([start, end]))
     path = np.stack([slerp(mu[0], mu[1], t) for t in np.linspace(0.0, 1.0, num_steps)])
     return self.decode(path, temperature, key)
 

@@ -45,6 +45,27 @@ def load_window_records(data: MusicDataConfig, split: str) -> tuple[np.ndarray, 
   return load_split_records(dataset_name(data), data.source, _data_dir(data), split, data.max_pieces or None)
 
 
+def load_training_windows(data: MusicDataConfig):
+  """Every training window with its piece and stored shift (tfds_notes.SplitWindows), for the per-epoch feeder."""
+  from trajvae.music.tfds_notes import load_split_windows
+
+  return load_split_windows(dataset_name(data), data.source, _data_dir(data), "train", data.max_pieces or None)
+
+
+def training_batches(data: MusicDataConfig, batch_size: int, seed: int):
+  """step -> batch: per piece and epoch one shift in [-transpose_range, r] and at most windows_per_piece windows.
+
+  The groove source has no pieces; each of its windows is fed as its own piece.
+  """
+  from trajvae.music.feeding import make_batches
+
+  if data.source == "groove":
+    return make_batches(load_windows(data, "train"), batch_size, seed, data.transpose_range)
+  windows = load_training_windows(data)
+  return make_batches(windows.tokens, batch_size, seed, data.transpose_range, pieces=windows.piece,
+                      shifts=windows.shift, max_per_piece=data.windows_per_piece or None)
+
+
 def _data_dir(data: MusicDataConfig) -> str:
   return str(pathlib.Path(data.data_dir).expanduser())
 
@@ -119,10 +140,8 @@ def evaluate_params(graphdef, params, windows: np.ndarray, config: MusicVAEConfi
 
 
 def build_task(config: MusicVAEConfig) -> TrainTask:
-  from trajvae.music.feeding import make_batches
-
   check_encoding_matches_model(config.data, config.model)
-  windows = load_windows(config.data, "train")
+  batches = training_batches(config.data, config.train.batch_size, config.train.seed)
   graphdef, params = init_model(config.model, config.train.seed)
   loss_config = config.loss
 
@@ -142,7 +161,7 @@ def build_task(config: MusicVAEConfig) -> TrainTask:
       graphdef=graphdef,
       params=params,
       loss_fn=loss_fn,
-      batches=make_batches(windows, config.train.batch_size, config.train.seed, config.data.transpose_range),
+      batches=batches,
       validate_batch=lambda batch: validate_tokens(batch["tokens"], config.model),
       evaluate=evaluate,
   )
@@ -199,7 +218,7 @@ def sample(workdir, num_samples: int = 8, seed: int = 0, out_dir: str | None = N
 
 
 def interpolate(workdir, start: str | None = None, end: str | None = None, num_steps: int = 7, seed: int = 0,
-                out_dir: str | None = None, temperature: float = 0.5):
+                out_dir: str | None = None, temperature: float = 1.0):
   """Slerp between the posterior means of two sequences (MIDI files, or two held-out windows by default)."""
   from trajvae.music.encodings import get_converter
   from trajvae.music.note_sequence import read_midi

@@ -121,6 +121,14 @@ def melody_notes(
   ]
 
 
+def drop_leading_note_offs(tokens: np.ndarray) -> np.ndarray:
+  """Note-offs before the first note-on become no-event, as note_seq's Melody constructor does to every slice."""
+  tokens = np.array(tokens, copy=True)
+  onsets = np.flatnonzero(tokens >= NUM_SPECIAL)
+  tokens[: onsets[0] if len(onsets) else len(tokens)] = NO_EVENT
+  return tokens
+
+
 def tokens_to_notes(
     tokens: np.ndarray, program: int = 0, instrument: int = 0, velocity: int = OUTPUT_VELOCITY
 ) -> list[Note]:
@@ -156,6 +164,10 @@ class MelodyConverter(SingleTrackConverter):
   def token_tracks(self, seq: NoteSequence) -> list[np.ndarray]:
     notes = melody_notes(seq, self.valid_programs)
     return [m.tokens for m in extract_melodies(notes, STEPS_PER_BAR, self.gap_bars, self.max_bars)]
+
+  def clean_window(self, window: np.ndarray) -> np.ndarray:
+    """A window that starts in a rest begins with no-events, not with the note-off of the note before it."""
+    return drop_leading_note_offs(window)
 
   def tokens_to_notes(self, tokens: np.ndarray) -> list[Note]:
     """Velocity 80 notes, as the reference decodes melodies."""

@@ -1,7 +1,7 @@
 """MusicVAE's training loss, schedules and reconstruction metrics, as in the Magenta reference.
 
 loss = mean_b[ sum_t,tracks CE ] + beta(step) * mean_b[ max(KL_b - free_bits * ln 2, 0) ]
-beta(step) = (1 - beta_rate**step) * max_beta   (beta_rate 0: constant max_beta)
+beta(step) = (1 - beta_rate**step) * max_beta   (beta_rate 0: 0 at step 0, then max_beta, as 0**0 = 1)
 Scheduled sampling, inverse sigmoid: p(step) = 1 - k / (k + exp(step / k)).
 """
 
@@ -30,9 +30,12 @@ class MusicLossConfig:
 
 
 def kl_beta(config: MusicLossConfig, step: jax.Array) -> jax.Array:
-  """(1 - beta_rate**step) * max_beta, as -expm1(step * log(beta_rate)) so float32 keeps 0.99999's precision."""
+  """(1 - beta_rate**step) * max_beta, as -expm1(step * log(beta_rate)) so float32 keeps 0.99999's precision.
+
+  beta_rate 0 follows the reference's tf.pow(0, 0) = 1: beta is 0 at step 0 and max_beta from step 1 on.
+  """
   if config.beta_rate == 0:
-    return jnp.asarray(config.max_beta, jnp.float32)
+    return jnp.where(jnp.asarray(step) > 0, config.max_beta, 0.0).astype(jnp.float32)
   return -jnp.expm1(jnp.asarray(step, jnp.float32) * math.log(config.beta_rate)) * config.max_beta
 
 

@@ -22,9 +22,17 @@ def _role(note) -> str:
   return "bass" if 32 <= note.program <= 39 else "melody"
 
 
-def draw_piano_roll(ax, seq: NoteSequence, title: str = "") -> None:
-  """Notes as bars (time in 16th steps, MIDI pitch), coloured melody / bass / drums; bar lines in grey."""
-  pitches = [n.pitch for n in seq.notes] or [60]
+def pitch_range(seqs: Sequence[NoteSequence], margin: int = 2) -> tuple[int, int]:
+  """(low, high) pitch axis limits covering every note of every sequence (around middle C when empty)."""
+  pitches = [n.pitch for seq in seqs for n in seq.notes] or [60]
+  return min(pitches) - margin, max(pitches) + margin
+
+
+def draw_piano_roll(ax, seq: NoteSequence, title: str = "", pitches: tuple[int, int] | None = None) -> None:
+  """Notes as bars (time in 16th steps, MIDI pitch), coloured melody / bass / drums; bar lines in grey.
+
+  pitches fixes the pitch axis (low, high); by default it fits this sequence's notes.
+  """
   total = max([seq.total_steps] + [n.end_step for n in seq.notes])
   for note in seq.notes:
     ax.add_patch(Rectangle((note.start_step, note.pitch - 0.4), max(note.end_step - note.start_step, 0.6), 0.8,
@@ -33,19 +41,20 @@ def draw_piano_roll(ax, seq: NoteSequence, title: str = "") -> None:
   for bar in range(0, total + 1, steps_per_bar):
     ax.axvline(bar, color="0.85", lw=0.6, zorder=0)
   ax.set_xlim(0, max(total, 1))
-  ax.set_ylim(min(pitches) - 2, max(pitches) + 2)
+  ax.set_ylim(*(pitches or pitch_range([seq])))
   ax.set_title(title, fontsize=8)
   ax.tick_params(labelsize=6)
 
 
 def save_piano_rolls(seqs: Sequence[NoteSequence], path: str | pathlib.Path, titles: Sequence[str] | None = None,
                      columns: int = 1) -> None:
-  """One piano roll per sequence in a grid (columns=len(seqs) gives an interpolation strip)."""
+  """One piano roll per sequence in a grid (columns=len(seqs) gives an interpolation strip), all on one pitch axis."""
   rows = -(-len(seqs) // columns)
+  shared = pitch_range(seqs)
   fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns if columns > 1 else 10, 1.8 * rows), squeeze=False)
   for i, ax in enumerate(axes.flat):
     if i < len(seqs):
-      draw_piano_roll(ax, seqs[i], titles[i] if titles else "")
+      draw_piano_roll(ax, seqs[i], titles[i] if titles else "", shared)
     else:
       ax.axis("off")
   axes[-1, 0].set_xlabel("16th-note step", fontsize=7)

@@ -13,10 +13,14 @@ Sources:
   offline corpus of trajvae.music.corpus.
 
 Splits are train/validation/test = 80/10/10 by a hash of the piece id, so no
-piece has windows in two splits. Training windows are chosen at random (seeded by
-the piece id, at most 5 per piece as in Magenta; max_windows=None keeps all and
-builds under a "-windowsall" tag); held-out windows are evenly spaced. Unreadable
-files are skipped with a warning; the counts (files, corrupt files, pieces without
+piece has windows in two splits. Every distinct window of every piece is stored
+(version 2); the training pipeline draws at most 5 per piece each epoch
+(trajvae.music.feeding), and load_split keeps at most 5 evenly spaced ones per
+piece. For melody training data, the windows of a piece transposed by s in
+[-5, 5] are also stored (with shift=s) wherever transposing the note sequence
+before extraction differs from shifting its tokens (a note crosses MIDI 21/108);
+elsewhere the feeder shifts tokens, which is then exact. Unreadable files are
+skipped with a warning; the counts (files, corrupt files, pieces without
 windows, windows per split) are logged, stored in the dataset's metadata and
 written to build_counts.json next to it.
 """
@@ -29,8 +33,10 @@ import fcntl
 import hashlib
 import json
 import logging
+import os
 import pathlib
 import re
+import sys
 from collections import Counter
 from typing import Iterable, Iterator
 
@@ -38,6 +44,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from trajvae.music.encodings import get_converter, piece_to_tensors
+from trajvae.music.melody import MAX_PITCH, MIN_PITCH
 from trajvae.music.note_sequence import CorruptMidiError, NoteSequence, read_midi
 
 log = logging.getLogger(__name__)
@@ -49,6 +56,9 @@ CONFIGS = {
     "trio-16bar": ("trio", 16),
 }
 SPLITS = ("train", "validation", "test")
+# Transpositions stored exactly for melody training data: the reference's 2-bar augmentation range.
+STORED_TRANSPOSE_RANGE = 5
+WINDOWS_PER_PIECE = 5  # the reference's max_tensors_per_notesequence
 MIDI_SUFFIXES = (".mid", ".midi")
 COUNTS_FILE = "build_counts.json"
 
@@ -59,8 +69,9 @@ def split_of(piece_id: str) -> str:
   return "train" if bucket < 80 else "validation" if bucket < 90 else "test"
 
 
-def _piece_seed(piece_id: str) -> int:
-  return int.from_bytes(hashlib.sha256(b"windows:" + piece_id.encode()).digest()[:8], "big")
+def _piece_order(piece_id: str) -> bytes:
+  """A stable pseudo-random order of pieces, so that the first windows of a split come from all collections."""
+  return hashlib.sha256(b"order:" + piece_id.encode()).digest()
 
 
 def _is_corpus(source: str) -> bool:
@@ -87,7 +98,9 @@ def source_pieces(
       raise ValueError(f"the music21 corpus holds melodies only; it has no {encoding} data (use a MIDI folder)")
     from trajvae.music.corpus import load_corpus
 
-    corpus = load_corpus(_corpus_collections(source), max_pieces=max_pieces)
+    # Every core for a whole-corpus parse; a capped load (tests, quick experiments) reads a few files in order.
+    workers = (os.cpu_count() or 1) if max_pieces is None else 1
+    corpus = load_corpus(_corpus_collections(source), max_pieces=max_pieces, num_workers=workers, progress=True)
     counts.update({f"corpus_{k}": v for k, v in corpus.counts.items()})
     for piece in corpus.pieces:
       counts["pieces"] += 1
@@ -108,22 +121,62 @@ def source_pieces(
     yield path.relative_to(root).as_posix(), sections
 
 
-def convert_pieces(config_name: str, source: str, max_pieces: int | None = None, max_windows: int | None = 5):
-  """{split: [(piece_id, windows [n, steps, tracks])]} and the counts, over the whole source."""
+def transposition_changes_notes(sections, semitones: int, valid_programs) -> bool:
+  """Whether transposing the sections moves a usable melody note across MIDI 21-108 (in or out)."""
+  for seq in sections:
+    for n in seq.notes:
+      if n.is_drum or (valid_programs is not None and n.program not in valid_programs):
+        continue
+      inside = MIN_PITCH <= n.pitch <= MAX_PITCH
+      if inside != (MIN_PITCH <= n.pitch + semitones <= MAX_PITCH):
+        return True
+  return False
+
+
+def piece_window_groups(converter, sections, transpose_range: int) -> list[tuple[int, np.ndarray]]:
+  """(shift, every distinct window) of one piece: shift 0, plus each shift in [-r, r] whose windows differ
+  from shifted tokens (the reference transposes the note sequence and then drops notes outside 21-108)."""
+  groups = [(0, piece_to_tensors(converter, sections))]
+  if len(groups[0][1]) == 0:
+    return []
+  programs = getattr(converter, "valid_programs", None)
+  for shift in range(-transpose_range, transpose_range + 1):
+    if shift and transposition_changes_notes(sections, shift, programs):
+      windows = piece_to_tensors(converter, [seq.transpose(shift) for seq in sections])
+      if len(windows):
+        groups.append((shift, windows))
+  return groups
+
+
+def convert_pieces(config_name: str, source: str, max_pieces: int | None = None, progress: bool = False):
+  """{split: [(piece_id, shift, windows [n, steps, tracks])]} and the counts, over the whole source.
+
+  Every distinct window of a piece is kept (no cap); melody training pieces also get their exactly
+  transposed groups where those differ from shifted tokens (see piece_window_groups).
+  """
   encoding, num_bars = CONFIGS[config_name]
-  converter = dataclasses.replace(get_converter(encoding, num_bars), max_windows=max_windows)
+  converter = dataclasses.replace(get_converter(encoding, num_bars), max_windows=None)
   counts: Counter = Counter()
-  by_split: dict[str, list[tuple[str, np.ndarray]]] = {s: [] for s in SPLITS}
-  for piece_id, sections in source_pieces(source, encoding, max_pieces, counts):
+  by_split: dict[str, list[tuple[str, int, np.ndarray]]] = {s: [] for s in SPLITS}
+  pieces = source_pieces(source, encoding, max_pieces, counts)
+  if progress:
+    from tqdm import tqdm
+
+    pieces = tqdm(pieces, desc=f"{config_name} windows", unit=" pieces", file=sys.stderr, mininterval=1.0)
+  for piece_id, sections in pieces:
     split = split_of(piece_id)
-    rng = np.random.default_rng(_piece_seed(piece_id)) if split == "train" else None
-    windows = piece_to_tensors(converter, sections, rng)
-    if len(windows) == 0:
+    transpose = STORED_TRANSPOSE_RANGE if encoding == "melody" and split == "train" else 0
+    groups = piece_window_groups(converter, sections, transpose)
+    if not groups:
       counts["pieces_without_windows"] += 1
       continue
-    by_split[split].append((piece_id, windows))
+    for shift, windows in groups:
+      by_split[split].append((piece_id, shift, windows))
+      if shift:
+        counts[f"windows_transposed_{split}"] += len(windows)
     counts[f"pieces_{split}"] += 1
-    counts[f"windows_{split}"] += len(windows)
+    counts[f"windows_{split}"] += len(groups[0][1])
+    counts[f"windows_capped_{split}"] += min(len(groups[0][1]), WINDOWS_PER_PIECE)
   for s in SPLITS:
     counts.setdefault(f"windows_{s}", 0)
   return by_split, dict(counts)
@@ -139,19 +192,19 @@ class NoteWindowsConfig(tfds.core.BuilderConfig):
 class NoteWindows(tfds.core.GeneratorBasedBuilder):
   """MusicVAE token windows of a MIDI folder or the music21 corpus (pass source=...)."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "Initial release."}
+  VERSION = tfds.core.Version("2.0.0")
+  RELEASE_NOTES = {
+      "1.0.0": "Initial release: at most 5 windows per piece, chosen at build time.",
+      "2.0.0": "Every distinct window of every piece, with its piece-level transposition (shift) and order (index).",
+  }
   BUILDER_CONFIGS = [
       NoteWindowsConfig(name=name, encoding=enc, num_bars=bars, description=f"{bars}-bar {enc} windows")
       for name, (enc, bars) in CONFIGS.items()
   ]
 
-  def __init__(
-      self, *, source: str | None = None, max_pieces: int | None = None, max_windows: int | None = 5, **kwargs
-  ):
+  def __init__(self, *, source: str | None = None, max_pieces: int | None = None, **kwargs):
     self.source = source
     self.max_pieces = max_pieces
-    self.max_windows = max_windows
     self.counts: dict[str, int] = {}
     super().__init__(**kwargs)
 
@@ -162,6 +215,8 @@ class NoteWindows(tfds.core.GeneratorBasedBuilder):
             "tokens": tfds.features.Tensor(
                 shape=(converter.num_steps, len(converter.track_depths)), dtype=np.int32),
             "piece_id": tfds.features.Text(),
+            "shift": tfds.features.Tensor(shape=(), dtype=np.int32),
+            "index": tfds.features.Tensor(shape=(), dtype=np.int32),
         }),
         metadata=tfds.core.MetadataDict(),
     )
@@ -170,7 +225,7 @@ class NoteWindows(tfds.core.GeneratorBasedBuilder):
     del dl_manager  # everything is local
     if self.source is None:
       raise ValueError("NoteWindows needs source=<MIDI folder> or source='music21'")
-    by_split, self.counts = convert_pieces(self.builder_config.name, self.source, self.max_pieces, self.max_windows)
+    by_split, self.counts = convert_pieces(self.builder_config.name, self.source, self.max_pieces, progress=True)
     self.info.metadata["counts"] = self.counts
     self.info.metadata["source"] = self.source
     log.info("note_windows/%s from %s: %s", self.builder_config.name, self.source, self.counts)
@@ -183,12 +238,12 @@ class NoteWindows(tfds.core.GeneratorBasedBuilder):
     return {split: self._generate_examples(items) for split, items in by_split.items() if items}
 
   def _generate_examples(self, items):
-    for piece_id, windows in items:
+    for piece_id, shift, windows in items:
       for k, window in enumerate(windows):
-        yield f"{piece_id}#{k}", {"tokens": window, "piece_id": piece_id}
+        yield f"{piece_id}#{shift}#{k}", {"tokens": window, "piece_id": piece_id, "shift": shift, "index": k}
 
 
-def source_tag(source: str, max_pieces: int | None = None, max_windows: int | None = 5) -> str:
+def source_tag(source: str, max_pieces: int | None = None) -> str:
   """The data_dir subfolder of a source: readable and unique per corpus selection or folder."""
   if _is_corpus(source):
     collections = _corpus_collections(source)
@@ -199,20 +254,17 @@ def source_tag(source: str, max_pieces: int | None = None, max_windows: int | No
     path = pathlib.Path(source).expanduser().resolve()
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", path.name)[:40] or "root"
     tag = f"midi-{name}-{hashlib.sha256(str(path).encode()).hexdigest()[:10]}"
-  tag += f"-max{max_pieces}" if max_pieces else ""
-  return tag + ("" if max_windows == 5 else f"-windows{'all' if max_windows is None else max_windows}")
+  return tag + (f"-max{max_pieces}" if max_pieces else "")
 
 
 def note_windows_builder(
-    config_name: str, source: str, data_dir: str | pathlib.Path, max_pieces: int | None = None,
-    max_windows: int | None = 5,
+    config_name: str, source: str, data_dir: str | pathlib.Path, max_pieces: int | None = None
 ) -> NoteWindows:
   if config_name not in CONFIGS:
     raise ValueError(f"unknown note_windows config {config_name!r}; expected one of {tuple(CONFIGS)}")
-  root = pathlib.Path(data_dir).expanduser() / source_tag(source, max_pieces, max_windows)
+  root = pathlib.Path(data_dir).expanduser() / source_tag(source, max_pieces)
   return NoteWindows(
-      config=config_name, data_dir=str(root), source=source, max_pieces=max_pieces, max_windows=max_windows,
-      file_format="array_record")
+      config=config_name, data_dir=str(root), source=source, max_pieces=max_pieces, file_format="array_record")
 
 
 def _read_counts(builder: NoteWindows) -> dict[str, int]:
@@ -243,49 +295,85 @@ def build_lock(path: pathlib.Path) -> Iterator[None]:
         fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def build_note_windows(
-    config_name: str, source: str, data_dir: str, max_pieces: int | None = None, max_windows: int | None = 5
-) -> dict[str, int]:
+def build_note_windows(config_name: str, source: str, data_dir: str, max_pieces: int | None = None) -> dict[str, int]:
   """Builds the dataset if it is not there yet; returns its counts.
 
-  max_windows caps the windows kept per piece (Magenta: 5); None keeps all, about
-  2.3x more 2-bar windows on the music21 corpus. Safe to call from several
-  processes at once (the processes of a multi-host run, parallel jobs): a file
-  lock lets one build while the others wait, then read what it built.
+  Safe to call from several processes at once (the processes of a multi-host
+  run, parallel jobs): a file lock lets one build while the others wait, then
+  read what it built. A first build of the music21 corpus parses it on every
+  core, with progress bars on stderr; later builds of any config reuse the parse.
   """
-  builder = note_windows_builder(config_name, source, data_dir, max_pieces, max_windows)
+  builder = note_windows_builder(config_name, source, data_dir, max_pieces)
   if builder.is_prepared():
     return _read_counts(builder)
-  root = pathlib.Path(data_dir).expanduser() / source_tag(source, max_pieces, max_windows)
+  root = pathlib.Path(data_dir).expanduser() / source_tag(source, max_pieces)
   with build_lock(root / f".{config_name}.lock"):
-    builder = note_windows_builder(config_name, source, data_dir, max_pieces, max_windows)
+    builder = note_windows_builder(config_name, source, data_dir, max_pieces)
     if not builder.is_prepared():
       builder.download_and_prepare()
       (pathlib.Path(builder.data_dir) / COUNTS_FILE).write_text(json.dumps(builder.counts, indent=2, sort_keys=True))
   return _read_counts(builder)
 
 
-def load_split_records(
-    config_name: str, source: str, data_dir: str, split: str, max_pieces: int | None = None,
-    max_windows: int | None = 5,
-) -> tuple[np.ndarray, list[str]]:
-  """(tokens int32 [N, steps, tracks], piece ids [N]) of one split, building the dataset first if needed."""
+@dataclasses.dataclass(frozen=True)
+class SplitWindows:
+  """Every stored window of a split, ordered by piece (a stable hash order), shift, then position in the piece."""
+  tokens: np.ndarray  # int32 [N, steps, tracks]
+  piece: np.ndarray  # int64 [N], index into piece_ids
+  shift: np.ndarray  # int64 [N], the transposition the window was re-extracted at (0: untransposed)
+  piece_ids: list[str]
+
+
+def load_split_windows(
+    config_name: str, source: str, data_dir: str, split: str, max_pieces: int | None = None
+) -> SplitWindows:
+  """All windows of one split with their pieces and shifts (what training feeds from), building first if needed."""
   if split not in SPLITS:
     raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
-  counts = build_note_windows(config_name, source, data_dir, max_pieces, max_windows)
-  builder = note_windows_builder(config_name, source, data_dir, max_pieces, max_windows)
+  counts = build_note_windows(config_name, source, data_dir, max_pieces)
+  builder = note_windows_builder(config_name, source, data_dir, max_pieces)
   if split not in builder.info.splits or builder.info.splits[split].num_examples == 0:
     raise ValueError(f"no windows in the {split} split of {source} for {config_name} (counts: {counts})")
   data = builder.as_data_source()[split]
   records = data.__getitems__(range(len(data)))
-  tokens = np.stack([np.asarray(r["tokens"], np.int32) for r in records])
   ids = [r["piece_id"].decode() if isinstance(r["piece_id"], bytes) else str(r["piece_id"]) for r in records]
-  return tokens, ids
+  piece_ids = sorted(set(ids), key=_piece_order)
+  number = {piece_id: i for i, piece_id in enumerate(piece_ids)}
+  piece = np.array([number[i] for i in ids], np.int64)
+  shift = np.array([int(r["shift"]) for r in records], np.int64)
+  index = np.array([int(r["index"]) for r in records], np.int64)
+  order = np.lexsort((index, shift, piece))
+  tokens = np.stack([np.asarray(records[i]["tokens"], np.int32) for i in order])
+  return SplitWindows(tokens, piece[order], shift[order], piece_ids)
+
+
+def evenly_spaced_per_piece(windows: SplitWindows, max_windows: int | None) -> np.ndarray:
+  """Indices of each piece's untransposed windows, at most max_windows evenly spaced ones (None: all)."""
+  keep = []
+  untransposed = np.flatnonzero(windows.shift == 0)
+  starts = np.flatnonzero(np.diff(windows.piece[untransposed], prepend=-1))
+  for begin, end in zip(starts, list(starts[1:]) + [len(untransposed)]):
+    mine = untransposed[begin:end]
+    if max_windows is not None and len(mine) > max_windows:
+      mine = mine[np.round(np.linspace(0, len(mine) - 1, max_windows)).astype(np.int64)]
+    keep.append(mine)
+  return np.concatenate(keep) if keep else np.zeros(0, np.int64)
+
+
+def load_split_records(
+    config_name: str, source: str, data_dir: str, split: str, max_pieces: int | None = None,
+    max_windows: int | None = WINDOWS_PER_PIECE,
+) -> tuple[np.ndarray, list[str]]:
+  """(tokens int32 [N, steps, tracks], piece ids [N]): at most max_windows evenly spaced untransposed windows
+  per piece (the reference's evaluation mode takes a fixed subset too; None keeps all)."""
+  windows = load_split_windows(config_name, source, data_dir, split, max_pieces)
+  keep = evenly_spaced_per_piece(windows, max_windows)
+  return windows.tokens[keep], [windows.piece_ids[p] for p in windows.piece[keep]]
 
 
 def load_split(
     config_name: str, source: str, data_dir: str, split: str, max_pieces: int | None = None,
-    max_windows: int | None = 5,
+    max_windows: int | None = WINDOWS_PER_PIECE,
 ) -> np.ndarray:
   """Token windows int32 [N, steps, tracks] of one split; source "groove" reads TFDS groove/2bar-midionly."""
   if source == "groove":

@@ -111,11 +111,16 @@ class SingleTrackConverter:
   def tokens_to_notes(self, tokens: np.ndarray) -> list[Note]:
     raise NotImplementedError
 
+  def clean_window(self, window: np.ndarray) -> np.ndarray:
+    """A sliced window as the reference's event-list constructor leaves it (identity here)."""
+    return window
+
   def to_tensors(self, seq: NoteSequence, rng: np.random.Generator | None = None) -> np.ndarray:
     """int32 [num_windows, num_steps, 1]; no windows unless the sequence is in 4/4 (16 steps a bar)."""
     if seq.steps_per_quarter != 4 or seq.steps_per_bar != STEPS_PER_BAR:
       return empty_windows(self.num_steps, 1)
-    windows = [w for track in self.token_tracks(seq) for w in slide(track, self.num_steps, STEPS_PER_BAR)]
+    windows = [
+        self.clean_window(w) for track in self.token_tracks(seq) for w in slide(track, self.num_steps, STEPS_PER_BAR)]
     return select_windows(windows, self.num_steps, 1, self.max_windows, rng)
 
   def from_tensors(self, tokens: np.ndarray) -> NoteSequence:
