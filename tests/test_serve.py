@@ -147,7 +147,7 @@ def test_unknown_runs_endpoints_and_bad_requests_are_json_4xx(served):
                                                headers={"content-type": "application/json"}), 400)
   assert "unsupported content type" in error(client.post(url(app, "musicvae", "sample"), content=b"x",
                                                          headers={"content-type": "text/plain"}), 415)
-  assert error(client.put(url(app, "musicvae", "sample")), 405)
+  assert "Method Not Allowed" in error(client.put(url(app, "musicvae", "sample")), 405)
 
 
 def test_serving_a_folder_that_is_not_a_run_is_a_clear_error(tmp_path, runs):
@@ -233,7 +233,7 @@ def test_music_bad_uploads_and_melodies(served):
                                                                           "steps": 17}), 400)
   assert "attr_note density" in error(client.post(url(app, "musicvae", "attributes"),
                                                   data={"melody_index": 0, "attr_note density": 4}), 400)
-  assert "'tokens' must be" in error(client.post(url(app, "musicvae", "midi"), data={}), 400)
+  assert "tokens must be an array" in error(client.post(url(app, "musicvae", "midi"), data={}), 400)
   # Still serving.
   assert client.post(url(app, "musicvae", "sample"), data={"num": 1}).status_code == 200
 
@@ -262,12 +262,12 @@ def test_vae_larger_latent_planes(runs):
   from trajvae.serve.common import ApiError, Params
   from trajvae.serve.vae import VaeBackend, pca_plane
 
-  means = np.random.default_rng(0).normal(size=(200, 5)) * np.array([5.0, 0.1, 0.1, 2.0, 0.1])
+  means = np.random.default_rng(0).normal(size=(500, 5)) * np.array([5.0, 0.1, 0.1, 1.5, 0.1])
   centre, pcs = pca_plane(means)
-  assert np.allclose(np.abs(pcs[0]), [1, 0, 0, 0, 0], atol=0.05) and np.allclose(np.abs(pcs[1]), [0, 0, 0, 1, 0],
-                                                                                  atol=0.05)
+  assert np.allclose(np.abs(pcs[0]), [1, 0, 0, 0, 0], atol=0.1) and np.allclose(np.abs(pcs[1]), [0, 0, 0, 1, 0],
+                                                                                 atol=0.1)
   backend = VaeBackend.__new__(VaeBackend)  # plane geometry only: a fake 5-d latent space over these means
-  backend.latent_dim, backend.means, backend.labels = 5, means, np.zeros(200, int)
+  backend.latent_dim, backend.means, backend.labels = 5, means, np.zeros(500, int)
   backend.centre, backend.pcs = centre, pcs
   out = backend.plane(Params({"mode": "dims", "i": 3, "j": 0}))
   assert out["axes"] == ["z3", "z0"] and np.allclose(np.asarray(out["points"])[:, 0], means[:, 3], atol=1e-3)
@@ -406,6 +406,11 @@ def test_pages_in_a_real_browser(served, live_server, tmp_path):
 
     def shoot(name: str):
       path = tmp_path / f"{name}.png"
+      browser.execute_script("window.scrollTo(0, 0)")
+      height = int(browser.execute_script("return document.querySelector('main').getBoundingClientRect().bottom"))
+      browser.set_window_size(1280, height)
+      frame = height - browser.execute_script("return window.innerHeight")  # the window's own chrome, if any
+      browser.set_window_size(1280, min(2400, height + frame))  # the whole page
       browser.save_screenshot(str(path))
       shots.append(path)
       problems = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]

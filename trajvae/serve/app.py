@@ -217,7 +217,7 @@ def create_app(workdir: str | os.PathLike | Sequence[str | os.PathLike], warm_up
       Route("/api/runs", list_runs),
       Route("/api/runs/{run}", run_info),
       Route("/api/runs/{run}/{action}", action, methods=["GET", "POST"]),
-      Route("/api/{rest:path}", api_not_found, methods=["GET", "POST", "PUT", "DELETE"]),
+      Route("/api/{rest:path}", api_not_found, methods=["GET", "POST"]),
       Mount("/static", StaticFiles(directory=STATIC), name="static"),
   ]
   app = Starlette(routes=routes, exception_handlers={ApiError: on_api_error, HTTPException: on_http_error,

@@ -61,7 +61,6 @@ function drawArena(ctx, f, map) {
   }
   ctx.font = "10px system-ui, sans-serif";
   if (map.kind === "goals") {
-    path(ctx, f, map.goals, "#e3e7ee", 1, [2, 3]);
     map.goals.forEach((g, i) => {
       if (map.paid.includes(i)) star(ctx, f, g, 8);
       else dot(ctx, f, g, "#c3c9d4", 3.5);

@@ -113,6 +113,7 @@ async function loadPlane() {
 
 async function main() {
   INFO = await runInfo();
+  drawn("info");
   document.getElementById("meta").textContent += ` · z=${INFO.latent_dim}, ${INFO.likelihood} decoder`;
   document.getElementById("data-note").textContent = `scatter: posterior means of ${INFO.data}, coloured by class`;
   const mode = document.getElementById("mode");
