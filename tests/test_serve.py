@@ -159,6 +159,16 @@ def test_serving_a_folder_that_is_not_a_run_is_a_clear_error(tmp_path, runs):
     create_app(tmp_path)
 
 
+def test_cli_warns_off_loopback_and_refuses_a_missing_run(tmp_path):
+  import subprocess
+  import sys
+
+  result = subprocess.run([sys.executable, "-m", "trajvae", "serve", "--workdir", str(tmp_path / "missing"),
+                           "--host", "0.0.0.0"], capture_output=True, text=True, cwd=REPO, timeout=120)
+  assert result.returncode == 2
+  assert "warning: listening on 0.0.0.0, not loopback" in result.stderr and "does not exist" in result.stderr
+
+
 # -- MusicVAE ------------------------------------------------------------------------------------------
 
 
@@ -192,7 +202,8 @@ def test_music_held_out_interpolate_attributes_reconstruct_midi(served):
   out = client.post(url(app, "musicvae", "reconstruct"), files={"melody": ("m.mid", midi_bytes())}).json()
   assert 0 <= out["accuracy"] <= 1 and len(out["original"]["notes"]) == 8
   response = client.post(url(app, "musicvae", "midi"), data={"tokens": json.dumps(window["tokens"]), "name": "x y"})
-  assert response.headers["content-type"] == "audio/midi" and 'filename="xy.mid"' in response.headers["content-disposition"]
+  assert response.headers["content-type"] == "audio/midi"
+  assert 'filename="xy.mid"' in response.headers["content-disposition"]
   notes = read_midi(response.content)[0].notes
   assert [(n.pitch, n.start_step) for n in notes] == [(n["pitch"], n["start"]) for n in window["notes"]]
 

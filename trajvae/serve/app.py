@@ -238,7 +238,9 @@ def serve(workdirs: Sequence[str], host: str = "127.0.0.1", port: int = 8000, **
   if host not in LOOPBACK:
     print(f"trajvae serve: warning: listening on {host}, not loopback: anyone who can reach this machine on port "
           f"{port} can use the explorer (there is no authentication)", file=sys.stderr)
-  logging.basicConfig(level=logging.INFO, format="%(message)s")
+  logging.basicConfig(level=logging.WARNING, format="%(message)s")
+  logging.getLogger("trajvae").setLevel(logging.INFO)
+  logging.getLogger("absl").setLevel(logging.WARNING)
   app = create_app(list(workdirs), **options)
   for run in app.state.runs.values():
     print(f"{run.kind} run {run.name} (step {run.backend.step}) ready in {run.load_seconds:.1f} s: "

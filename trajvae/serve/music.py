@@ -275,7 +275,10 @@ class MusicBackend:
   def warm_up(self) -> None:
     """Run every endpoint once so their functions are compiled before the first request."""
     self.sample(Params({}))
-    window = self.held_out[0] if len(self.held_out) else np.asarray(self._sample(self.model.params, jnp.int32(0), jnp.float32(1.0)))[0]
+    if len(self.held_out):
+      window = self.held_out[0]
+    else:
+      window = np.asarray(self._sample(self.model.params, jnp.int32(0), jnp.float32(1.0)))[0]
     tokens = {"start_tokens": window.tolist(), "end_tokens": window.tolist(), "melody_tokens": window.tolist()}
     self.interpolate(Params(tokens))
     self.reconstruct(Params(tokens))

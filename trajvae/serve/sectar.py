@@ -188,8 +188,8 @@ class SectarBackend:
           raise ApiError(400, f"a {self.config.env.name} start state cannot be set by position; use task or buffer")
         s0 = np.asarray(env.start_state).copy()
         s0[:2] = [p.number("x", None, -3.0, 3.0), p.number("y", None, -3.0, 3.0)]
-      decoded, executed = jax.device_get(self._consistency[task](self.params, jnp.asarray(z), jnp.asarray(s0, jnp.float32),
-                                                           jnp.int32(seed)))
+      fn = self._consistency[task]
+      decoded, executed = jax.device_get(fn(self.params, jnp.asarray(z), jnp.asarray(s0, jnp.float32), jnp.int32(seed)))
     d = np.concatenate([s0[None], decoded])
     e = np.concatenate([s0[None], executed])
     gap = float(np.linalg.norm(xy(env, d) - xy(env, e), axis=-1).mean())

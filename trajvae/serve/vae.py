@@ -91,9 +91,8 @@ class VaeBackend:
   def plane(self, p: Params) -> dict[str, Any]:
     mode, origin, axes, names = self._plane(p)
     coords = (self.means - origin) @ axes.T if len(self.means) else np.zeros((0, 2))
-    spread = np.abs(coords).max(0) * 1.1 if len(coords) else np.array([3.0, 3.0])
-    extent = np.maximum(np.maximum(spread, 2.5), np.quantile(np.abs(coords), 0.99, axis=0) * 1.2 if len(coords) else 0)
-    extent = np.minimum(extent, 10.0)
+    # Symmetric about the origin: the points' reach plus a margin, at least 2.5 (the prior's bulk), at most 10.
+    extent = np.clip(np.abs(coords).max(0) * 1.1 if len(coords) else np.full(2, 3.0), 2.5, 10.0)
     return {"mode": mode, "axes": names, "points": np.round(coords, 4).tolist(), "labels": self.labels.tolist(),
             "extent": [-float(extent[0]), float(extent[0]), -float(extent[1]), float(extent[1])]}
 
