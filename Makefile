@@ -8,7 +8,7 @@ RUNS   ?= runs
 EXTRAS ?= test
 PRESET ?=
 SET    ?=
-XDIST  ?= -n 2
+XDIST  ?= -n 2 --dist loadgroup
 export JAX_COMPILATION_CACHE_DIR ?= $(CURDIR)/.cache/jax
 
 .PHONY: help install demo test train-vae eval-vae sample-vae train-musicvae eval-musicvae sample-musicvae \

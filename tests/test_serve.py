@@ -26,6 +26,8 @@ from trajvae.config import override, select_preset
 from trajvae.music.note_sequence import Note, NoteSequence, read_midi, write_midi
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
+# One xdist worker runs this file (`make test` passes --dist loadgroup), so the runs are loaded and warmed up once.
+pytestmark = pytest.mark.xdist_group("serve")
 SCREENSHOTS = REPO / "docs" / "images"
 
 
