@@ -159,6 +159,8 @@ def test_serving_a_folder_that_is_not_a_run_is_a_clear_error(tmp_path, runs):
     create_app(tmp_path / "missing")
   with pytest.raises(ServeError, match="not a trained trajvae run"):
     create_app(tmp_path)
+  with pytest.raises(ServeError, match="SeCTAR tasks must be among 0..4"):
+    create_app(runs["sectar"], sectar_tasks=(0, 5))
 
 
 def test_cli_warns_off_loopback_and_refuses_a_missing_run(tmp_path):

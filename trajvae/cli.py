@@ -74,6 +74,8 @@ def _parser() -> argparse.ArgumentParser:
   serve.add_argument("--workdir", required=True, action="append", help="a trained run (repeat to serve several)")
   serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback only)")
   serve.add_argument("--port", type=int, default=8000)
+  serve.add_argument("--sectar-tasks", type=int, nargs="+", metavar="TASK",
+                     help="SeCTAR task configurations to offer (default all 5; each is compiled at start-up)")
 
   presets = sub.add_parser("presets", help="list a model's presets, or print one as JSON")
   presets.add_argument("model")
@@ -87,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     from trajvae.serve import ServeError, serve
 
     try:
-      serve(args.workdir, host=args.host, port=args.port)
+      serve(args.workdir, host=args.host, port=args.port, sectar_tasks=args.sectar_tasks)
     except ServeError as e:
       print(f"trajvae serve: {e}", file=sys.stderr)
       return 2

@@ -78,7 +78,10 @@ def load_backend(workdir: str | os.PathLike, kind: str, options: dict[str, Any])
     return VaeBackend(str(workdir))
   from trajvae.serve.sectar import NUM_TASKS, SectarBackend
 
-  return SectarBackend(str(workdir), tasks=tuple(options.get("sectar_tasks") or range(NUM_TASKS)))
+  tasks = tuple(options.get("sectar_tasks") or range(NUM_TASKS))
+  if any(not 0 <= t < NUM_TASKS for t in tasks):
+    raise ServeError(f"SeCTAR tasks must be among 0..{NUM_TASKS - 1}, got {list(tasks)}")
+  return SectarBackend(str(workdir), tasks=tasks)
 
 
 def load_runs(workdirs: Sequence[str | os.PathLike], warm_up: bool = True, **options) -> dict[str, Run]:
