@@ -374,7 +374,7 @@ def _browser_or_skip():
   options = webdriver.ChromeOptions()
   options.binary_location = chromium
   for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-              "--window-size=1320,1000", "--force-device-scale-factor=1", "--autoplay-policy=no-user-gesture-required"):
+              "--window-size=1280,1000", "--force-device-scale-factor=1", "--autoplay-policy=no-user-gesture-required"):
     options.add_argument(arg)
   options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
   return webdriver.Chrome(service=Service(driver), options=options)
@@ -422,11 +422,12 @@ def test_pages_in_a_real_browser(served, live_server, tmp_path):
     def shoot(name: str):
       path = tmp_path / f"{name}.png"
       browser.execute_script("window.scrollTo(0, 0)")
-      height = int(browser.execute_script("return document.querySelector('main').getBoundingClientRect().bottom"))
-      browser.set_window_size(1280, height)
-      frame = height - browser.execute_script("return window.innerHeight")  # the window's own chrome, if any
-      browser.set_window_size(1280, min(2400, height + frame))  # the whole page
+      metrics = {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False}
+      browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)  # lay the page out at its final width
+      metrics["height"] = min(2400, int(browser.execute_script("return document.documentElement.scrollHeight")))
+      browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)  # then the whole page in one picture
       browser.save_screenshot(str(path))
+      browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
       shots.append(path)
       problems = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
       assert not problems, f"console errors on the {name} page: {problems}"
