@@ -8,12 +8,12 @@ RUNS   ?= runs
 EXTRAS ?= test
 PRESET ?=
 SET    ?=
-XDIST  ?= -n 2
+XDIST  ?= -n 2 --dist loadgroup
 export JAX_COMPILATION_CACHE_DIR ?= $(CURDIR)/.cache/jax
 
 .PHONY: help install demo test train-vae eval-vae sample-vae train-musicvae eval-musicvae sample-musicvae \
 	interpolate-musicvae train-sectar eval-sectar sample-sectar bench-vae bench-musicvae bench-sectar \
-	experiment-vae experiment-musicvae experiment-sectar experiment-structured demo-musicvae clean
+	experiment-vae experiment-musicvae experiment-sectar experiment-structured demo-musicvae serve bench-serve clean
 
 help:  ## list targets
 	@grep -E '^[^#=	]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^[$$][(]addprefix ([a-z]+-),[$$][(]MODELS[)][)]:/\1MODEL:/; s/:.*## /\t/'
@@ -78,6 +78,15 @@ demo-musicvae: $(VENV)/.installed  ## a small 2-bar melody MusicVAE on the offli
 	$(PY) -m trajvae eval musicvae --workdir $(RUNS)/demo-musicvae
 	$(PY) -m trajvae sample musicvae --workdir $(RUNS)/demo-musicvae
 	$(PY) -m trajvae interpolate musicvae --workdir $(RUNS)/demo-musicvae
+
+# WORKDIR given on the command line (or in the environment) names the run to serve; the model targets' WORKDIR otherwise.
+given_workdir = $(if $(filter command line environment,$(origin WORKDIR)),$(WORKDIR),$(1))
+
+serve: $(VENV)/.installed  ## browse a trained run in the browser: make serve WORKDIR=runs/demo [PORT=8000] [HOST=127.0.0.1]
+	$(PY) -m trajvae serve --workdir $(call given_workdir,$(RUNS)/demo) --host $(or $(HOST),127.0.0.1) --port $(or $(PORT),8000)
+
+bench-serve: $(VENV)/.installed  ## explorer latency under load on loopback: make bench-serve WORKDIR=runs/demo-musicvae
+	$(PY) benchmarks/serve_load.py --workdir $(call given_workdir,$(RUNS)/demo-musicvae)
 
 clean:  ## remove runs and caches (keeps .venv)
 	rm -rf $(RUNS) .cache

@@ -1,4 +1,5 @@
-"""Command line: `trajvae {train,eval,sample,presets} MODEL ...` for every model in the registry."""
+"""Command line: `trajvae {train,eval,sample,interpolate,presets} MODEL ...` for every model in the registry, and
+`trajvae serve --workdir RUN` (the browser explorer)."""
 
 from __future__ import annotations
 
@@ -69,6 +70,13 @@ def _parser() -> argparse.ArgumentParser:
   interpolate.add_argument("--seed", type=int, default=0)
   interpolate.add_argument("--out", help="output folder (default: WORKDIR/interpolation)")
 
+  serve = sub.add_parser("serve", help="explore trained runs in the browser (a local web server)")
+  serve.add_argument("--workdir", required=True, action="append", help="a trained run (repeat to serve several)")
+  serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback only)")
+  serve.add_argument("--port", type=int, default=8000)
+  serve.add_argument("--sectar-tasks", type=int, nargs="+", metavar="TASK",
+                     help="SeCTAR task configurations to offer (default all 5; each is compiled at start-up)")
+
   presets = sub.add_parser("presets", help="list a model's presets, or print one as JSON")
   presets.add_argument("model")
   presets.add_argument("name", nargs="?")
@@ -77,6 +85,15 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
   args = _parser().parse_args(argv)
+  if args.command == "serve":
+    from trajvae.serve import ServeError, serve
+
+    try:
+      serve(args.workdir, host=args.host, port=args.port, sectar_tasks=args.sectar_tasks)
+    except ServeError as e:
+      print(f"trajvae serve: {e}", file=sys.stderr)
+      return 2
+    return 0
   try:
     module = load_model_module(args.model)
     if args.command == "train":

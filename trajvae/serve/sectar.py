@@ -1,0 +1,204 @@
+"""SeCTAR endpoints: replay an MPC episode on a task map, and decoded vs executed paths for one latent.
+
+An episode is `planning.mpc_episode` with one key. Its plans are recomputed
+afterwards from the same per-segment keys, start states and reward progress,
+so the page shows the exact H-latent plan behind every executed segment (its
+first latent is the one executed). Each task configuration is compiled once at
+start-up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from trajvae.sectar import buffer as rb
+from trajvae.sectar import planning, ppo
+from trajvae.sectar.envs import BlockEnv, SectarEnv, make_env
+from trajvae.serve.common import ApiError, Params
+
+NUM_TASKS = 5
+LATENT_RANGE = (-4.0, 4.0)
+SEED_MAX = 2**31 - 1
+
+
+def xy(env: SectarEnv, states: np.ndarray) -> np.ndarray:
+  """The rewarded xy position of states [..., D]."""
+  return np.asarray(states)[..., getattr(env, "position_slice", slice(0, 2))]
+
+
+def _round(x: np.ndarray) -> list:
+  return np.round(np.asarray(x, np.float64), 4).tolist()
+
+
+class SectarBackend:
+  """One trained SeCTAR run: a jitted replay per task configuration, one jitted consistency rollout."""
+
+  kind = "sectar"
+
+  def __init__(self, workdir: str, tasks: tuple[int, ...] = tuple(range(NUM_TASKS))):
+    from trajvae.sectar import experiment
+    from trajvae.sectar import train as loop
+
+    self.config, state, self.step = experiment.load_run(workdir)
+    self.params, self.buffer = state.params, state.buffer
+    self.graphdef = loop.build(self.config).graphdef
+    self.planner = loop.planner_config(self.config)
+    self.tasks = tuple(tasks)
+    self.envs = {t: make_env(self.config.env.name, task=t, continuous=self.config.env.continuous) for t in self.tasks}
+    self._replays = {t: jax.jit(self._replay_fn(self.envs[t], loop)) for t in self.tasks}
+    self._consistency = {t: jax.jit(self._consistency_fn(self.envs[t])) for t in self.tasks}
+    self._buffer_start = jax.jit(lambda buffer, seed: rb.sample_start_states(buffer, jax.random.key(seed), 1)[0])
+    self._lock = threading.Lock()
+
+  def _split(self, params):
+    model = nnx.merge(self.graphdef, params)
+    return model, nnx.split(model.state_decoder, nnx.Param)
+
+  def _replay_fn(self, env: SectarEnv, loop):
+    config, planner, t = self.config, self.planner, self.config.segment_len
+    one = dataclasses.replace(config, mpc=dataclasses.replace(config.mpc, num_episodes=1))
+    episodes = loop.make_mpc_fns(env, self.graphdef, one)
+
+    def replay(params, seed):
+      key = jax.random.key(seed)
+      ep = jax.tree.map(lambda x: x[0], episodes(params, key, 1))
+      episode_key = jax.random.split(key, 1)[0]  # what make_mpc_fns hands mpc_episode
+      model, (sd_g, sd_p) = self._split(params)
+      decode = lambda p, z, s0, n: nnx.merge(sd_g, p)(z, s0, n)[0]
+      start = env.reset(episode_key).obs
+      segments = ep.obs.reshape(-1, t, ep.obs.shape[-1])
+      seg_starts = jnp.concatenate([start[None], segments[:-1, -1]])
+
+      def progress_after(p, seg):
+        _, p = env.reward_fn(seg, p)
+        return p, p
+
+      _, after = jax.lax.scan(progress_after, jnp.int32(0), segments)
+      progress = jnp.concatenate([jnp.zeros((1,), jnp.int32), after[:-1]])
+      plan_keys = jax.vmap(lambda k: jax.random.split(k)[0])(jax.random.split(episode_key, config.mpc.num_latents))
+      plans = jax.vmap(lambda s0, pr, k: planning.plan(decode, env.reward_fn, sd_p, s0, pr, k, planner))(
+          seg_starts, progress, plan_keys)
+      predicted = model.state_decoder(ep.latents, seg_starts, t)[0]
+      return {"start": start, "obs": ep.obs, "rewards": ep.rewards, "latents": ep.latents,
+              "scores": ep.predicted_scores, "seg_starts": seg_starts, "predicted": predicted,
+              "plan_states": plans.states, "plan_latents": plans.latents, "progress": progress}
+
+    return replay
+
+  def _consistency_fn(self, env: SectarEnv):
+    t = self.config.segment_len
+
+    def consistency(params, z, s0, seed):
+      model = nnx.merge(self.graphdef, params)
+      decoded = model.state_decoder(z[None], s0[None], t)[0][0]
+      executed = ppo.rollout(env, model.policy, s0[None], z[None], t, jax.random.key(seed)).next_obs[0]
+      return decoded, executed
+
+    return consistency
+
+  # -- helpers -------------------------------------------------------------------------------------
+
+  def _map(self, env: SectarEnv) -> dict[str, Any]:
+    goals = np.asarray(env.goals)
+    kind = "block" if isinstance(env, BlockEnv) else "goals"
+    start = np.asarray(env.start_state)
+    out = {"kind": kind, "goals": _round(goals), "start": _round(xy(env, start))}
+    if kind == "goals":
+      out["paid"] = list(range(2, len(goals), 3))
+    else:
+      out["objects"] = _round(start[2:10].reshape(4, 2))
+    return out
+
+  def _paths(self, env: SectarEnv, states: np.ndarray) -> dict[str, Any]:
+    out = {"xy": _round(xy(env, states))}
+    if isinstance(env, BlockEnv):
+      out["objects"] = _round(np.asarray(states)[..., 2:10].reshape(*np.shape(states)[:-1], 4, 2))
+    return out
+
+  def info(self) -> dict[str, Any]:
+    env = self.envs[self.tasks[0]]
+    return {"env": self.config.env.name, "tasks": list(self.tasks), "latent_dim": self.config.model.latent_dim,
+            "segment_len": self.config.segment_len, "num_latents": self.config.mpc.num_latents,
+            "horizon": self.config.mpc.horizon, "num_sequences": self.config.mpc.num_sequences,
+            "obs_dim": env.observation_size, "clickable_start": not hasattr(env, "position_slice"),
+            "latent_range": list(LATENT_RANGE), "maps": {str(t): self._map(self.envs[t]) for t in self.tasks},
+            "buffer_size": int(self.buffer.size)}
+
+  def _task(self, p: Params) -> int:
+    task = p.integer("task", self.tasks[0], 0, NUM_TASKS - 1)
+    if task not in self.envs:
+      raise ApiError(400, f"task {task} is not served (served: {list(self.tasks)})")
+    return task
+
+  def handle(self, action: str, p: Params) -> dict[str, Any]:
+    if action == "episode":
+      return self.episode(p)
+    if action == "consistency":
+      return self.consistency(p)
+    raise ApiError(404, f"a sectar run has no endpoint {action!r}")
+
+  def episode(self, p: Params) -> dict[str, Any]:
+    task = self._task(p)
+    seed = p.integer("seed", 0, 0, SEED_MAX)
+    env = self.envs[task]
+    with self._lock:
+      out = jax.device_get(self._replays[task](self.params, jnp.int32(seed)))
+    t = self.config.segment_len
+    segments = []
+    for i in range(len(out["latents"])):
+      segments.append({
+          "start_step": i * t, "latent": _round(out["latents"][i]), "predicted_score": float(out["scores"][i]),
+          "predicted": self._paths(env, np.concatenate([out["seg_starts"][i][None], out["predicted"][i]])),
+          "plan": self._paths(env, np.concatenate([out["seg_starts"][i][None], out["plan_states"][i]])),
+          "plan_first_latent_matches": bool(np.allclose(out["plan_latents"][i][0], out["latents"][i], atol=1e-5)),
+      })
+    executed = np.concatenate([out["start"][None], out["obs"]])
+    rewards = np.asarray(out["rewards"])
+    return {"task": task, "seed": seed, "map": self._map(env), "executed": self._paths(env, executed),
+            "rewards": rewards.tolist(), "reward": float(rewards.sum()),
+            "reward_steps": np.nonzero(rewards > 0)[0].tolist(), "segment_len": t, "segments": segments}
+
+  def consistency(self, p: Params) -> dict[str, Any]:
+    task = self._task(p)
+    env = self.envs[task]
+    seed = p.integer("seed", 0, 0, SEED_MAX)
+    dim = self.config.model.latent_dim
+    z_mode = p.choice("z_mode", "sample", ("sample", "given"))
+    if z_mode == "given":
+      z = np.asarray(p.numbers("z", dim, *LATENT_RANGE), np.float32)
+    else:
+      z = np.random.default_rng(seed).standard_normal(dim).astype(np.float32)
+    start_mode = p.choice("start", "task", ("task", "buffer", "xy"))
+    with self._lock:
+      if start_mode == "task":
+        s0 = np.asarray(env.start_state)
+      elif start_mode == "buffer":
+        if int(self.buffer.size) == 0:
+          raise ApiError(409, "this run's buffer is empty")
+        s0 = np.asarray(self._buffer_start(self.buffer, jnp.int32(seed)))
+      else:
+        if hasattr(env, "position_slice"):
+          raise ApiError(400, f"a {self.config.env.name} start state cannot be set by position; use task or buffer")
+        s0 = np.asarray(env.start_state).copy()
+        s0[:2] = [p.number("x", None, -3.0, 3.0), p.number("y", None, -3.0, 3.0)]
+      fn = self._consistency[task]
+      decoded, executed = jax.device_get(fn(self.params, jnp.asarray(z), jnp.asarray(s0, jnp.float32), jnp.int32(seed)))
+    d = np.concatenate([s0[None], decoded])
+    e = np.concatenate([s0[None], executed])
+    gap = float(np.linalg.norm(xy(env, d) - xy(env, e), axis=-1).mean())
+    return {"task": task, "z": _round(z), "start": _round(xy(env, s0)), "map": self._map(env),
+            "decoded": self._paths(env, d), "executed": self._paths(env, e), "mean_gap": gap}
+
+  def warm_up(self) -> None:
+    for task in self.tasks:
+      self.episode(Params({"task": task}))
+      self.consistency(Params({"task": task}))
+    if int(self.buffer.size):
+      self.consistency(Params({"start": "buffer", "z_mode": "given", "z": [0.0] * self.config.model.latent_dim}))
