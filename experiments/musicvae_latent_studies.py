@@ -61,6 +61,17 @@ def pick_pairs(windows: np.ndarray, num: int, rng: np.random.Generator) -> tuple
   return windows[starts], windows[ends]
 
 
+def finite_or_none(value):
+  """The same nested lists and dicts with NaN / inf numbers as None (strict JSON)."""
+  if isinstance(value, dict):
+    return {k: finite_or_none(v) for k, v in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [finite_or_none(v) for v in value]
+  if isinstance(value, float) and not np.isfinite(value):
+    return None
+  return value
+
+
 def summarise(values: np.ndarray) -> dict[str, list[float]]:
   """Mean and standard deviation over the first axis of [P, A] -> lists per amount."""
   return {"mean": np.nanmean(values, 0).round(5).tolist(), "std": np.nanstd(values, 0).round(5).tolist()}
@@ -105,6 +116,8 @@ def main(argv=None) -> dict:
   # 3. Magnitude sweep of one vector.
   magnitudes = np.array([float(m) for m in args.magnitudes.split(",")])
   swept = names.index(args.sweep)
+  if np.isnan(attr["vectors"][swept]).any():
+    raise ValueError(f"{args.sweep} does not vary over the training windows; sweep another attribute")
   sweep = latent_studies.shifted_attributes(trained, attr["heldout_mu"], attr["vectors"][swept], magnitudes, sweep_key,
                                             args.temperature, args.batch, names)
   latent_plots.plot_sweep(magnitudes, sweep, labels, swept, out / "attribute_sweep.png",
@@ -132,7 +145,7 @@ def main(argv=None) -> dict:
                 "mean": np.nanmean(sweep, 1).round(5).tolist(), "std": np.nanstd(sweep, 1).round(5).tolist()},
       "wall_seconds": round(time.time() - started, 1),
   }
-  (out / "latent_studies.json").write_text(json.dumps(results, indent=2))
+  (out / "latent_studies.json").write_text(json.dumps(finite_or_none(results), indent=2, allow_nan=False))
   _print_summary(results, labels, out)
   return results
 

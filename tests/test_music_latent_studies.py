@@ -98,6 +98,7 @@ def test_attribute_vector_points_along_a_planted_direction():
   assert np.argmax(np.abs(vectors[1])) == 3 and vectors[1, 3] < -2
   with pytest.raises(ValueError, match="does not vary"):
     latent_studies.attribute_vectors(mu, np.ones((400, 1)))
+  assert np.isnan(latent_studies.attribute_vectors(mu, np.zeros((400, 1)), constant="nan")).all()
   low, high = latent_studies.quartile_split(np.arange(8.0), 0.25, rng)
   assert sorted(low) == [0, 1] and sorted(high) == [6, 7]
 
@@ -145,10 +146,11 @@ def load_script():
   return module
 
 
+@pytest.mark.slow
 def test_script_end_to_end_on_a_smoke_model(smoke_run, tmp_path, capsys):
   script = load_script()
   results = script.main([str(smoke_run), "--out", str(tmp_path), "--pairs", "6", "--amounts", "3", "--heldout", "16",
-                         "--max-train", "64", "--elbo-samples", "1", "--batch", "16", "--magnitudes", "-1,0,1"])
+                         "--max-train", "64", "--elbo-samples", "1", "--batch", "16", "--magnitudes=-1,0,1"])
   for name in ("interpolation.png", "interpolation_example.png", "attribute_matrix.png", "attribute_sweep.png"):
     assert (tmp_path / name).stat().st_size > 5000, name
   saved = json.loads((tmp_path / "latent_studies.json").read_text())

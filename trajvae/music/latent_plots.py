@@ -38,8 +38,10 @@ def plot_interpolation(amounts: np.ndarray, results: dict, path: str | pathlib.P
     ax.set_ylabel(label, fontsize=9)
     ax.grid(alpha=0.3)
   axes[0].legend(fontsize=8, loc="upper left")
-  pairs = len(np.asarray(next(iter(results.values()))["elbo"])) if results else 0
-  fig.suptitle(title or f"interpolation between {pairs} held-out pairs (mean, band = +-1 s.d.)", fontsize=10)
+  if not title:
+    pairs = max(len(np.asarray(results[m]["elbo"])) for m in _METHODS if m in results)
+    title = f"interpolation between {pairs} held-out pairs (mean, band = +-1 s.d.)"
+  fig.suptitle(title, fontsize=10)
   fig.tight_layout()
   fig.savefig(path, dpi=120)
   plt.close(fig)

@@ -23,6 +23,7 @@ functions are used; every random draw takes an explicit key.
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import Any
 
 import jax
@@ -179,11 +180,17 @@ def quartile_split(values: np.ndarray, quantile: float, rng: np.random.Generator
   return order[:count], order[-count:]
 
 
-def attribute_vectors(mu: np.ndarray, values: np.ndarray, quantile: float = 0.25, seed: int = 0) -> np.ndarray:
+def attribute_vectors(mu: np.ndarray, values: np.ndarray, quantile: float = 0.25, seed: int = 0,
+                      constant: str = "raise") -> np.ndarray:
   """One vector per attribute column: mean mu of the top quantile minus that of the bottom -> [K, Z].
 
-  mu [N, Z] are posterior means, values [N, K] the windows' attributes (NaN: undefined, left out).
+  mu [N, Z] are posterior means, values [N, K] the windows' attributes (NaN:
+  undefined, left out). An attribute whose top and bottom quantiles have the
+  same mean (e.g. no window is syncopated) is an error, or with
+  constant="nan" a vector of NaN.
   """
+  if constant not in ("raise", "nan"):
+    raise ValueError("constant is 'raise' or 'nan'")
   mu, values = np.asarray(mu, float), np.asarray(values, float)
   if values.ndim != 2 or len(values) != len(mu):
     raise ValueError(f"expected values [N, K] for {len(mu)} latents, got {values.shape}")
@@ -192,15 +199,19 @@ def attribute_vectors(mu: np.ndarray, values: np.ndarray, quantile: float = 0.25
   for k in range(values.shape[1]):
     low, high = quartile_split(values[:, k], quantile, rng)
     if values[high, k].mean() <= values[low, k].mean():
-      raise ValueError(f"attribute column {k} does not vary across these windows")
-    vectors.append(mu[high].mean(0) - mu[low].mean(0))
+      if constant == "raise":
+        raise ValueError(f"attribute column {k} does not vary across these windows")
+      vectors.append(np.full(mu.shape[1], np.nan))
+    else:
+      vectors.append(mu[high].mean(0) - mu[low].mean(0))
   return np.stack(vectors)
 
 
 def relative_change(before: np.ndarray, after: np.ndarray) -> np.ndarray:
   """(mean after - mean before) / |mean before| per attribute column, NaN values left out -> [K]."""
-  base = np.nanmean(np.asarray(before, float), axis=0)
-  with np.errstate(invalid="ignore", divide="ignore"):
+  with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+    warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns give NaN, as documented
+    base = np.nanmean(np.asarray(before, float), axis=0)
     return (np.nanmean(np.asarray(after, float), axis=0) - base) / np.abs(base)
 
 
@@ -214,6 +225,8 @@ def shifted_attributes(
   shared and the differences come from the latent shift.
   """
   mu = np.asarray(mu, np.float32)
+  if np.isnan(vector).any():
+    return np.full((len(scales), len(mu), len(names)), np.nan)
   return np.stack([attribute_table(decode_latents(trained, mu + s * np.asarray(vector, np.float32), key,
                                                   temperature, batch), names) for s in np.asarray(scales, float)])
 
@@ -230,12 +243,13 @@ def attribute_study(
   decodings [N, K]; shifted [K, N, K]
   (row k: decoded with vector k added); and change [K, K], the relative
   change of each attribute's mean (column) when vector k (row) is added,
-  against the plain decodings.
+  against the plain decodings. An attribute constant over the training
+  windows gets a NaN vector and a NaN row.
   """
   train_key, heldout_key, decode_key = jax.random.split(key, 3)
   train_mu, _ = encode_means(trained, train_tokens, train_key, batch)
   train_values = attribute_table(train_tokens, names)
-  vectors = attribute_vectors(train_mu, train_values, quantile, seed)
+  vectors = attribute_vectors(train_mu, train_values, quantile, seed, constant="nan")
   mu, _ = encode_means(trained, heldout_tokens, heldout_key, batch)
   decoded = attribute_table(decode_latents(trained, mu, decode_key, temperature, batch), names)
   shifted = np.stack([shifted_attributes(trained, mu, v, [scale], decode_key, temperature, batch, names)[0]
