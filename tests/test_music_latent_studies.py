@@ -39,18 +39,22 @@ def test_attributes_of_hand_made_windows():
       "note_density": [0.25, 0.25, 0.25],
       "average_interval": [12 / 7, 5.0, 0.0],
       "syncopation_16th": [0.0, 1.0, 0.0],
-      "syncopation_8th": [0.0, 0.0, 7 / 8],  # the last note (step 30) is cut by the window's end at 32
+      "syncopation_8th": [0.0, 0.0, 1.0],
   }
   for name, values in expected.items():
     np.testing.assert_allclose(table[:, names.index(name)], values, err_msg=name)
 
 
-def test_syncopation_needs_the_note_held_over_the_boundary():
+def test_syncopation_onsets_and_held_notes():
   # 8th: the note on 2 stops at a note-off on 3 (before beat 4); 6 sounds until 13 (over 8); 14 until 17 (over 16).
   w = window([(2, 60), (6, 62), (13, 64), (14, 65), (17, 67)], offs=[3, 20])
-  assert attributes.syncopation_8th(w) == pytest.approx(2 / 5)
+  assert attributes.syncopation_8th(w, held=True) == pytest.approx(2 / 5)
+  assert attributes.syncopation_8th(w) == pytest.approx(3 / 5)  # onsets on 2, 6 and 14, held or not
   # 16th: 13 is cut by the note-on at 14 (the 8th boundary); 17 sounds until 20 (over 18).
-  assert attributes.syncopation_16th(w) == pytest.approx(1 / 5)
+  assert attributes.syncopation_16th(w, held=True) == pytest.approx(1 / 5)
+  assert attributes.syncopation_16th(w) == pytest.approx(2 / 5)
+  # The last note of OFF_8TH (step 30) is cut by the window's end at the quarter boundary 32.
+  assert attributes.syncopation_8th(OFF_8TH, held=True) == pytest.approx(7 / 8)
   np.testing.assert_array_equal(attributes.note_ends(w)[[2, 6, 13, 14, 17]], [3, 13, 14, 17, 20])
 
 

@@ -14,11 +14,16 @@ The paper names the attributes but its exact formulas could not be read here
 - average interval: mean absolute pitch step, in semitones, between
   consecutive notes.
 - 16th-note syncopation: share of notes that start on an odd 16th step (off
-  the 8th-note grid) and still sound at the next 8th-note boundary.
+  the 8th-note grid).
 - 8th-note syncopation: share of notes that start on the off-beat 8th of a
-  quarter (step 2 of 4) and still sound at the next quarter-note boundary.
-  (A note that the window's end cuts at that boundary does not count: whether
-  it goes on sounding is not in the window.)
+  quarter (step 2 of 4).
+
+With held=True the syncopation functions count only notes that also still
+sound at the next boundary of the coarser grid (the next 8th, resp. quarter),
+the stricter musical sense of syncopation; a note that the window's end cuts at
+that boundary does not count, since whether it goes on sounding is not in the
+window. On the offline folk corpus no 2-bar training window has a held 16th
+syncopation, so the study uses the onset-only definitions.
 
 Each function returns one float per window; an attribute that a window cannot
 have (a share of notes without notes, an interval with fewer than two notes)
@@ -111,25 +116,25 @@ def average_interval(tokens: np.ndarray) -> np.ndarray:
     return np.where(count > 0, jumps.sum(-1) / np.maximum(count, 1), np.nan)
 
 
-def _syncopation(tokens: np.ndarray, unit: int) -> np.ndarray:
-  """Share of notes starting halfway between two boundaries `unit` steps apart and sounding past the next one."""
+def _syncopation(tokens: np.ndarray, unit: int, held: bool) -> np.ndarray:
+  """Share of notes starting halfway between two boundaries `unit` steps apart (held: and sounding past the next)."""
   tokens = melody_tokens(tokens)
   steps = np.arange(tokens.shape[-1])
   half = unit // 2
-  off_grid = (steps % unit) == half
-  next_boundary = steps + half
-  held_over = note_ends(tokens) > next_boundary
-  return _share_of_notes(off_grid & held_over, tokens >= FIRST_NOTE_ON)
+  selected = (steps % unit) == half
+  if held:
+    selected = selected & (note_ends(tokens) > steps + half)
+  return _share_of_notes(selected, tokens >= FIRST_NOTE_ON)
 
 
-def syncopation_16th(tokens: np.ndarray) -> np.ndarray:
-  """Share of notes on an odd 16th step held past the next 8th-note boundary -> [...]; NaN without notes."""
-  return _syncopation(tokens, 2)
+def syncopation_16th(tokens: np.ndarray, held: bool = False) -> np.ndarray:
+  """Share of notes starting on an odd 16th step (held: and sounding past the next 8th boundary) -> [...]; NaN without notes."""
+  return _syncopation(tokens, 2, held)
 
 
-def syncopation_8th(tokens: np.ndarray) -> np.ndarray:
-  """Share of notes on the off-beat 8th of a quarter held past the next quarter boundary -> [...]; NaN without notes."""
-  return _syncopation(tokens, 4)
+def syncopation_8th(tokens: np.ndarray, held: bool = False) -> np.ndarray:
+  """Share of notes starting on the off-beat 8th (held: and sounding past the next quarter) -> [...]; NaN without notes."""
+  return _syncopation(tokens, 4, held)
 
 
 ATTRIBUTES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
