@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+import warnings
 from typing import Sequence
 
 import matplotlib
@@ -51,11 +52,14 @@ def plot_attribute_matrix(change: np.ndarray, labels: Sequence[str], path: str |
                           title: str = "") -> None:
   """Relative change [K, K] (row: vector added, column: attribute measured) as an annotated heat map in percent."""
   change = np.asarray(change, float) * 100
-  limit = max(np.nanmax(np.abs(change)), 1e-9) if np.isfinite(change).any() else 1.0
+  finite = np.abs(change[np.isfinite(change)])
+  # Colours saturate at +-200% so that one huge cell does not wash out the rest; the text gives every value.
+  limit = float(np.clip(finite.max(), 1e-9, 200.0)) if finite.size else 1.0
   fig, ax = plt.subplots(figsize=(6.4, 5.4))
-  image = ax.imshow(change, cmap="RdBu_r", vmin=-limit, vmax=limit)
+  image = ax.imshow(np.where(np.isfinite(change), change, np.nan), cmap="RdBu_r", vmin=-limit, vmax=limit)
   for i in range(change.shape[0]):
     for j in range(change.shape[1]):
+      # n/a: the attribute's vector is undefined, or its mean is 0 on the plain decodings (no relative change).
       text = "n/a" if not np.isfinite(change[i, j]) else f"{change[i, j]:+.0f}%"
       ax.text(j, i, text, ha="center", va="center", fontsize=8,
               color="white" if np.isfinite(change[i, j]) and abs(change[i, j]) > 0.6 * limit else "black")
@@ -83,8 +87,9 @@ def plot_sweep(magnitudes: np.ndarray, values: np.ndarray, labels: Sequence[str]
   left.set_ylabel(labels[swept])
   left.grid(alpha=0.3)
   zero = int(np.argmin(np.abs(magnitudes)))
-  base = np.nanmean(values[zero], axis=0)
-  with np.errstate(invalid="ignore", divide="ignore"):
+  with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+    warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN attributes stay NaN
+    base = np.nanmean(values[zero], axis=0)
     change = (np.nanmean(values, axis=1) - base) / np.abs(base) * 100
   for k, name in enumerate(labels):
     right.plot(magnitudes, change[:, k], marker="o", ms=3, lw=2.2 if k == swept else 1.2, label=name)
