@@ -94,8 +94,9 @@ def plot_sweep(magnitudes: np.ndarray, values: np.ndarray, labels: Sequence[str]
   for k, name in enumerate(labels):
     right.plot(magnitudes, change[:, k], marker="o", ms=3, lw=2.2 if k == swept else 1.2, label=name)
   right.axhline(0, color="0.6", lw=0.8)
+  right.set_yscale("symlog", linthresh=10)  # an attribute near 0 at magnitude 0 has huge relative changes
   right.set_xlabel(f"magnitude of the {labels[swept]} vector")
-  right.set_ylabel(f"change of the mean vs magnitude {magnitudes[zero]:g} (%)")
+  right.set_ylabel(f"mean vs magnitude {magnitudes[zero]:g} (% change, symlog)", fontsize=9)
   right.legend(fontsize=7)
   right.grid(alpha=0.3)
   fig.suptitle(title or f"sweeping the {labels[swept]} vector", fontsize=10)
