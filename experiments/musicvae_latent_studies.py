@@ -124,8 +124,8 @@ def main(argv=None) -> dict:
                           f"{LABELS[args.sweep]} vector, {len(chosen)} held-out encodings (step {step})")
 
   results = {
-      "workdir": str(args.workdir), "step": step, "model": dict(z_size=trained.config.z_size,
-                                                                decoder=trained.config.decoder),
+      "workdir": str(args.workdir), "step": step, "model": {"z_size": trained.config.z_size,
+                                                                "decoder": trained.config.decoder},
       "temperature": args.temperature, "seed": args.seed, "heldout_split": config.eval.split,
       "interpolation": {
           "pairs": args.pairs, "amounts": amounts.round(5).tolist(), "elbo_samples": args.elbo_samples,

@@ -32,7 +32,7 @@ is NaN, so means over windows use np.nanmean.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

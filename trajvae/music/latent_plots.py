@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pathlib
 import warnings
-from typing import Sequence
+from collections.abc import Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 _METHODS = {"latent": ("latent space (slerp of means, decoded)", "tab:blue"),
             "data": ("data space (tokens switched)", "tab:orange")}

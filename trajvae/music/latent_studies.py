@@ -59,7 +59,7 @@ def data_space_path(start: np.ndarray, end: np.ndarray, amounts: np.ndarray, rng
   order = rng.permutation(differ)
   path = np.repeat(start.ravel()[None], len(amounts), axis=0)
   for i, t in enumerate(amounts):
-    switched = order[: int(round(t * len(order)))]
+    switched = order[: round(t * len(order))]
     path[i, switched] = end.ravel()[switched]
   return path.reshape((len(amounts),) + start.shape)
 
@@ -173,7 +173,7 @@ def quartile_split(values: np.ndarray, quantile: float, rng: np.random.Generator
     raise ValueError("quantile must lie in (0, 0.5]")
   values = np.asarray(values, float)
   defined = np.flatnonzero(~np.isnan(values))
-  count = int(round(quantile * len(defined)))
+  count = round(quantile * len(defined))
   if count < 1:
     raise ValueError(f"too few windows with a defined value ({len(defined)}) for a {quantile:g} quantile")
   order = defined[np.lexsort((rng.random(len(defined)), values[defined]))]
