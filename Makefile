@@ -90,3 +90,10 @@ bench-serve: $(VENV)/.installed  ## explorer latency under load on loopback: mak
 
 clean:  ## remove runs and caches (keeps .venv)
 	rm -rf $(RUNS) .cache
+
+# The paper's latent-space studies (§5) on the 2-bar melody model: trains cat-mel_2bar_cpu first if the run has no checkpoint.
+LATENT_RUN ?= $(RUNS)/experiment-musicvae-latent
+.PHONY: experiment-musicvae-latent
+experiment-musicvae-latent: $(VENV)/.installed  ## interpolation (latent vs data space) and attribute vectors -> PNG + JSON
+	test -d $(LATENT_RUN)/checkpoints || $(PY) -m trajvae train musicvae --preset cat-mel_2bar_cpu --workdir $(LATENT_RUN) $(if $(SET),--set $(SET))
+	$(PY) experiments/musicvae_latent_studies.py $(LATENT_RUN)
