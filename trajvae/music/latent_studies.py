@@ -110,7 +110,7 @@ def decode_latents(trained: TrainedMusicVAE, z: np.ndarray, key: jax.Array, temp
 def _log_likelihood(graphdef, params, tokens, key):
   """Teacher-forced log p(x|z) with z ~ q(z|x) -> [B]."""
   model = nnx.merge(graphdef, params)
-  logits = objective.reconstruction_logits(model, tokens, key, 0.0)
+  logits = objective.reconstruction_logits(model, tokens, key, None)  # teacher-forced
   return objective.reconstruction_log_likelihood(logits, tokens, model.config.track_depths)
 
 
