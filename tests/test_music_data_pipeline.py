@@ -199,6 +199,7 @@ def test_groove_examples_go_through_the_drums_converter(tmp_path, caplog):
     tfds_notes.groove_windows([b"junk"], "generated groove")
 
 
+@pytest.mark.multiprocess
 def test_concurrent_first_builds_into_one_data_dir(midi_folder, tmp_path):
   """Processes that find the dataset missing at once (e.g. the workers of a multi-host run) all get it."""
   code = ("import json, sys; from trajvae.music import tfds_notes; "

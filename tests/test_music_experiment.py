@@ -41,6 +41,7 @@ def test_resume_after_crash_is_exact(tmp_path, data_dir):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
+@pytest.mark.e2e
 def test_cli_train_evaluate_sample_interpolate(tmp_path, data_dir):
   def cli(*args):
     return subprocess.run([sys.executable, "-m", "trajvae", *args], capture_output=True, text=True, check=True,

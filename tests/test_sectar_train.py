@@ -21,6 +21,7 @@ def uninterrupted(tmp_path_factory):
   return workdir, state
 
 
+@pytest.mark.e2e
 def test_smoke_runs_end_to_end_and_logs(uninterrupted):
   workdir, state = uninterrupted
   records = train.read_metrics(workdir)
@@ -38,6 +39,7 @@ def test_smoke_runs_end_to_end_and_logs(uninterrupted):
   assert meta["model"] == "sectar"
 
 
+@pytest.mark.e2e
 def test_interrupted_and_resumed_equals_uninterrupted(uninterrupted, tmp_path):
   _, full = uninterrupted
 

@@ -93,6 +93,7 @@ def test_resume_after_crash_matches_uninterrupted_run(tmp_path):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
+@pytest.mark.e2e
 def test_kill_and_resume_through_the_cli(tmp_path):
   """A real SIGKILL mid-run, then the same command again: same parameters as an uninterrupted run."""
   args = ["train", "vae", "--preset", "smoke", "--quiet", "--set", "train.steps=3000", "train.checkpoint_every=100"]

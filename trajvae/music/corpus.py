@@ -17,7 +17,6 @@ non-commercially (see docs/music_data.md).
 
 from __future__ import annotations
 
-from collections import Counter
 import dataclasses
 import logging
 import math
@@ -25,6 +24,7 @@ import os
 import pathlib
 import pickle
 import time
+from collections import Counter
 from fractions import Fraction
 from typing import Iterable, Sequence
 
