@@ -1,7 +1,7 @@
 """A user mistake on the command line prints one line and exits with 2; --debug and bugs keep the traceback.
 
-Each case runs in-process through `cli.main` (the fast tier) and through the
-console script `python -m trajvae` (the e2e tier, a fresh interpreter per case).
+Every case runs in-process through `cli.main` (the unit tier); the issue's cases also run
+through the console script `python -m trajvae` (the e2e tier, a fresh interpreter each).
 """
 
 import os
@@ -9,12 +9,10 @@ import pathlib
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 from trajvae import cli
 from trajvae.music.note_sequence import Note, NoteSequence, write_midi
-from trajvae.music.tfds_notes import split_of
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
@@ -61,12 +59,12 @@ def test_user_error_is_one_line_and_exit_2(argv, expected, tmp_path, capsys):
 
 
 def test_debug_adds_the_traceback(tmp_path, capsys):
-  for argv in (["--debug", "eval", "vae", "--workdir", str(tmp_path)], ["eval", "vae", "--workdir", str(tmp_path),
-                                                                          "--debug"]):
+  command = ["eval", "vae", "--workdir", str(tmp_path)]
+  for argv in (["--debug", *command], [*command, "--debug"]):
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
-    assert "Traceback" in err and "MissingFileError" in err and err.strip().endswith("holds no trained vae run "
-                                                                                       "(no checkpoints)")
+    assert "Traceback" in err and "MissingFileError" in err
+    assert err.strip().splitlines()[-1].startswith("trajvae: error: workdir ")
 
 
 def test_a_bug_is_not_a_user_error(tmp_path, monkeypatch):
@@ -74,14 +72,6 @@ def test_a_bug_is_not_a_user_error(tmp_path, monkeypatch):
   monkeypatch.setitem(cli.MODELS, "broken", "trajvae.errors")
   with pytest.raises(AttributeError, match="has no attribute"):
     cli.main(["train", "broken", "--workdir", str(tmp_path)])
-
-
-@pytest.mark.e2e
-@pytest.mark.parametrize("argv,expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_console_script_user_error(argv, expected, tmp_path):
-  result = console(*fill(argv, tmp=tmp_path))
-  assert result.returncode == 2, result.stderr
-  assert_one_line(result.stderr, expected)
 
 
 @pytest.mark.e2e
@@ -94,38 +84,29 @@ def test_console_script_debug_and_bug(tmp_path):
   assert result.returncode == 1 and "Traceback" in result.stderr and "AttributeError" in result.stderr
 
 
-def write_melodies(folder: pathlib.Path, count: int) -> None:
-  """count 8-bar random melodies as MIDI files whose names fall in the train split."""
-  rng = np.random.default_rng(0)
-  names = (f"tune{k:03d}.mid" for k in range(1000))
-  for name in [n for n in names if split_of(n) == "train"][:count]:
-    notes = tuple(Note(int(p), 90, 2 * i, 2 * i + 1) for i, p in enumerate(rng.integers(60, 72, 64)))
-    write_midi(NoteSequence(notes, total_steps=128), folder / name)
-
-
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> dict[str, pathlib.Path]:
-  """A one-step MusicVAE run, and a VAE run stopped before its first checkpoint (metadata, no checkpoint)."""
-  from trajvae.config import override, select_preset
+def runs(tmp_path_factory) -> pathlib.Path:
+  """A folder holding a MusicVAE run at step 0, a VAE workdir whose training died before its first checkpoint,
+  and two bad MIDI files. The runs are written through the checkpoint store, as `trajvae train` writes them."""
+  from trajvae.config import select_preset, to_dict
   from trajvae.music import experiment as music
+  from trajvae.music.model import init_model
+  from trajvae.train.checkpoint import CheckpointStore
+  from trajvae.train.loop import init_train_state
+  from trajvae.train.optim import make_optimizer
   from trajvae.vae import experiment as vae
 
   root = tmp_path_factory.mktemp("runs")
-  (root / "midi").mkdir()
-  write_melodies(root / "midi", 6)
-  config = override(select_preset(music.PRESETS, "smoke-mel_2bar"),
-                    [f"data.source={root / 'midi'}", f"data.data_dir={root / 'data'}", "train.steps=1",
-                     "train.batch_size=4"])
-  music.train(config, root / "musicvae", verbose=False)
-
-  def stop(step):
-    raise KeyboardInterrupt
-
-  with pytest.raises(KeyboardInterrupt):
-    vae.train(select_preset(vae.PRESETS, "smoke"), root / "vae", verbose=False, on_step=stop)
+  config = select_preset(music.PRESETS, "smoke-mel_2bar")
+  _, params = init_model(config.model, config.train.seed)
+  store = CheckpointStore(root / "musicvae" / "checkpoints", music.NAME, to_dict(config), 1, 1)
+  store.save(0, init_train_state(params, make_optimizer(config.optim)), force=True)
+  store.close()
+  # `trajvae train` opens the store (writing its metadata) before the first step compiles.
+  CheckpointStore(root / "vae" / "checkpoints", vae.NAME, to_dict(select_preset(vae.PRESETS, "smoke")), 1, 1).close()
   (root / "corrupt.mid").write_bytes(b"MThd but not really a MIDI file")
   write_midi(NoteSequence((Note(60, 90, 0, 1),), total_steps=4), root / "short.mid")
-  return {"root": root}
+  return root
 
 
 # Cases that need the runs above: {root} is the fixture's folder.
@@ -146,9 +127,23 @@ RUN_CASES = [
 ]
 
 
-@pytest.mark.e2e
 @pytest.mark.parametrize("argv,expected", [c[1:] for c in RUN_CASES], ids=[c[0] for c in RUN_CASES])
-def test_console_script_user_error_on_a_run(argv, expected, runs):
-  result = console(*fill(argv, root=runs["root"]))
+def test_user_error_on_a_run_is_one_line_and_exit_2(argv, expected, runs, capsys):
+  assert cli.main(fill(argv, root=runs)) == 2
+  out, err = capsys.readouterr()
+  assert_one_line(err, expected)
+  assert out == ""
+
+
+# The issue's cases, through the console script: a fresh interpreter each (seconds apiece, hence the e2e tier).
+CONSOLE_CASES = {"unknown-model", "bad-preset", "bad-set-key", "bad-set-type", "workdir-without-run",
+                 "another-models-workdir", "missing-midi", "corrupt-midi"}
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("argv,expected", [c[1:] for c in CASES + RUN_CASES if c[0] in CONSOLE_CASES],
+                         ids=[c[0] for c in CASES + RUN_CASES if c[0] in CONSOLE_CASES])
+def test_console_script_user_error(argv, expected, tmp_path, runs):
+  result = console(*fill(argv, tmp=tmp_path, root=runs))
   assert result.returncode == 2, result.stderr
   assert_one_line(result.stderr, expected)
