@@ -62,6 +62,7 @@ def test_config_that_does_not_fit_the_env_is_rejected(tmp_path):
     train.build(override(configs.smoke(), ["model.obs_dim=3"]))
 
 
+@pytest.mark.slow
 def test_the_loop_runs_on_a_physics_env(tmp_path):
   """The swimmer (MJX contact + fluid, Gaussian policy, T = 9) through every stage: MPC, explorer, fit."""
   cfg = configs.physics_smoke("swimmer")

@@ -146,6 +146,7 @@ def test_proposal_sampler_matches_its_stated_distribution(problem):
   assert stats.chisquare(counts, num * tilted / tilted.sum()).pvalue < 1e-6
 
 
+@pytest.mark.slow
 def test_learners_fit_planted_data_and_agree_on_objective():
   problem = PlantedMultilabel(num_bits=4, num_views=4, view_dim=6)
   data = make_planted_data(problem, seed=0, num_train=120, num_test=200, label_noise=0.0, salience=3.0)

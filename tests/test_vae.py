@@ -33,6 +33,7 @@ def test_digits_dataset_split_and_variants():
   np.testing.assert_array_equal(binary.test_labels, continuous.test_labels)  # the same fixed split
 
 
+@pytest.mark.slow
 def test_training_reaches_measured_test_elbo(tmp_path):
   """2000 steps of the smoke model: test -ELBO below 24.5 nats.
 
@@ -63,6 +64,7 @@ def test_iwae_is_above_elbo_and_grows_with_k():
   assert bounds[1000] > elbo
 
 
+@pytest.mark.slow
 def test_gaussian_decoder_trains_on_continuous_digits(tmp_path):
   config = override(experiment.PRESETS["smoke"](), ["data.binarize=false", "model.likelihood=gaussian", "train.steps=200"])
   state = experiment.train(config, tmp_path, verbose=False)
@@ -71,6 +73,7 @@ def test_gaussian_decoder_trains_on_continuous_digits(tmp_path):
   assert np.isfinite(results["iwae"]) and results["iwae_discrete_bound"] < 0
 
 
+@pytest.mark.e2e
 def test_resume_after_crash_matches_uninterrupted_run(tmp_path):
   config = smoke_config(steps=60, checkpoint_every=20, log_every=10)
   reference = experiment.train(config, tmp_path / "straight", verbose=False)
