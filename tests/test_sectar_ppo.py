@@ -42,6 +42,7 @@ def test_ppo_improves_consistency_reward_within_budget():
   assert elapsed < 60
 
 
+@pytest.mark.slow
 def test_update_is_jitted_once_with_decoder_params_traced():
   env = make_env("waypoint")
   cfg = ModelConfig(obs_dim=2, action_dim=4, discrete=True, decoder_hidden=8, decoder_mlp=(8,), policy_mlp=(16,))

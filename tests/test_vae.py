@@ -49,6 +49,7 @@ def test_training_reaches_measured_test_elbo(tmp_path):
   assert results["iwae"] >= results["elbo"] - 0.05
 
 
+@pytest.mark.slow
 def test_iwae_is_above_elbo_and_grows_with_k():
   dataset = load_dataset(DataConfig())
   graphdef, params = init_model(ModelConfig(input_dim=64, hidden_dim=32, latent_dim=2, init_std=0.3), seed=0)
