@@ -34,6 +34,13 @@ demo: $(VENV)/.installed  ## train the 2-D VAE on the bundled digits, evaluate i
 test: $(VENV)/.installed  ## run the whole test suite
 	$(PY) -m pytest -q $(XDIST) tests
 
+.PHONY: test-fast lint
+test-fast: $(VENV)/.installed  ## the unit tier only (no slow, e2e, multiprocess or notebook tests), for the edit-test loop
+	$(PY) -m pytest -q $(XDIST) -m "not slow and not e2e and not multiprocess and not notebook" tests
+
+lint: $(VENV)/.installed  ## ruff check (rules in pyproject.toml)
+	$(PY) -m ruff check .
+
 # Model targets: make train-MODEL [CONFIG=preset] [SET="key=value ..."]; MODEL is vae, musicvae or sectar.
 # The run lives in $(RUNS)/MODEL-PRESET; eval/sample/interpolate read the same folder.
 CONFIG ?= $(PRESET)

@@ -15,7 +15,6 @@ import time
 import jax
 import numpy as np
 
-from common import mfu, peak_memory_mb, report, time_train_step
 from trajvae.config import override, select_preset
 from trajvae.music import objective
 from trajvae.music.api import _decode
@@ -24,6 +23,8 @@ from trajvae.music.model import init_model
 from trajvae.train import sharding
 from trajvae.train.loop import init_train_state, jit_data_parallel, make_train_step
 from trajvae.train.optim import make_optimizer
+
+from common import mfu, peak_memory_mb, report, time_train_step
 
 CPU_BATCHES = {"cat-mel_2bar_small": 64, "hierdec-mel_16bar": 4, "cat-mel_2bar_cpu": 64, "hierdec-mel_16bar_cpu": 32,
                "flat-mel_16bar_cpu": 32}

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import argparse
 
-from common import report
 from trajvae.sectar import bench
+
+from common import report
 
 
 def main() -> None:

@@ -13,7 +13,6 @@ import argparse
 import jax
 import numpy as np
 
-from common import mfu, peak_memory_mb, report, time_train_step
 from trajvae.config import override
 from trajvae.train import sharding
 from trajvae.train.loop import init_train_state, jit_data_parallel, make_train_step
@@ -21,7 +20,7 @@ from trajvae.train.optim import make_optimizer
 from trajvae.vae import experiment
 from trajvae.vae.model import init_model
 
-
+from common import mfu, peak_memory_mb, report, time_train_step
 
 
 def bench(batch_size: int, steps: int, peak: float | None = None) -> dict:

@@ -43,7 +43,7 @@ def main() -> None:
   args = parser.parse_args()
   out = pathlib.Path(args.out)
   results = {}
-  for name, description in SETTINGS:
+  for name, _ in SETTINGS:
     for seed in args.seeds:
       workdir = out / f"{name}-seed{seed}"
       experiment.train(config_for(name, seed, args.steps), workdir, verbose=False)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 WORKER = os.path.join(os.path.dirname(__file__), "data_parallel_worker.py")
 
@@ -22,6 +23,7 @@ def run_with_devices(count: int, out_dir) -> tuple[dict, dict]:
   return result, params
 
 
+@pytest.mark.multiprocess
 def test_eight_devices_match_one(tmp_path):
   one, params_one = run_with_devices(1, tmp_path / "one")
   eight, params_eight = run_with_devices(8, tmp_path / "eight")

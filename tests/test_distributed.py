@@ -17,6 +17,7 @@ def env_with_devices(count: int) -> dict:
   return dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={count}", JAX_PLATFORMS="cpu")
 
 
+@pytest.mark.multiprocess
 def test_two_processes_match_one(tmp_path):
   port = portpicker.pick_unused_port()
   procs = [
@@ -44,6 +45,7 @@ def test_two_processes_match_one(tmp_path):
   assert out.stdout.strip().endswith("4")
 
 
+@pytest.mark.multiprocess
 def test_unreachable_coordinator_fails_fast_with_a_clear_message():
   port = portpicker.pick_unused_port()
   code = ("from trajvae.train.distributed import initialize; "
@@ -56,6 +58,7 @@ def test_unreachable_coordinator_fails_fast_with_a_clear_message():
   assert time.time() - start < 90
 
 
+@pytest.mark.multiprocess
 def test_mismatched_configs_are_detected_before_training(tmp_path):
   port = portpicker.pick_unused_port()
   procs = [

@@ -66,6 +66,7 @@ def assert_same_run(a: dict, b: dict, a_dir, b_dir, rtol: float) -> None:
     np.testing.assert_allclose(sa[name], sb[name], rtol=rtol, atol=1e-5, err_msg=f"state leaf {name}")
 
 
+@pytest.mark.multiprocess
 @pytest.mark.parametrize("model,last_step", [("sectar", 2), ("musicvae", 4)])
 def test_two_processes_match_one(model, last_step, tmp_path):
   data_dir = tmp_path / "data"

@@ -149,6 +149,7 @@ def test_groove_without_download_says_how_to_proceed(monkeypatch, tmp_path):
     tfds_notes.load_split("melody-2bar", "groove", str(tmp_path), "train")
 
 
+@pytest.mark.slow
 def test_music21_folk_subset_parses_once_and_gives_real_windows(tmp_path):
   corpus = load_corpus(["ryansMammoth"], max_pieces=30, cache_dir=tmp_path)
   assert len(corpus.pieces) == 30 and corpus.counts["off_grid"] > 0  # tunes with triplets are skipped, counted
@@ -167,6 +168,7 @@ def test_music21_folk_subset_parses_once_and_gives_real_windows(tmp_path):
   assert "off_grid" not in quantized.counts
 
 
+@pytest.mark.slow
 def test_music21_chorales_give_the_soprano(tmp_path):
   sources = corpus_sources(["bach"])
   assert len(sources) == 350 and "bach" in COLLECTIONS
@@ -178,6 +180,7 @@ def test_music21_chorales_give_the_soprano(tmp_path):
   assert first.sections[0].time_signature == (3, 4) and first.sections[0].notes[0].start_step == 8  # pickup beat
 
 
+@pytest.mark.slow
 def test_music21_source_builds_a_tfds_dataset(tmp_path, monkeypatch):
   monkeypatch.setenv("TRAJVAE_CACHE", str(tmp_path / "cache"))
   counts = tfds_notes.build_note_windows("melody-2bar", "music21:ryansMammoth", str(tmp_path / "data"), max_pieces=30)
@@ -205,6 +208,7 @@ def test_groove_examples_go_through_the_drums_converter(tmp_path, caplog):
     tfds_notes.groove_windows([b"junk"], "generated groove")
 
 
+@pytest.mark.multiprocess
 def test_concurrent_first_builds_into_one_data_dir(midi_folder, tmp_path):
   """Processes that find the dataset missing at once (e.g. the workers of a multi-host run) all get it."""
   code = ("import json, sys; from trajvae.music import tfds_notes; "

@@ -26,6 +26,7 @@ def smoke(data_dir: str, *sets: str):
   return override(select_preset(PRESETS, "smoke-mel_2bar"), [f"data.data_dir={data_dir}", *sets])
 
 
+@pytest.mark.e2e
 def test_resume_after_crash_is_exact(tmp_path, data_dir):
   config = smoke(data_dir, "train.steps=20", "train.checkpoint_every=10")
   straight = experiment.train(config, tmp_path / "a", verbose=False)
@@ -41,6 +42,7 @@ def test_resume_after_crash_is_exact(tmp_path, data_dir):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
+@pytest.mark.e2e
 def test_cli_train_evaluate_sample_interpolate(tmp_path, data_dir):
   def cli(*args):
     return subprocess.run([sys.executable, "-m", "trajvae", *args], capture_output=True, text=True, check=True,

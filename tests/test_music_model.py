@@ -129,6 +129,7 @@ def test_loss_is_summed_cross_entropy_plus_beta_times_kl_above_free_bits():
   assert float(metrics["r_loss"]) == pytest.approx(32 * math.log(90), rel=0.05)
 
 
+@pytest.mark.slow
 def test_tiny_model_learns_to_reconstruct():
   """Fit 8 fixed melodies: teacher-forced and free-running accuracy rise far above chance (1/90)."""
   config = MusicModelConfig(z_size=16, enc_rnn_sizes=(64,), dec_rnn_sizes=(64,))

@@ -11,6 +11,7 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.py"))
 
 
+@pytest.mark.notebook
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_runs(notebook, tmp_path):
   env = dict(os.environ, SMOKE="1", NOTEBOOK_OUT=str(tmp_path))
@@ -30,6 +31,7 @@ def cli(*args, check=True):
   return subprocess.run([sys.executable, "-m", "trajvae", *args], capture_output=True, text=True, check=check, cwd=REPO)
 
 
+@pytest.mark.e2e
 def test_cli_train_eval_sample(tmp_path):
   cli("train", "vae", "--preset", "smoke", "--workdir", str(tmp_path), "--set", "train.steps=100")
   result = cli("eval", "vae", "--workdir", str(tmp_path), "--set", "eval.iwae_samples=20")
@@ -39,11 +41,13 @@ def test_cli_train_eval_sample(tmp_path):
   assert all(pathlib.Path(p).stat().st_size > 1000 for p in paths)
 
 
+@pytest.mark.e2e
 def test_cli_progress_shows_rate_and_eta(tmp_path):
   result = cli("train", "vae", "--preset", "smoke", "--workdir", str(tmp_path), "--set", "train.steps=200")
   assert "steps/s" in result.stderr and "ETA" in result.stderr and "loss" in result.stderr
 
 
+@pytest.mark.e2e
 def test_cli_config_errors_are_clear(tmp_path):
   result = cli("train", "vae", "--workdir", str(tmp_path), "--set", "optim.lr=0.1", check=False)
   assert result.returncode == 2 and "unknown config key 'optim.lr'" in result.stderr

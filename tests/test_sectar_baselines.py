@@ -2,11 +2,13 @@
 
 import jax
 import numpy as np
+import pytest
 
 from trajvae.sectar import baselines
 from trajvae.sectar.envs import make_env
 
 
+@pytest.mark.slow
 def test_dynamics_mpc_learns_the_moves_and_collects_reward():
   env = make_env("waypoint")
   cfg = baselines.DynamicsMPCConfig(num_episodes=2, num_sequences=128, hidden=(64, 64), fit_steps=300)
@@ -23,6 +25,7 @@ def test_dynamics_mpc_learns_the_moves_and_collects_reward():
   assert max(rewards[1:]) > 0, rewards  # a fitted model plans onto rewarded waypoints
 
 
+@pytest.mark.slow
 def test_flat_ppo_runs_full_horizon_on_the_task_reward():
   env = make_env("waypoint")
   step, state, per = baselines.make_flat_ppo(env, baselines.FlatPPOConfig(num_envs=4, num_minibatches=4), 0)

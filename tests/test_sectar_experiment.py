@@ -2,10 +2,13 @@
 
 import json
 
+import pytest
+
 from trajvae.config import override, select_preset
 from trajvae.sectar import experiment
 
 
+@pytest.mark.e2e
 def test_entry_points_train_evaluate_sample(tmp_path):
   assert experiment.NAME == "sectar" and experiment.DEFAULT_PRESET in experiment.PRESETS
   assert set(experiment.PRESETS) >= {"waypoint", "block", "waypoint_cpu", "block_cpu", "smoke"}

@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from flax import nnx
 
 from trajvae.sectar import buffer as rb
@@ -16,6 +17,7 @@ CFG = ModelConfig(obs_dim=2, action_dim=4, latent_dim=3, encoder_hidden=16, deco
                   policy_mlp=(16,))
 
 
+@pytest.mark.slow
 def test_reward_is_negative_elbo_on_each_segments_last_step():
   graphdef, params = nnx.split(Sectar(CFG, rngs=nnx.Rngs(0)), nnx.Param)
   n, segs = 3, 2
@@ -56,6 +58,7 @@ def run_step(reset_entropy, do_update=True):
   return state, new, buf, m
 
 
+@pytest.mark.slow
 def test_explore_step_fills_buffer_and_resets_on_low_entropy():
   state, new, buf, m = run_step(reset_entropy=-1.0)
   assert int(buf.size) == 8 * 2 and float(m["explore_reset"]) == 0.0

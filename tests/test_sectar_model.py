@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 from flax import nnx
 
 from trajvae.sectar import losses
@@ -73,6 +74,7 @@ def test_loss_terms_combine_as_stated():
   np.testing.assert_allclose(terms.nll, manual, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_training_reduces_loss_and_fits_bc():
   model = Sectar(SMALL, rngs=nnx.Rngs(0))
   graphdef, params = nnx.split(model, nnx.Param)

@@ -14,6 +14,9 @@ from brax import envs as brax_envs
 from trajvae.sectar import configs
 from trajvae.sectar.envs import SwimmerEnv, WheeledEnv, make_env, tasks
 
+# MJX compiles each env's step for tens of seconds on CPU: the whole module is in the slow tier.
+pytestmark = pytest.mark.slow
+
 
 class Compiled:
   """An env with its jitted reset_to and step (one compilation each, shared by all tests)."""

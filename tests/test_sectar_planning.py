@@ -46,6 +46,7 @@ def test_chain_decode_starts_each_segment_at_the_previous_end():
   np.testing.assert_allclose(states[0], [[0.1, 0], [0.2, 0], [0.3, 0], [0.3, 0.1], [0.3, 0.2], [0.3, 0.3]], atol=1e-6)
 
 
+@pytest.mark.slow
 def test_mpc_collects_sparse_reward_on_waypoint_with_a_perfect_model():
   env = make_env("waypoint", task=0, continuous=True)
 

@@ -5,6 +5,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from flax import nnx
 
 from trajvae.sectar import ppo
@@ -20,6 +21,7 @@ def toy_reward(w, latents, starts, next_obs, env_rewards):
   return consistency_reward(next_obs, means, jnp.full((2,), 0.2))
 
 
+@pytest.mark.slow
 def test_ppo_improves_consistency_reward_within_budget():
   env = make_env("waypoint", continuous=True)
   cfg = ModelConfig(obs_dim=2, action_dim=2, discrete=False, latent_dim=2, policy_mlp=(64, 64), policy_init_std=0.5)
@@ -40,6 +42,7 @@ def test_ppo_improves_consistency_reward_within_budget():
   assert elapsed < 60
 
 
+@pytest.mark.slow
 def test_update_is_jitted_once_with_decoder_params_traced():
   env = make_env("waypoint")
   cfg = ModelConfig(obs_dim=2, action_dim=4, discrete=True, decoder_hidden=8, decoder_mlp=(8,), policy_mlp=(16,))

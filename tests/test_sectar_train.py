@@ -21,6 +21,7 @@ def uninterrupted(tmp_path_factory):
   return workdir, state
 
 
+@pytest.mark.e2e
 def test_smoke_runs_end_to_end_and_logs(uninterrupted):
   workdir, state = uninterrupted
   records = train.read_metrics(workdir)
@@ -38,6 +39,7 @@ def test_smoke_runs_end_to_end_and_logs(uninterrupted):
   assert meta["model"] == "sectar"
 
 
+@pytest.mark.e2e
 def test_interrupted_and_resumed_equals_uninterrupted(uninterrupted, tmp_path):
   _, full = uninterrupted
 
@@ -60,6 +62,7 @@ def test_config_that_does_not_fit_the_env_is_rejected(tmp_path):
     train.build(override(configs.smoke(), ["model.obs_dim=3"]))
 
 
+@pytest.mark.slow
 def test_the_loop_runs_on_a_physics_env(tmp_path):
   """The swimmer (MJX contact + fluid, Gaussian policy, T = 9) through every stage: MPC, explorer, fit."""
   cfg = configs.physics_smoke("swimmer")

@@ -19,7 +19,8 @@ from trajvae.structured.synthetic import PlantedMultilabel, make_planted_data
 
 SYNTHETIC = PlantedMultilabel(num_bits=3, num_views=5, view_dim=4, proposal_bit_prob=0.3)
 ALIGNMENT = DigitAlignment(canvas=10, num_classes=4)  # |Y| = 4, |H| = 9
-PROBLEMS = [SYNTHETIC, ALIGNMENT]
+# The alignment problem's brute-force checks take tens of seconds each on CPU: slow tier.
+PROBLEMS = [SYNTHETIC, pytest.param(ALIGNMENT, marks=pytest.mark.slow)]
 IDS = ["synthetic", "alignment"]
 NUM_CASES = 24
 
@@ -96,6 +97,7 @@ def test_randomized_loss_is_a_max_over_a_subset_of_the_full_loss(problem):
   assert np.any(np.asarray(full) > 0.1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("problem", PROBLEMS, ids=IDS)
 def test_subgradients_match_finite_differences(problem):
   ws, xs, ys = random_cases(problem, 4)
@@ -146,6 +148,7 @@ def test_proposal_sampler_matches_its_stated_distribution(problem):
   assert stats.chisquare(counts, num * tilted / tilted.sum()).pvalue < 1e-6
 
 
+@pytest.mark.slow
 def test_learners_fit_planted_data_and_agree_on_objective():
   problem = PlantedMultilabel(num_bits=4, num_views=4, view_dim=6)
   data = make_planted_data(problem, seed=0, num_train=120, num_test=200, label_noise=0.0, salience=3.0)
@@ -160,6 +163,7 @@ def test_learners_fit_planted_data_and_agree_on_objective():
   assert result.num_samples == num_proposal_samples(120, config) == math.ceil(2.0 * math.log(120))
 
 
+@pytest.mark.slow
 def test_gibbs_decoder_interpolates_between_plain_and_chance():
   problem = PlantedMultilabel(num_bits=4, num_views=4, view_dim=6)
   data = make_planted_data(problem, seed=1, num_train=10, num_test=300)

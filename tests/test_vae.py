@@ -33,6 +33,7 @@ def test_digits_dataset_split_and_variants():
   np.testing.assert_array_equal(binary.test_labels, continuous.test_labels)  # the same fixed split
 
 
+@pytest.mark.slow
 def test_training_reaches_measured_test_elbo(tmp_path):
   """2000 steps of the smoke model: test -ELBO below 24.5 nats.
 
@@ -48,6 +49,7 @@ def test_training_reaches_measured_test_elbo(tmp_path):
   assert results["iwae"] >= results["elbo"] - 0.05
 
 
+@pytest.mark.slow
 def test_iwae_is_above_elbo_and_grows_with_k():
   dataset = load_dataset(DataConfig())
   graphdef, params = init_model(ModelConfig(input_dim=64, hidden_dim=32, latent_dim=2, init_std=0.3), seed=0)
@@ -63,6 +65,7 @@ def test_iwae_is_above_elbo_and_grows_with_k():
   assert bounds[1000] > elbo
 
 
+@pytest.mark.slow
 def test_gaussian_decoder_trains_on_continuous_digits(tmp_path):
   config = override(experiment.PRESETS["smoke"](), ["data.binarize=false", "model.likelihood=gaussian", "train.steps=200"])
   state = experiment.train(config, tmp_path, verbose=False)
@@ -71,6 +74,7 @@ def test_gaussian_decoder_trains_on_continuous_digits(tmp_path):
   assert np.isfinite(results["iwae"]) and results["iwae_discrete_bound"] < 0
 
 
+@pytest.mark.e2e
 def test_resume_after_crash_matches_uninterrupted_run(tmp_path):
   config = smoke_config(steps=60, checkpoint_every=20, log_every=10)
   reference = experiment.train(config, tmp_path / "straight", verbose=False)
@@ -93,6 +97,7 @@ def test_resume_after_crash_matches_uninterrupted_run(tmp_path):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
+@pytest.mark.e2e
 def test_kill_and_resume_through_the_cli(tmp_path):
   """A real SIGKILL mid-run, then the same command again: same parameters as an uninterrupted run."""
   args = ["train", "vae", "--preset", "smoke", "--quiet", "--set", "train.steps=3000", "train.checkpoint_every=100"]

@@ -24,6 +24,7 @@ def test_urls_keep_their_scheme_and_local_paths_become_absolute(tmp_path, monkey
   assert local_output_dir(tmp_path / "out", "gs://bucket/run") == tmp_path / "out"
 
 
+@pytest.mark.e2e
 def test_vae_trains_and_resumes_in_an_epath_workdir(tmp_path):
   config = override(experiment.PRESETS["smoke"](), ["train.steps=2", "train.log_every=1", "train.checkpoint_every=1"])
   workdir = epath.Path(tmp_path) / "run"

@@ -1,15 +1,24 @@
-"""Command line: `trajvae {train,eval,sample,interpolate,presets} MODEL ...` for every model in the registry, and
-`trajvae serve --workdir RUN` (the browser explorer)."""
+"""Command line: `trajvae {train,eval,sample,interpolate,presets} MODEL ...` for every model in the
+registry, and `trajvae serve --workdir RUN` (the browser explorer).
+
+A user mistake (a `trajvae.errors.UserError`: unknown model, preset or config key,
+a workdir without a run or with another model's run, a missing or corrupt input
+file) prints one line on stderr and exits with code 2; `--debug` adds the
+traceback. Any other exception is a bug and keeps its traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
 import json
+import pathlib
 import sys
+import traceback
 from types import ModuleType
 
-from trajvae.config import ConfigError, override, select_preset
+from trajvae.config import override, select_preset
+from trajvae.errors import ConfigError, MissingFileError, UserError
 
 # Model name -> module exposing NAME, Config, PRESETS, DEFAULT_PRESET, train, evaluate, sample.
 MODELS = {
@@ -30,8 +39,35 @@ def build_config(module: ModuleType, preset: str | None, assignments: list[str])
   return override(select_preset(module.PRESETS, preset or module.DEFAULT_PRESET), assignments)
 
 
+def check_workdir(module: ModuleType, workdir: str, must_hold_run: bool) -> None:
+  """Raise a UserError, before any work, if workdir holds another model's run (or, if must_hold_run, no run)."""
+  from trajvae.train.checkpoint import read_checkpoint_meta
+  from trajvae.train.workdir import workdir_path
+
+  try:
+    read_checkpoint_meta(workdir_path(workdir) / "checkpoints", model_name=module.NAME)
+  except MissingFileError:
+    if must_hold_run:
+      raise MissingFileError(f"workdir {workdir} holds no trained {module.NAME} run (no checkpoints)") from None
+
+
+def check_files_exist(*paths: str | None) -> None:
+  """Raise MissingFileError naming the first given path that is not a file."""
+  for path in paths:
+    if path is not None and not pathlib.Path(path).is_file():
+      raise MissingFileError(f"no such file: {path}")
+
+
+def error_line(error: BaseException) -> str:
+  """The one line the CLI prints for a user error: its message's first line."""
+  lines = str(error).strip().splitlines() or [type(error).__name__]
+  return lines[0] + (" (more with --debug)" if len(lines) > 1 else "")
+
+
 def _parser() -> argparse.ArgumentParser:
-  parser = argparse.ArgumentParser(prog="trajvae", description=__doc__)
+  parser = argparse.ArgumentParser(prog="trajvae", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--debug", action="store_true", help="show the traceback of a user error too")
   sub = parser.add_subparsers(dest="command", required=True)
 
   train = sub.add_parser("train", help="train a model (resumes from the workdir's latest checkpoint)")
@@ -80,22 +116,23 @@ def _parser() -> argparse.ArgumentParser:
   presets = sub.add_parser("presets", help="list a model's presets, or print one as JSON")
   presets.add_argument("model")
   presets.add_argument("name", nargs="?")
+
+  for command in sub.choices.values():  # --debug may also follow the subcommand
+    command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
   return parser
 
 
 def main(argv: list[str] | None = None) -> int:
   args = _parser().parse_args(argv)
-  if args.command == "serve":
-    from trajvae.serve import ServeError, serve
-
-    try:
-      serve(args.workdir, host=args.host, port=args.port, sectar_tasks=args.sectar_tasks)
-    except ServeError as e:
-      print(f"trajvae serve: {e}", file=sys.stderr)
-      return 2
-    return 0
   try:
+    if args.command == "serve":
+      from trajvae.serve import serve
+
+      serve(args.workdir, host=args.host, port=args.port, sectar_tasks=args.sectar_tasks)
+      return 0
     module = load_model_module(args.model)
+    if args.command in ("train", "eval", "sample", "interpolate"):
+      check_workdir(module, args.workdir, must_hold_run=args.command != "train")
     if args.command == "train":
       config = build_config(module, args.preset, args.set)
       if args.distributed or args.coordinator_address or args.num_processes:
@@ -112,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "interpolate":
       if not hasattr(module, "interpolate"):
         raise ConfigError(f"model {args.model!r} has no interpolate command")
+      check_files_exist(args.start, args.end)
       paths = module.interpolate(args.workdir, args.start, args.end, num_steps=args.steps, seed=args.seed,
                                  out_dir=args.out, temperature=args.temperature)
       print("\n".join(paths))
@@ -122,8 +160,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(to_dict(select_preset(module.PRESETS, args.name)), indent=2))
       else:
         print("\n".join(f"{name}{' (default)' if name == module.DEFAULT_PRESET else ''}" for name in module.PRESETS))
-  except ConfigError as e:
-    print(f"trajvae: config error: {e}", file=sys.stderr)
+  except UserError as e:
+    if args.debug:
+      traceback.print_exc()
+    print(f"trajvae: error: {error_line(e)}", file=sys.stderr)
     return 2
   return 0
 

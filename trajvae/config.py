@@ -15,11 +15,9 @@ import types
 import typing
 from typing import Any, Literal, Mapping, Sequence, TypeVar
 
+from trajvae.errors import ConfigError
+
 C = TypeVar("C")
-
-
-class ConfigError(ValueError):
-  """An unknown key, a value of the wrong type, or an unknown preset."""
 
 
 def _field_types(cls: type) -> dict[str, Any]:

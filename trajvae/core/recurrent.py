@@ -219,9 +219,9 @@ def run_stack(
   xproj [dirs, T, B, 4H] is layer 0's input contribution. Returns the top
   layer's outputs [dirs, T, B, H] and each layer's final carry.
   """
-  finals = []
+  finals, hs = [], None
   for index, layer in enumerate(layers):
-    if index:
+    if hs is not None:
       x = jnp.concatenate(list(hs), axis=-1)  # [T, B, dirs * H]
       xproj = project_dense(layer.w_in[...], x, options.compute_dtype)
     hs, final = run_layer(layer, xproj, None if carries is None else carries[index], options)
@@ -236,9 +236,9 @@ def step_stack(
 
   carries: per layer (h, c) [B, H]. Returns the new carries and the top h [B, H].
   """
-  new = []
-  for index, (layer, (h, c)) in enumerate(zip(layers, carries)):
-    if index:
+  new, x = [], None
+  for layer, (h, c) in zip(layers, carries):
+    if x is not None:
       xproj = _matmul(x, layer.w_in[0], options.compute_dtype)
     gates = xproj + layer.bias[0] + _matmul(h, layer.w_rec[0], options.compute_dtype)
     x, c, _, _ = _cell(gates, c, layer.forget_bias)

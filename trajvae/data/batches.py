@@ -13,6 +13,8 @@ from typing import Callable, Mapping
 import jax
 import numpy as np
 
+from trajvae.errors import ConfigError
+
 
 def epoch_permutation(num_examples: int, seed: int, epoch: int) -> np.ndarray:
   return np.random.default_rng([seed, epoch]).permutation(num_examples)
@@ -21,7 +23,7 @@ def epoch_permutation(num_examples: int, seed: int, epoch: int) -> np.ndarray:
 def batch_indices(num_examples: int, global_batch_size: int, seed: int, step: int) -> np.ndarray:
   """Indices of the global batch at step: epochs of seeded permutations, the last partial batch dropped."""
   if global_batch_size > num_examples:
-    raise ValueError(f"batch size {global_batch_size} exceeds the {num_examples} training examples")
+    raise ConfigError(f"batch size {global_batch_size} exceeds the {num_examples} training examples")
   per_epoch = num_examples // global_batch_size
   epoch, position = divmod(step, per_epoch)
   permutation = epoch_permutation(num_examples, seed, epoch)
@@ -40,7 +42,7 @@ def array_batches(
     raise ValueError("the dataset is empty")
   processes, index = jax.process_count(), jax.process_index()
   if global_batch_size % processes:
-    raise ValueError(f"batch size {global_batch_size} is not divisible by the {processes} processes")
+    raise ConfigError(f"batch size {global_batch_size} is not divisible by the {processes} processes")
   local = global_batch_size // processes
 
   def batch(step: int) -> dict[str, np.ndarray]:

@@ -17,7 +17,6 @@ non-commercially (see docs/music_data.md).
 
 from __future__ import annotations
 
-from collections import Counter
 import dataclasses
 import functools
 import logging
@@ -27,6 +26,7 @@ import pathlib
 import pickle
 import sys
 import time
+from collections import Counter
 from fractions import Fraction
 from typing import Iterable, Sequence
 

@@ -13,6 +13,7 @@ import numpy as np
 from flax import nnx
 
 from trajvae.config import from_dict, override, to_dict
+from trajvae.errors import InputError
 from trajvae.music import objective
 from trajvae.music.api import TrainedMusicVAE
 from trajvae.music.configs import PRESETS, MusicDataConfig, MusicVAEConfig
@@ -225,7 +226,7 @@ def interpolate(workdir, start: str | None = None, end: str | None = None, num_s
 
   config, model, _ = load_run(workdir)
   if (start is None) != (end is None):
-    raise ValueError("give both --start and --end MIDI files, or neither")
+    raise InputError("give both --start and --end MIDI files, or neither")
   if start is None:
     windows = load_windows(config.data, config.eval.split)
     a, b = windows[0], windows[len(windows) // 2]
@@ -237,7 +238,7 @@ def interpolate(workdir, start: str | None = None, end: str | None = None, num_s
         tensors = converter.to_tensors(seq)
         if len(tensors):
           return tensors[0]
-      raise ValueError(f"{path} has no {dataset_name(config.data)} window this model can encode")
+      raise InputError(f"{path} has no {dataset_name(config.data)} window this model can encode")
 
     a, b = first_window(start), first_window(end)
   tokens = model.interpolate(a, b, num_steps, temperature, jax.random.key(seed))

@@ -17,11 +17,13 @@ import warnings
 
 import numpy as np
 
+from trajvae.errors import InputError
+
 DEFAULT_QPM = 120.0
 STEPS_PER_QUARTER = 4
 
 
-class CorruptMidiError(ValueError):
+class CorruptMidiError(InputError):
   """Data that pretty_midi cannot read as a Standard MIDI File."""
 
 

@@ -35,7 +35,7 @@ import optax
 from flax import nnx
 from jax.sharding import Mesh
 
-from trajvae.config import to_dict
+from trajvae.config import ConfigError, to_dict
 from trajvae.sectar import buffer as rb
 from trajvae.sectar import explore, planning, ppo
 from trajvae.sectar.configs import SectarConfig
@@ -74,7 +74,7 @@ class Stages(NamedTuple):
 def check_config(config: SectarConfig, env: SectarEnv) -> None:
   m = config.model
   if m.obs_dim != env.observation_size or m.action_dim != env.action_size or m.discrete == env.continuous:
-    raise ValueError(
+    raise ConfigError(
         f"model (obs_dim={m.obs_dim}, action_dim={m.action_dim}, discrete={m.discrete}) does not fit env "
         f"{config.env.name!r} (observation_size={env.observation_size}, action_size={env.action_size}, "
         f"continuous={env.continuous})")
@@ -138,7 +138,7 @@ def check_divisible(config: SectarConfig, num_devices: int) -> None:
   """Raise ValueError naming the first batch axis that does not divide over num_devices devices."""
   for name, size in batch_axes(config).items():
     if size % num_devices:
-      raise ValueError(f"{name} {size} is not divisible by the {num_devices} devices of the data mesh; "
+      raise ConfigError(f"{name} {size} is not divisible by the {num_devices} devices of the data mesh; "
                        f"use a multiple of {num_devices}")
 
 

@@ -30,6 +30,7 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from trajvae.errors import InputError
 from trajvae.serve.common import MAX_BODY_BYTES, ApiError, Binary, Params
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ STATIC = pathlib.Path(__file__).parent / "static"
 PAGES = {"musicvae": "musicvae.html", "vae": "vae.html", "sectar": "sectar.html"}
 
 
-class ServeError(ValueError):
+class ServeError(InputError):
   """A workdir the explorer cannot serve (missing, not a trajvae run, an unknown model)."""
 
 

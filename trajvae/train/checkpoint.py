@@ -13,12 +13,13 @@ from typing import Any
 import jax
 import orbax.checkpoint as ocp
 
+from trajvae.errors import MissingFileError, WorkdirMismatchError
 from trajvae.train.workdir import PathLike, workdir_path
 
 _META_FILE = "trajvae_checkpoint.json"
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(WorkdirMismatchError):
   """The checkpoint directory belongs to another model or an incompatible config."""
 
 
@@ -71,7 +72,7 @@ class CheckpointStore:
     """Restore into the structure, shapes and shardings of abstract_state (defaults to the latest step)."""
     step = self.latest_step() if step is None else step
     if step is None:
-      raise FileNotFoundError(f"no checkpoint in {self.directory}")
+      raise MissingFileError(f"{self.directory} holds no saved checkpoint yet (did training save a step?)")
     target = jax.tree.map(_as_abstract, abstract_state)
     try:
       return self._manager.restore(step, args=ocp.args.StandardRestore(target))
@@ -95,9 +96,12 @@ def _as_abstract(x: Any) -> Any:
   return x
 
 
-def read_checkpoint_meta(directory: PathLike) -> dict[str, Any]:
-  """The model name and config saved beside a run's checkpoints."""
+def read_checkpoint_meta(directory: PathLike, model_name: str | None = None) -> dict[str, Any]:
+  """The model name and config saved beside a run's checkpoints; checks the model when model_name is given."""
   meta_path = workdir_path(directory) / _META_FILE
   if not meta_path.exists():
-    raise FileNotFoundError(f"{directory} holds no trajvae checkpoints (missing {_META_FILE})")
-  return json.loads(meta_path.read_text())
+    raise MissingFileError(f"{directory} holds no trajvae checkpoints (missing {_META_FILE})")
+  meta = json.loads(meta_path.read_text())
+  if model_name is not None and meta.get("model") != model_name:
+    raise CheckpointMismatchError(f"{directory} holds a {meta.get('model')!r} run, not a {model_name!r} one")
+  return meta

@@ -21,16 +21,18 @@ from typing import Any, Mapping
 import jax
 import numpy as np
 
+from trajvae.errors import ConfigError, UserError
+
 ENV_ADDRESS = "TRAJVAE_COORDINATOR_ADDRESS"
 ENV_NUM_PROCESSES = "TRAJVAE_NUM_PROCESSES"
 ENV_PROCESS_ID = "TRAJVAE_PROCESS_ID"
 
 
-class DistributedInitError(RuntimeError):
+class DistributedInitError(UserError, RuntimeError):
   """This process could not join the run (coordinator unreachable, or bad process settings)."""
 
 
-class ConfigMismatchError(ValueError):
+class ConfigMismatchError(ConfigError):
   """The processes of one run were started with different configs."""
 
 

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from trajvae.config import from_dict, override, to_dict
+from trajvae.config import ConfigError, from_dict, override, to_dict
 from trajvae.data.batches import array_batches
 from trajvae.train.checkpoint import read_checkpoint_meta
 from trajvae.train.loop import TrainConfig, TrainTask, fit, load_trained_params
@@ -106,13 +106,13 @@ def validate_images(x: np.ndarray, model: ModelConfig) -> None:
 
 def check_data_fits_model(dataset: ImageDataset, config: VAEConfig) -> None:
   if dataset.num_features != config.model.input_dim:
-    raise ValueError(
+    raise ConfigError(
         f"dataset {config.data.name!r} has {dataset.image_shape} images ({dataset.num_features} features) "
         f"but model.input_dim={config.model.input_dim}"
     )
   expected = "bernoulli" if config.data.binarize or dataset.num_levels == 2 else "gaussian"
   if config.model.likelihood != expected:
-    raise ValueError(
+    raise ConfigError(
         f"data.binarize={config.data.binarize} needs model.likelihood={expected!r}, got {config.model.likelihood!r}"
     )
 
