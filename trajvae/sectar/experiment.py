@@ -86,7 +86,7 @@ def planned_episode(config: SectarConfig, state: loop.LoopState, key: jax.Array)
   best = int(jnp.argmax(eps.rewards.sum(-1)))
   obs, zs = eps.obs[best], eps.latents[best]
   model = nnx.merge(stages.graphdef, state.params)
-  seg_starts = jnp.concatenate([env.start_state[None], obs[t - 1 :: t][:-1]])
+  seg_starts = eps.plan_states[best]
   predicted = model.state_decoder(zs, seg_starts, t)[0].reshape(-1, obs.shape[-1])
   decode = lambda p, z, s0, n: model.state_decoder(z, s0, n)[0]
   first = planning.plan(decode, env.reward_fn, None, env.start_state, jnp.int32(0), key, loop.planner_config(config))
