@@ -3,6 +3,9 @@
   python experiments/sectar_curves.py --out runs/sectar_curves                  # the issue's scale: 1M env steps per run
   python experiments/sectar_curves.py --out /tmp/sectar_curves --small          # what was run here (see docs/sectar.md)
 
+Finished runs are cached in --out (curve_*.json; SeCTAR runs resume from their
+checkpoints), so an interrupted call continues where it stopped.
+
 Per env (task 0), method and seed, one run to the env-step budget; then, from
 the SeCTAR run of the first seed: skill reuse (fresh MPC episodes with that one
 model on all 5 task configs, each against its oracle) and pictures
@@ -46,12 +49,12 @@ SMALL_BUDGET = {"waypoint": 50_000, "block": 40_000}
 
 
 def sectar_config(env_name: str, preset: str, seed: int, budget: int, sets: list[str]) -> configs.SectarConfig:
-  """The preset with seed, the overrides, and enough iterations to reach the budget (one checkpoint at the end)."""
+  """The preset with seed, the overrides, and enough iterations to reach the budget (checkpoints every 2)."""
   config = override(configs.PRESETS[preset.format(env=env_name)](), [f"train.seed={seed}", *sets])
   per_iteration = loop.build(config).steps_per_iteration
   iterations = math.ceil(budget / per_iteration)
   return dataclasses.replace(config, train=dataclasses.replace(config.train, iterations=iterations,
-                                                               checkpoint_every=iterations, keep_checkpoints=1))
+                                                               checkpoint_every=2, keep_checkpoints=1))
 
 
 def run_sectar(env_name: str, preset: str, seed: int, budget: int, sets: list[str], workdir: pathlib.Path):
@@ -95,11 +98,13 @@ def write_outputs(results: dict, out: pathlib.Path) -> None:
   for ax, env_name in zip(axes[0], envs):
     ref = oracle.oracle_reward(env_name, 0)
     for i, (method, seeds) in enumerate(results["runs"][env_name].items()):
+      if not seeds:
+        continue
       curves = [s["curve"] for s in seeds.values()]
       finals = [compare.final(c) for c in curves]
       steps = int(np.mean([c[-1][0] for c in curves]))
       wall = np.mean([s["wall_s"] for s in seeds.values()])
-      lines.append(f"| {env_name} | {method} | {np.mean(finals):.2f} ± {np.std(finals):.2f} | "
+      lines.append(f"| {env_name} | {method} | {np.mean(finals):.2f} ± {np.std(finals):.2f} (seeds {', '.join(seeds)}) | "
                    f"{np.mean(finals) / ref:.3f} | {steps:,} | {wall:.0f} s |")
       grid, mean, std = band(curves, results["budget"][env_name])
       ax.plot(grid, mean, c=f"C{i}", lw=2, label=method)
@@ -107,7 +112,7 @@ def write_outputs(results: dict, out: pathlib.Path) -> None:
     ax.axhline(ref, c="k", ls="--", lw=1, label=f"scripted oracle ({ref:g})")
     ax.set_xlabel("env steps")
     ax.set_ylabel("task reward per episode")
-    ax.set_title(f"{env_name}, task 0 (mean ± std over {len(results['seeds'])} seeds)")
+    ax.set_title(f"{env_name}, task 0 (mean ± std over seeds)")
     ax.legend(fontsize=8)
   fig.tight_layout()
   fig.savefig(out / "curves.png", dpi=100)
@@ -132,6 +137,7 @@ def main(argv: list[str] | None = None) -> None:
   parser.add_argument("--budget", type=int, help="env steps per run (default: 1M, or per env with --small)")
   parser.add_argument("--preset", default="{env}_cpu", help="SeCTAR preset ({env} is replaced)")
   parser.add_argument("--reuse-episodes", type=int, default=4, help="MPC episodes per task for skill reuse")
+  parser.add_argument("--report-only", action="store_true", help="tables and plots from the finished (cached) runs")
   parser.add_argument("--set", nargs="*", default=[], help="SeCTAR config overrides, e.g. mpc.num_sequences=512")
   args = parser.parse_args(argv)
   budget = {e: args.budget or (SMALL_BUDGET[e] if args.small else FULL_BUDGET) for e in args.envs}
@@ -145,6 +151,12 @@ def main(argv: list[str] | None = None) -> None:
     for method in args.methods:
       runs[env_name][method] = {}
       for seed in args.seeds:
+        cached = out / f"curve_{env_name}_{method}_s{seed}.json"  # a rerun skips finished runs (SeCTAR resumes)
+        if cached.exists():
+          runs[env_name][method][str(seed)] = json.loads(cached.read_text())
+          continue
+        if args.report_only:
+          continue
         t = time.perf_counter()
         if method == "sectar":
           curve = run_sectar(env_name, args.preset, seed, budget[env_name], args.set, out / f"sectar_{env_name}_s{seed}")
@@ -154,13 +166,20 @@ def main(argv: list[str] | None = None) -> None:
           curve = compare.run_dynamics_mpc(env_name, seed, budget[env_name], args.small)
         wall = time.perf_counter() - t
         runs[env_name][method][str(seed)] = {"curve": curve, "wall_s": wall}
+        cached.write_text(json.dumps(runs[env_name][method][str(seed)]))
         print(f"{env_name} {method} seed {seed}: final {compare.final(curve):.2f} after {curve[-1][0]:,} steps "
               f"({wall:.0f} s)", flush=True)
-    if "sectar" in args.methods:
+    if "sectar" in args.methods and not (args.report_only and not (out / f"reuse_{env_name}.json").exists()):
       workdir = out / f"sectar_{env_name}_s{args.seeds[0]}"
+      cached = out / f"reuse_{env_name}.json"
       t = time.perf_counter()
-      reuse[env_name] = skill_reuse(workdir, env_name, args.reuse_episodes)
-      experiment.sample(workdir, num_samples=8, out_dir=str(workdir / "pictures"))
+      if cached.exists():
+        reuse[env_name] = json.loads(cached.read_text())
+      else:
+        reuse[env_name] = skill_reuse(workdir, env_name, args.reuse_episodes)
+        cached.write_text(json.dumps(reuse[env_name]))
+      if not (workdir / "pictures" / "mpc_episode.png").exists():
+        experiment.sample(workdir, num_samples=8, out_dir=str(workdir / "pictures"))
       print(f"{env_name} skill reuse + pictures ({time.perf_counter() - t:.0f} s): {reuse[env_name]}", flush=True)
   machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, jax {jax.__version__} {jax.devices()[0].platform}"
   results = {"budget": budget, "seeds": args.seeds, "preset": args.preset, "machine": machine,
