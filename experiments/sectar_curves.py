@@ -64,12 +64,12 @@ def run_sectar(env_name: str, preset: str, seed: int, budget: int, sets: list[st
 
 
 def band(curves: list[list[tuple[int, float]]], budget: int, points: int = 40) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-  """(grid, mean, std) over seeds of curves interpolated on a common env-step grid (NaN before a run's first point)."""
+  """(grid, mean, std) over seeds of curves interpolated on a common env-step grid (NaN outside a run's points)."""
   grid = np.linspace(0, budget, points)
   ys = []
   for c in curves:
     x, y = np.asarray(c, np.float64).T
-    ys.append(np.interp(grid, x, y, left=np.nan))
+    ys.append(np.interp(grid, x, y, left=np.nan, right=np.nan))
   ys = np.asarray(ys)
   with np.errstate(all="ignore"):
     return grid, np.nanmean(ys, 0), np.nanstd(ys, 0)
@@ -92,7 +92,8 @@ def write_outputs(results: dict, out: pathlib.Path) -> None:
   envs = list(results["runs"])
   fig, axes = plt.subplots(1, len(envs), figsize=(6 * len(envs), 4), squeeze=False)
   lines = [f"Budget per run: {results['budget']} env steps; seeds {results['seeds']}; {results['machine']}; "
-           f"SeCTAR preset {results['preset']}; wall {results['wall_s']:.0f} s in all.", "",
+           f"SeCTAR preset {results['preset']}; wall {results['wall_s']:.0f} s in all "
+           f"(the runs' own walls add up to {results['runs_wall_s']:.0f} s).", "",
            "| env (task 0) | method | final task reward (mean ± std over seeds) | fraction of oracle | env steps | wall / run |",
            "|---|---|---|---|---|---|"]
   for ax, env_name in zip(axes[0], envs):
@@ -181,9 +182,14 @@ def main(argv: list[str] | None = None) -> None:
       if not (workdir / "pictures" / "mpc_episode.png").exists():
         experiment.sample(workdir, num_samples=8, out_dir=str(workdir / "pictures"))
       print(f"{env_name} skill reuse + pictures ({time.perf_counter() - t:.0f} s): {reuse[env_name]}", flush=True)
+  if args.report_only:  # the budgets the cached runs were made with
+    budget = {e: int(max((s["curve"][-1][0] for m in runs[e].values() for s in m.values()), default=budget[e]))
+              for e in runs}
   machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, jax {jax.__version__} {jax.devices()[0].platform}"
   results = {"budget": budget, "seeds": args.seeds, "preset": args.preset, "machine": machine,
-             "wall_s": time.perf_counter() - t0, "sectar_overrides": args.set, "runs": runs, "reuse": reuse,
+             "wall_s": time.perf_counter() - t0,
+             "runs_wall_s": sum(s["wall_s"] for m in runs.values() for seeds in m.values() for s in seeds.values()),
+             "sectar_overrides": args.set, "runs": runs, "reuse": reuse,
              "reuse_episodes": args.reuse_episodes,
              "oracle": {e: [oracle.oracle_reward(e, t) for t in range(oracle.NUM_TASKS)] for e in args.envs}}
   write_outputs(results, out)
