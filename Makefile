@@ -13,7 +13,8 @@ export JAX_COMPILATION_CACHE_DIR ?= $(CURDIR)/.cache/jax
 
 .PHONY: help install demo test train-vae eval-vae sample-vae train-musicvae eval-musicvae sample-musicvae \
 	interpolate-musicvae train-sectar eval-sectar sample-sectar bench-vae bench-musicvae bench-sectar \
-	experiment-vae experiment-musicvae experiment-sectar experiment-structured demo-musicvae serve bench-serve clean
+	experiment-vae experiment-musicvae experiment-sectar experiment-sectar-curves experiment-structured demo-musicvae serve \
+	bench-serve clean
 
 help:  ## list targets
 	@grep -E '^[^#=	]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^[$$][(]addprefix ([a-z]+-),[$$][(]MODELS[)][)]:/\1MODEL:/; s/:.*## /\t/'
@@ -70,6 +71,9 @@ experiment-musicvae: $(VENV)/.installed  ## Table 1 (flat vs hierarchical 16-bar
 
 experiment-sectar: $(VENV)/.installed  ## SeCTAR vs flat PPO vs learned-dynamics MPC on waypoint and block (CPU scale)
 	$(PY) experiments/sectar_compare.py --small --out $(RUNS)/experiment-sectar
+
+experiment-sectar-curves: $(VENV)/.installed  ## SeCTAR/flat PPO/dynamics MPC curves vs the oracle, skill reuse, pictures (1M steps/run; SMALL=1: ~50k)
+	$(PY) experiments/sectar_curves.py $(if $(SMALL),--small) --out $(RUNS)/experiment-sectar-curves$(if $(SMALL),-small)
 
 bench-sectar: $(VENV)/.installed  ## env-steps/s, PPO update throughput, MPC latency at K=2048
 	$(PY) benchmarks/sectar.py

@@ -49,3 +49,15 @@ def test_continuous_actions_and_bad_split():
     rb.sample_batch(buf, jax.random.key(0), 2, "test")
   with pytest.raises(ValueError, match="capacity"):
     rb.empty(5, 3, 2)
+
+
+def test_epoch_slots_are_one_capped_pass_over_the_training_split():
+  buf = rb.add(rb.empty(200, 3, 2), *segments(np.arange(100)))  # 90 training segments
+  slots, count = jax.jit(rb.epoch_slots, static_argnums=(2, 3))(buf, jax.random.key(0), 30, 5)
+  assert slots.shape == (5, 30) and int(count) == 3  # drop_last: 90 // 30 full minibatches
+  used = np.asarray(slots[:3]).ravel()
+  assert len(np.unique(used)) == 90 and not np.any(rb.is_val_slot(used))  # each training segment once
+  assert int(rb.epoch_slots(buf, jax.random.key(0), 10, 4)[1]) == 4  # capped at max_batches
+  small = rb.add(rb.empty(200, 3, 2), *segments(np.arange(12)))  # 11 training segments < one batch
+  slots, count = rb.epoch_slots(small, jax.random.key(0), 30, 5)
+  assert int(count) == 1 and np.all(np.asarray(slots[0]) < 12) and not np.any(rb.is_val_slot(np.asarray(slots[0])))

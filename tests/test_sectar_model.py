@@ -112,3 +112,20 @@ def test_continuous_policy_log_prob():
   np.testing.assert_allclose(std, [1.0, 1.0])
   expected = -0.5 * jnp.sum((a - mean) ** 2, -1) - math.log(2 * math.pi)
   np.testing.assert_allclose(losses.policy_log_prob(pd, s, z, a), expected, rtol=1e-5)
+
+
+def test_authors_init_heads_and_no_std_floor():
+  model = Sectar(SMALL, rngs=nnx.Rngs(0))
+  # Encoder heads: ReLU MLPs (32, 32), as the authors' MLP default.
+  assert [l.kernel.shape for l in model.encoder.mean.hidden] == [(32, 32), (32, 32)]
+  assert model.encoder.log_std.out.kernel.shape == (32, 8)
+  # Xavier-uniform weights and torch-default biases: U(+-sqrt(6 / (in + out))) and U(+-1 / sqrt(in)).
+  pd = PolicyDecoder(ModelConfig(), rngs=nnx.Rngs(1))
+  layer = pd.net.hidden[0]  # 10 -> 400
+  w, b = np.asarray(layer.kernel[...]), np.asarray(layer.bias[...])
+  bound = math.sqrt(6 / (10 + 400))
+  assert np.abs(w).max() <= bound and np.abs(w).max() > 0.95 * bound
+  assert np.abs(b).max() <= 1 / math.sqrt(10) and np.abs(b).max() > 0.9 / math.sqrt(10)
+  # No floor on the state decoder's std (the authors' clamp is commented out).
+  model.state_decoder.log_std[...] = jnp.full((2,), math.log(1e-3))
+  np.testing.assert_allclose(model.state_decoder.std(), [1e-3, 1e-3], rtol=1e-5)

@@ -74,3 +74,34 @@ def test_unknown_method_is_an_error():
   cfg = planning.PlannerConfig(num_sequences=4, horizon=1, segment_len=2, latent_dim=2, method="mppi")
   with pytest.raises(ValueError, match="unknown planning method"):
     planning.plan(linear_decode, quadratic_reward(jnp.zeros(2)), 0.1, jnp.zeros(2), jnp.int32(0), jax.random.key(0), cfg)
+
+
+def test_near_the_end_only_the_latents_left_are_scored():
+  """The authors plan min(H, latents left): scoring H = 3 with 1 latent left equals scoring H = 1."""
+  reward = lambda states, progress: (states[..., 0], progress)  # reward = x at every step
+  lat = jax.random.normal(jax.random.key(0), (16, 3, 2))
+  s0 = jnp.zeros(2)
+  cfg3 = planning.PlannerConfig(num_sequences=16, horizon=3, segment_len=4, latent_dim=2, discount=0.9)
+  cfg1 = planning.PlannerConfig(num_sequences=16, horizon=1, segment_len=4, latent_dim=2, discount=0.9)
+  short, _ = planning.score_sequences(linear_decode, reward, 0.1, lat[:, :1], s0, jnp.int32(0), cfg1)
+  cut, _ = planning.score_sequences(linear_decode, reward, 0.1, lat, s0, jnp.int32(0), cfg3, latents_left=1)
+  full, _ = planning.score_sequences(linear_decode, reward, 0.1, lat, s0, jnp.int32(0), cfg3)
+  np.testing.assert_allclose(cut, short, rtol=1e-6)
+  assert float(jnp.abs(full - short).max()) > 1e-3
+  # With 3 or more left it is the full score.
+  more, _ = planning.score_sequences(linear_decode, reward, 0.1, lat, s0, jnp.int32(0), cfg3, latents_left=5)
+  np.testing.assert_allclose(more, full, rtol=1e-6)
+
+
+def test_episode_records_its_replan_states():
+  env = make_env("waypoint", task=0, continuous=True)
+
+  def decode(params, z, s0, length):
+    return s0[:, None] + jnp.zeros((1, length, 1))
+
+  cfg = planning.PlannerConfig(num_sequences=4, horizon=2, segment_len=5, latent_dim=2)
+  ep = jax.jit(lambda k: planning.mpc_episode(env, decode, lambda p, o, z, k: z[:2], None, None, k, 3, cfg))(
+      jax.random.key(0))
+  assert ep.plan_states.shape == (3, 2)
+  np.testing.assert_array_equal(ep.plan_states[0], env.start_state)  # the task's start state is a replan state
+  np.testing.assert_array_equal(ep.plan_states[1:], ep.obs[4:-1:5])  # then each segment's end state

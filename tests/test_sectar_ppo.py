@@ -63,3 +63,17 @@ def test_discounted_advantages_hand_computed():
   r = jnp.array([[1.0, 0.0, 2.0]])
   adv = ppo.discounted_advantages(r, gamma=0.5, lam=1.0)
   np.testing.assert_allclose(adv, [[1.0 + 0.25 * 2.0, 0.5 * 2.0, 2.0]])
+
+
+def test_minibatches_of_200_and_adam_without_clip():
+  cfg = ppo.PPOConfig(num_envs=400, rollout_len=99, minibatch_size=200)
+  assert cfg.minibatches() == (198, 200)  # ~2,000 Adam steps in 10 epochs, as the authors' explorer
+  assert ppo.PPOConfig(num_envs=32, rollout_len=99, minibatch_size=200).minibatches() == (15, 211)
+  assert ppo.PPOConfig(num_envs=4, rollout_len=19, minibatch_size=200).minibatches() == (1, 76)
+  assert ppo.PPOConfig(num_envs=20, rollout_len=19).minibatches() == (2, 190)
+  # Adam eps 1e-5: the first step on a gradient of 1e-5 is lr / 2 (eps 1e-8 would give ~lr); no clip of large ones.
+  cfg = ppo.PPOConfig(learning_rate=1.0)
+  opt = ppo.make_optimizer(cfg)
+  params = {"w": jnp.zeros(2)}
+  upd, _ = opt.update({"w": jnp.array([1e-5, 1e6])}, opt.init(params), params)
+  np.testing.assert_allclose(upd["w"], [-0.5, -1.0], rtol=1e-4)

@@ -33,6 +33,9 @@ def test_smoke_runs_end_to_end_and_logs(uninterrupted):
   per_iter = (2 * 4 * 9) + (8 * 19) + (2 * 8 * 9)  # MPC + explorer + consistency PPO env steps
   assert [r["env_steps"] for r in records] == [per_iter, 2 * per_iter, 3 * per_iter]
   assert int(state.buffer.size) == 3 * cfg.explore.num_starts * cfg.explore.num_segments
+  # One pass over the training split per fit round (drop_last, at least one minibatch): 15, 29, 44 segments
+  # in minibatches of 16.
+  assert [r["vae_steps"] for r in records] == [1, 1, 2]
   # The VAE learns the explorer's segments: its loss falls over the 3 iterations.
   assert records[-1]["vae_loss"] < records[0]["vae_loss"]
   meta = json.loads((workdir / "checkpoints" / "trajvae_checkpoint.json").read_text())

@@ -84,6 +84,23 @@ def sample_batch(buffer: Buffer, key: Array, batch_size: int, split: str = "trai
   return Batch(states=buffer.states[slots], actions=buffer.actions[slots])
 
 
+def epoch_slots(buffer: Buffer, key: Array, batch_size: int, max_batches: int) -> tuple[Array, Array]:
+  """Minibatches of one shuffled pass over the training split, capped: (slots [max_batches, batch_size], count).
+
+  As the authors' fit (a DataLoader with shuffle and drop_last, stopped after
+  max_batches): count = min(n_train // batch_size, max_batches) full minibatches
+  without replacement, at least 1 (drawn with repeats while the split holds
+  fewer than batch_size segments). Rows from count on are padding: skip them.
+  """
+  n_train, _ = split_sizes(buffer)
+  cap = buffer.capacity
+  noise = jax.random.uniform(key, (cap,))
+  order = jnp.argsort(jnp.where(jnp.arange(cap) < n_train, noise, 2.0))  # a permutation of 0..n_train-1 first
+  j = order[jnp.arange(max_batches * batch_size) % cap] % jnp.maximum(n_train, 1)
+  count = jnp.clip(n_train // batch_size, 1, max_batches)
+  return (j + j // (VAL_EVERY - 1)).reshape(max_batches, batch_size), count
+
+
 def sample_start_states(buffer: Buffer, key: Array, n: int) -> Array:
   """n first states s_0 of training segments [n, D] (start states of the consistency PPO)."""
   return buffer.states[_slots(buffer, key, n, "train"), 0]

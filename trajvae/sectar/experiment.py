@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 import json
 import pathlib
 from typing import Sequence
@@ -17,6 +17,7 @@ from trajvae.sectar import buffer as rb
 from trajvae.sectar import planning, plots, ppo
 from trajvae.sectar import train as loop
 from trajvae.sectar.configs import DEFAULT_PRESET, PRESETS, SectarConfig
+from trajvae.sectar.envs import make_env
 from trajvae.train.checkpoint import read_checkpoint_meta
 from trajvae.train.workdir import local_output_dir, workdir_path
 
@@ -38,23 +39,39 @@ def load_run(workdir: str | pathlib.Path, overrides: Sequence[str] = ()) -> tupl
   return override(saved, overrides), state, step
 
 
-def _with(config: SectarConfig, task: int, num_episodes: int) -> SectarConfig:
-  return dataclasses.replace(config, env=dataclasses.replace(config.env, task=task),
-                             mpc=dataclasses.replace(config.mpc, num_episodes=num_episodes))
+def task_returns_fn(config: SectarConfig):
+  """returns(params, key, start, goals) -> summed task reward [eval.num_episodes] of fresh MPC episodes on the
+  task given by its start state and goals, compiled once for all task configs (they are traced arguments)."""
+  base = loop.build(config)
+
+  def returns(params, key, start, goals):
+    env = copy.copy(base.env)  # the same env with the task's arrays swapped in (traced)
+    env._start, env.goals = start, goals
+    eps = loop.make_mpc_fns(env, base.graphdef, config)(params, key, config.eval.num_episodes)
+    return jnp.sum(eps.rewards, axis=-1)
+
+  return jax.jit(returns)
+
+
+def task_arrays(config: SectarConfig, task: int) -> tuple[jax.Array, jax.Array]:
+  """(start state, goals) of one of the env's task configs."""
+  env = make_env(config.env.name, task=task, continuous=config.env.continuous)
+  return env.start_state, env.goals
 
 
 def evaluate(workdir: str | pathlib.Path, overrides: Sequence[str] = ()) -> dict:
   """Task reward of fresh MPC episodes with the trained model on eval.tasks (default: all 5 task configs).
 
-  overrides (e.g. eval.tasks=2 eval.num_episodes=40 mpc.num_sequences=2048) apply
-  to this evaluation only. Also written to workdir/eval.json.
+  One model plans for every task config (the paper's skill reuse); overrides
+  (e.g. eval.tasks=2 eval.num_episodes=40 mpc.num_sequences=2048) apply to this
+  evaluation only. Also written to workdir/eval.json.
   """
   config, state, step = load_run(workdir, overrides)
+  returns = task_returns_fn(config)
   per_task = {}
   for task in config.eval.tasks:
-    stages = loop.build(_with(config, task, config.eval.num_episodes))
-    eps, _ = stages.mpc(state.params, jax.random.fold_in(jax.random.key(config.eval.seed), task))
-    ret = loop.episode_returns(eps)
+    ret = np.asarray(returns(state.params, jax.random.fold_in(jax.random.key(config.eval.seed), task),
+                             *task_arrays(config, task)))
     per_task[str(task)] = {"mean": float(ret.mean()), "std": float(ret.std()), "max": float(ret.max()),
                            "returns": ret.tolist()}
   results = {
@@ -86,7 +103,7 @@ def planned_episode(config: SectarConfig, state: loop.LoopState, key: jax.Array)
   best = int(jnp.argmax(eps.rewards.sum(-1)))
   obs, zs = eps.obs[best], eps.latents[best]
   model = nnx.merge(stages.graphdef, state.params)
-  seg_starts = jnp.concatenate([env.start_state[None], obs[t - 1 :: t][:-1]])
+  seg_starts = eps.plan_states[best]
   predicted = model.state_decoder(zs, seg_starts, t)[0].reshape(-1, obs.shape[-1])
   decode = lambda p, z, s0, n: model.state_decoder(z, s0, n)[0]
   first = planning.plan(decode, env.reward_fn, None, env.start_state, jnp.int32(0), key, loop.planner_config(config))

@@ -2,13 +2,19 @@
 
 As the authors' code (vaepdentropy.py): the explorer pi_e(a | s) (the policy
 decoder's MLP without z, Gaussian std init 20 for continuous actions) starts
-from states the MPC episodes visited and runs (T+1) * num_segments - 1 steps;
+from num_starts of the MPC episodes' replan states (drawn without replacement;
+the task's start state is among them) and runs (T+1) * num_segments - 1 steps;
 the start state and its states are cut into num_segments segments of T+1
-states. Each segment's reward is its negative ELBO under the current VAE, paid
-on the segment's last step (zero elsewhere), so PPO pushes the explorer towards
-behaviour the model cannot yet encode. If the policy's mean entropy falls below
-reset_entropy (1.34 waypoint, 1.6 block) its weights and optimiser are
-re-initialised. The segments (+ actions) go to the buffer.
+states. Each segment's reward is -(NLL / T + KL) under the current VAE (the
+authors' per-step NLL), paid at action index (k+1)(T+1) - 1 for segment k (the
+step after its last state) and at the last action for the last segment; zero
+elsewhere. So PPO (minibatches of 200 samples, 10 epochs) pushes the explorer
+towards behaviour the model cannot yet encode. If the mean entropy of the
+rollout's action distributions (the policy before this iteration's update)
+is below reset_entropy (1.34 waypoint, 1.6 block), the weight matrices are
+re-initialised (xavier-uniform; biases and the Adam state are kept, as the
+authors' `apply(xavier_init)`; a Gaussian's log-std goes back to its init).
+The segments (+ actions) go to the buffer.
 """
 
 from __future__ import annotations
@@ -38,10 +44,11 @@ class ExploreConfig:
   reset_entropy: float = 1.34  # re-initialise below this mean entropy (1.6 block)
   init_std: float = 20.0  # Gaussian explorer only
   epochs: int = 10
-  num_minibatches: int = 2
+  minibatch_size: int = 200  # the authors' ppo_batch_size: 198 minibatches of 400 x 99 samples per epoch
   learning_rate: float = 3e-4
   gamma: float = 0.99
   gae_lambda: float = 0.95
+  entropy_coef: float = 0.0  # the authors: 1e-3 for wheeled and swimmer, 0 otherwise
 
 
 def rollout_length(segment_len: int, num_segments: int) -> int:
@@ -51,16 +58,38 @@ def rollout_length(segment_len: int, num_segments: int) -> int:
 
 def ppo_config(config: ExploreConfig, segment_len: int) -> ppo.PPOConfig:
   return ppo.PPOConfig(num_envs=config.num_starts, rollout_len=rollout_length(segment_len, config.num_segments),
-                       epochs=config.epochs, num_minibatches=config.num_minibatches,
-                       learning_rate=config.learning_rate, gamma=config.gamma, gae_lambda=config.gae_lambda)
+                       epochs=config.epochs, minibatch_size=config.minibatch_size,
+                       learning_rate=config.learning_rate, gamma=config.gamma, gae_lambda=config.gae_lambda,
+                       entropy_coef=config.entropy_coef)
+
+
+def segment_nll_kl(model: Sectar, states: Array, key: Array) -> tuple[Array, Array]:
+  """(state decoder NLL summed over s_1..s_T, KL) of segments [B, T+1, D] with one z sample each: ([B], [B])."""
+  mean, std = model.encoder(states)
+  z = gaussian_sample(key, mean, std)
+  means, sd_std = model.state_decoder(z, states[..., 0, :], states.shape[-2] - 1)
+  return state_decoder_nll(means, sd_std, states[..., 1:, :]), kl_to_standard_normal(mean, std)
 
 
 def segment_elbo(model: Sectar, states: Array, key: Array) -> Array:
   """ELBO (beta = 1, one z sample) of segments states [B, T+1, D] -> [B]; as LossTerms.elbo with the same key."""
-  mean, std = model.encoder(states)
-  z = gaussian_sample(key, mean, std)
-  means, sd_std = model.state_decoder(z, states[..., 0, :], states.shape[-2] - 1)
-  return -state_decoder_nll(means, sd_std, states[..., 1:, :]) - kl_to_standard_normal(mean, std)
+  nll, kl = segment_nll_kl(model, states, key)
+  return -nll - kl
+
+
+def segment_reward(model: Sectar, states: Array, key: Array) -> Array:
+  """The explorer's reward per segment, -(NLL / T + KL) (the authors' forward_batch: NLL per step, KL unweighted)."""
+  nll, kl = segment_nll_kl(model, states, key)
+  return -(nll / (states.shape[-2] - 1) + kl)
+
+
+def reward_indices(segment_len: int, num_segments: int) -> list[int]:
+  """Action indices paying each segment's reward: (k+1)(T+1) - 1 for all but the last segment, then the last action.
+
+  The authors' rewidx = range(T, L, T+1) + [L-1] with L = (T+1) n - 1 steps.
+  """
+  length = rollout_length(segment_len, num_segments)
+  return [(k + 1) * (segment_len + 1) - 1 for k in range(num_segments - 1)] + [length - 1]
 
 
 def cut_segments(starts: Array, next_obs: Array, actions: Array, segment_len: int) -> tuple[Array, Array]:
@@ -89,9 +118,9 @@ def elbo_reward_fn(model_graphdef: nnx.GraphDef, segment_len: int) -> ppo.Reward
     n, length = next_obs.shape[:2]
     dummy = jnp.zeros((n, length), jnp.int32)
     segs, _ = cut_segments(starts, next_obs, dummy, segment_len)
-    neg_elbo = -segment_elbo(model, segs, key).reshape(n, -1)  # [N, num_segments]
-    last = jnp.arange(1, neg_elbo.shape[1] + 1) * (segment_len + 1) - 2  # index in next_obs of each last state
-    return jnp.zeros((n, length), jnp.float32).at[:, last].set(neg_elbo)
+    per_segment = segment_reward(model, segs, key).reshape(n, -1)  # [N, num_segments]
+    idx = jnp.asarray(reward_indices(segment_len, per_segment.shape[1]))
+    return jnp.zeros((n, length), jnp.float32).at[:, idx].set(per_segment)
 
   return fn
 
@@ -102,34 +131,54 @@ def init_explorer(model_config: ModelConfig, config: ExploreConfig, key: Array) 
   return nnx.split(policy, nnx.Param)
 
 
+def reinit_weights(params: Any, fresh: Any) -> Any:
+  """The authors' reset (`policy_ex.apply(xavier_init)` + log-std back to its init): weight matrices and the
+  log-std from `fresh` (a newly initialised explorer), biases kept from `params`."""
+
+  def pick(path, old, new):
+    names = {str(getattr(k, "key", getattr(k, "name", k))) for k in path}
+    return old if "bias" in names else new
+
+  return jax.tree_util.tree_map_with_path(pick, params, fresh)
+
+
+def choose_starts(pool: Array, key: Array, n: int) -> Array:
+  """n start states from the pool [M, D], without replacement (with replacement only if n > M), as the authors'."""
+  m = pool.shape[0]
+  return pool[jax.random.choice(key, m, (n,), replace=n > m)]
+
+
 def make_explore_step(env: SectarEnv, model_graphdef: nnx.GraphDef, model_config: ModelConfig,
                       config: ExploreConfig, segment_len: int, mesh: Mesh | None = None) -> Callable:
   """step(explorer_state, model_params, buffer, start_pool [M, D], key, do_update) -> (explorer_state, buffer, metrics).
 
-  One explorer PPO iteration: rollouts from start_pool, -ELBO rewards, a PPO
-  update (kept only if do_update: the authors skip it at the first iteration),
-  the entropy-triggered re-initialisation, and the segments appended to the
-  buffer. Everything traced: jit it once. With a mesh, the rollouts are split over its data axis.
+  One explorer PPO iteration: rollouts from num_starts states of start_pool
+  (the MPC replan states, drawn without replacement), -(NLL/T + KL) rewards, a
+  PPO update (kept only if do_update: the authors skip it at the first
+  iteration), the reset of the weights if the rollout's entropy (before the
+  update) is below reset_entropy, and the segments appended to the buffer.
+  Everything traced: jit it once. With a mesh, the rollouts are split over its data axis.
   """
   graphdef, _ = init_explorer(model_config, config, jax.random.key(0))
   pcfg = ppo_config(config, segment_len)
   update = ppo.make_update(env, graphdef, elbo_reward_fn(model_graphdef, segment_len), pcfg, None, return_rollout=True,
-                           mesh=mesh)
+                           mesh=mesh, sample_starts=False)
 
   def step(state: ppo.TrainState, model_params: Any, buffer: rb.Buffer, start_pool: Array, key: Array,
            do_update: Array):
-    k_update, k_elbo, k_init = jax.random.split(key, 3)
-    new, metrics, data = update(state, (model_params, k_elbo), start_pool, k_update)
+    k_start, k_update, k_elbo, k_init = jax.random.split(key, 4)
+    starts = choose_starts(start_pool, k_start, config.num_starts)
+    new, metrics, data = update(state, (model_params, k_elbo), starts, k_update)
+    rollout_policy = nnx.merge(graphdef, state.params)  # the policy that acted
+    ent = jnp.mean(ppo.entropy(rollout_policy, data.rollout.obs, None))
     state = jax.tree.map(lambda a, b: jnp.where(do_update, a, b), new, state)
-    policy = nnx.merge(graphdef, state.params)
-    ent = jnp.mean(ppo.entropy(policy, data.rollout.obs, None))
     reset = ent < config.reset_entropy
-    fresh = ppo.init_train_state(init_explorer(model_config, config, k_init)[1], pcfg)
-    state = jax.tree.map(lambda a, b: jnp.where(reset, a, b), fresh, state)
+    fresh = reinit_weights(state.params, init_explorer(model_config, config, k_init)[1])
+    state = state._replace(params=jax.tree.map(lambda a, b: jnp.where(reset, a, b), fresh, state.params))
     segs, acts = cut_segments(data.starts, data.rollout.next_obs, data.rollout.actions, segment_len)
     buffer = rb.add(buffer, segs, acts)
     out = {
-        "explore_neg_elbo": jnp.mean(metrics["reward"]) / config.num_segments,  # mean -ELBO per segment
+        "explore_neg_elbo": -jnp.mean(metrics["reward"]) / config.num_segments,  # mean NLL/T + KL per segment
         "explore_entropy": ent,
         "explore_reset": reset.astype(jnp.float32),
         "explore_env_steps": jnp.float32(pcfg.num_envs * pcfg.rollout_len),

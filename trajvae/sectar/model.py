@@ -1,12 +1,17 @@
 """SeCTAR's networks as Flax NNX modules: trajectory encoder, state decoder, policy decoder.
 
 Encoder q(z | tau): 2-layer bidirectional LSTM over s_0..s_T, outputs mean-pooled
-over time, linear heads -> (mean, std) of z in R^latent_dim.
+over time, ReLU MLP heads (32, 32) -> mean and log-std of z in R^latent_dim (the
+authors' MLP default sizes).
 State decoder p(s_1..s_T | z, s_0): LSTM over [s_{t-1}, z] -> ReLU MLP -> mean of
 s_t, fed back as the next input (open loop from the true s_0, as the authors'
-code); one learned per-dimension scale (init 0.1, variance floored at 1e-4).
+code); one learned per-dimension scale (init 0.1; no floor, as the authors'
+decoder, whose min_var clamp is commented out).
 Policy decoder pi(a | s, z): ReLU MLP on [s, z] -> categorical logits, or a
 Gaussian mean with a state-independent learned log-std (init std 1).
+
+Every MLP layer is initialised as the authors' MLP (traj2vec/nn/mlp.py):
+xavier-uniform weights, PyTorch's default bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
 
 Time loops are lax.scan over an LSTM cell split into (graphdef, state) and
 merged inside the body, so the modules stay plain NNX and jit-friendly.
@@ -36,8 +41,9 @@ class ModelConfig:
   decoder_hidden: int = 256
   decoder_mlp: tuple[int, ...] = (128, 128, 128)
   policy_mlp: tuple[int, ...] = (400, 300, 200)
+  encoder_head_mlp: tuple[int, ...] = (32, 32)  # the authors' MLP default hidden sizes
   decoder_init_std: float = 0.1
-  decoder_min_var: float = 1e-4
+  decoder_min_var: float = 0.0  # 0 = no floor (the authors' decoder); > 0 floors std^2
   policy_init_std: float = 1.0
 
 
@@ -56,13 +62,29 @@ def _zero_carry(batch_shape: tuple[int, ...], hidden: int) -> tuple[Array, Array
   return (z, z)
 
 
+def torch_bias_init(fan_in: int):
+  """PyTorch's default nn.Linear bias: U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+  bound = 1.0 / math.sqrt(fan_in)
+
+  def init(key: Array, shape, dtype=jnp.float32) -> Array:
+    return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+  return init
+
+
+def linear(din: int, dout: int, rngs: nnx.Rngs) -> nnx.Linear:
+  """A dense layer with the authors' initialisation (xavier-uniform weight, torch-default bias)."""
+  return nnx.Linear(din, dout, kernel_init=nnx.initializers.xavier_uniform(), bias_init=torch_bias_init(din),
+                    rngs=rngs)
+
+
 class MLP(nnx.Module):
-  """ReLU hidden layers, linear output."""
+  """ReLU hidden layers, linear output; the authors' initialisation."""
 
   def __init__(self, din: int, hidden: tuple[int, ...], dout: int, *, rngs: nnx.Rngs):
     sizes = (din,) + tuple(hidden)
-    self.hidden = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:])])
-    self.out = nnx.Linear(sizes[-1], dout, rngs=rngs)
+    self.hidden = nnx.List([linear(a, b, rngs) for a, b in zip(sizes[:-1], sizes[1:])])
+    self.out = linear(sizes[-1], dout, rngs)
 
   def __call__(self, x: Array) -> Array:
     for layer in self.hidden:
@@ -79,8 +101,8 @@ class TrajectoryEncoder(nnx.Module):
     dins = [config.obs_dim] + [2 * h] * (config.encoder_layers - 1)
     self.forward = nnx.List([nnx.LSTMCell(d, h, rngs=rngs) for d in dins])
     self.backward = nnx.List([nnx.LSTMCell(d, h, rngs=rngs) for d in dins])
-    self.mean = nnx.Linear(2 * h, config.latent_dim, rngs=rngs)
-    self.log_std = nnx.Linear(2 * h, config.latent_dim, rngs=rngs)
+    self.mean = MLP(2 * h, config.encoder_head_mlp, config.latent_dim, rngs=rngs)
+    self.log_std = MLP(2 * h, config.encoder_head_mlp, config.latent_dim, rngs=rngs)
 
   def __call__(self, states: Array) -> tuple[Array, Array]:
     x = jnp.swapaxes(states, 0, 1)  # time-major
@@ -104,6 +126,8 @@ class StateDecoder(nnx.Module):
     self.min_var = config.decoder_min_var
 
   def std(self) -> Array:
+    if self.min_var <= 0:
+      return jnp.exp(self.log_std[...])
     return jnp.sqrt(jnp.maximum(jnp.exp(2.0 * self.log_std[...]), self.min_var))
 
   def __call__(self, z: Array, s0: Array, length: int) -> tuple[Array, Array]:

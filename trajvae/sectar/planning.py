@@ -6,7 +6,10 @@ with the environment's true sparse reward on the predicted states, continuing
 the episode's reward progress, discounted per step. Random shooting (the
 authors': K = 2048 sequences from N(0, I)) or, as an option, CEM refinement.
 The first latent of the best sequence drives the policy decoder for T env
-steps, then the planner runs again (mpc_episode, all under one jit).
+steps, then the planner runs again (mpc_episode, all under one jit). As the
+authors' `min(plan_horizon, max_horizon - T)`, near the episode's end only the
+latents left are scored: the predicted reward after the episode's last step has
+weight 0 (the same argmax as planning the shorter sequence, with static shapes).
 """
 
 from __future__ import annotations
@@ -59,20 +62,30 @@ def chain_decode(decode: DecodeFn, decoder_params: Any, latents: Array, s0: Arra
 
 
 def score_sequences(decode: DecodeFn, reward_fn: RewardFn, decoder_params: Any, latents: Array, s0: Array,
-                    progress: Array, config: PlannerConfig) -> tuple[Array, Array]:
-  """(discounted predicted returns [K], predicted states [K, H*T, D]) for latent sequences [K, H, Z]."""
+                    progress: Array, config: PlannerConfig, latents_left: Array | int | None = None
+                    ) -> tuple[Array, Array]:
+  """(discounted predicted returns [K], predicted states [K, H*T, D]) for latent sequences [K, H, Z].
+
+  latents_left: latents left in the episode; reward predicted after them is not counted (None: all H).
+  """
   k = latents.shape[0]
   states = chain_decode(decode, decoder_params, latents, jnp.broadcast_to(s0, (k,) + s0.shape), config.segment_len)
   rewards, _ = reward_fn(states, jnp.broadcast_to(progress, (k,)))
-  weights = config.discount ** jnp.arange(states.shape[1], dtype=jnp.float32)
+  steps = jnp.arange(states.shape[1])
+  weights = config.discount ** steps.astype(jnp.float32)
+  if latents_left is not None:
+    weights = jnp.where(steps < latents_left * config.segment_len, weights, 0.0)
   return rewards @ weights, states
 
 
 def plan(decode: DecodeFn, reward_fn: RewardFn, decoder_params: Any, s0: Array, progress: Array, key: Array,
-         config: PlannerConfig) -> Plan:
-  """The best of K latent sequences from the prior (random shooting), optionally refined by CEM."""
+         config: PlannerConfig, latents_left: Array | int | None = None) -> Plan:
+  """The best of K latent sequences from the prior (random shooting), optionally refined by CEM.
+
+  latents_left: plan min(H, latents_left) latents (the rest of each sequence is not scored).
+  """
   shape = (config.num_sequences, config.horizon, config.latent_dim)
-  score = lambda lat: score_sequences(decode, reward_fn, decoder_params, lat, s0, progress, config)
+  score = lambda lat: score_sequences(decode, reward_fn, decoder_params, lat, s0, progress, config, latents_left)
   keys = jax.random.split(key, config.cem_iterations + 1)
   latents = jax.random.normal(keys[0], shape)
   scores, states = score(latents)
@@ -99,10 +112,11 @@ def plan(decode: DecodeFn, reward_fn: RewardFn, decoder_params: Any, s0: Array, 
 
 
 class Episode(NamedTuple):
-  obs: Array  # [num_latents * T, D] visited states (the explorer's start pool)
+  obs: Array  # [num_latents * T, D] visited states
   rewards: Array  # [num_latents * T]
   latents: Array  # [num_latents, Z] executed latents
   predicted_scores: Array  # [num_latents]
+  plan_states: Array  # [num_latents, D] the state at each replan, the start first (the explorer's start pool)
 
 
 def mpc_episode(env: SectarEnv, decode: DecodeFn, act: ActFn, decoder_params: Any, policy_params: Any,
@@ -112,10 +126,13 @@ def mpc_episode(env: SectarEnv, decode: DecodeFn, act: ActFn, decoder_params: An
   vmap over keys for a batch of episodes (the authors' mpc_batch).
   """
 
-  def segment(state, k):
+  def segment(state, xs):
+    k, i = xs
     k_plan, k_act = jax.random.split(k)
     ps = state.pipeline_state
-    best = plan(decode, lambda s, p: env.reward_fn(s, p), decoder_params, state.obs, ps.progress, k_plan, config)
+    start = state.obs
+    best = plan(decode, lambda s, p: env.reward_fn(s, p), decoder_params, start, ps.progress, k_plan, config,
+                latents_left=num_latents - i)
     z = best.latents[0]
 
     def step(st, kk):
@@ -123,8 +140,9 @@ def mpc_episode(env: SectarEnv, decode: DecodeFn, act: ActFn, decoder_params: An
       return nxt, (nxt.obs, nxt.reward)
 
     state, (obs, rew) = jax.lax.scan(step, state, jax.random.split(k_act, config.segment_len))
-    return state, (obs, rew, z, best.score)
+    return state, (obs, rew, z, best.score, start)
 
-  _, (obs, rew, zs, scores) = jax.lax.scan(segment, env.reset(key), jax.random.split(key, num_latents))
+  xs = (jax.random.split(key, num_latents), jnp.arange(num_latents))
+  _, (obs, rew, zs, scores, starts) = jax.lax.scan(segment, env.reset(key), xs)
   flat = lambda x: x.reshape((-1,) + x.shape[2:])
-  return Episode(flat(obs), flat(rew), zs, scores)
+  return Episode(flat(obs), flat(rew), zs, scores, starts)

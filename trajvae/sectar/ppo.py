@@ -11,7 +11,7 @@ arguments of the jitted update, so an outer loop never re-jits.
 
 As the authors' PPO: zero baseline (no value function, "due to constantly
 changing rewards"), GAE(gamma, lambda) on the rewards, normalised advantages,
-clip 0.2, 10 epochs, Adam 3e-4. Every rollout is exactly one episode of
+clip 0.2, 10 epochs, Adam 3e-4 with eps 1e-5 and no gradient clip. Every rollout is exactly one episode of
 `rollout_len` steps (T = 19 for the consistency objective), so no auto-reset.
 """
 
@@ -42,13 +42,30 @@ class PPOConfig:
   rollout_len: int = 19
   epochs: int = 10
   num_minibatches: int = 2  # the authors: minibatches of 200 samples from 20 x 19 = 380
+  # If set, overrides num_minibatches: max(1, samples // minibatch_size) minibatches of equal size per
+  # epoch, the remainder (< 1 minibatch) left out of that epoch's shuffle (the explorer: 200, as the authors').
+  minibatch_size: int | None = None
   clip: float = 0.2
   learning_rate: float = 3e-4
+  adam_eps: float = 1e-5  # the authors' Adam(eps=1e-5)
   gamma: float = 0.99
   gae_lambda: float = 0.95
   entropy_coef: float = 0.0
-  max_grad_norm: float = 10.0
+  max_grad_norm: float | None = None  # None: no clip (the authors')
   normalize_advantages: bool = True
+
+  def minibatches(self) -> tuple[int, int]:
+    """(minibatches per epoch, samples per minibatch)."""
+    total = self.num_envs * self.rollout_len
+    if self.minibatch_size is None:
+      if total % self.num_minibatches:
+        raise ValueError(f"num_envs * rollout_len = {total} must be divisible by num_minibatches = "
+                         f"{self.num_minibatches}")
+      return self.num_minibatches, total // self.num_minibatches
+    if self.minibatch_size < 1:
+      raise ValueError(f"minibatch_size must be positive, got {self.minibatch_size}")
+    count = max(1, total // self.minibatch_size)
+    return count, total // count
 
 
 class Rollout(NamedTuple):
@@ -67,7 +84,10 @@ class TrainState(NamedTuple):
 
 
 def make_optimizer(config: PPOConfig) -> optax.GradientTransformation:
-  return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(config.learning_rate))
+  adam = optax.adam(config.learning_rate, eps=config.adam_eps)
+  if config.max_grad_norm is None:
+    return adam
+  return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), adam)
 
 
 def sample_action(policy: PolicyDecoder, s: Array, z: Array | None, key: Array) -> tuple[Array, Array]:
@@ -141,11 +161,13 @@ class RolloutData(NamedTuple):
 
 
 def make_update(env: SectarEnv, graphdef: nnx.GraphDef, reward_fn: RewardFn, config: PPOConfig,
-                latent_dim: int | None, return_rollout: bool = False, mesh: Mesh | None = None) -> Callable:
+                latent_dim: int | None, return_rollout: bool = False, mesh: Mesh | None = None,
+                sample_starts: bool = True) -> Callable:
   """update(train_state, reward_params, start_pool [M, D], key) -> (train_state, metrics); jit it once.
 
-  Start states are drawn uniformly from start_pool; latents from N(0, I) if
-  latent_dim is given (the policy decoder), none otherwise (the explorer).
+  Start states are drawn uniformly from start_pool (sample_starts=False: start_pool
+  is exactly the num_envs start states); latents from N(0, I) if latent_dim is
+  given (the policy decoder), none otherwise (the explorer).
   return_rollout=True also returns the RolloutData (the explorer keeps its
   segments for the buffer): (train_state, metrics, data). With a mesh, the
   envs and each minibatch's samples are split over its data axis (same values).
@@ -153,12 +175,16 @@ def make_update(env: SectarEnv, graphdef: nnx.GraphDef, reward_fn: RewardFn, con
   optimizer = make_optimizer(config)
   n, length = config.num_envs, config.rollout_len
   total = n * length
-  if total % config.num_minibatches:
-    raise ValueError(f"num_envs * rollout_len = {total} must be divisible by num_minibatches = {config.num_minibatches}")
+  num_mb, mb_size = config.minibatches()
 
   def update(train_state: TrainState, reward_params: Any, start_pool: Array, key: Array):
     k_start, k_z, k_roll, k_epochs = jax.random.split(key, 4)
-    starts = start_pool[jax.random.randint(k_start, (n,), 0, start_pool.shape[0])]
+    if sample_starts:
+      starts = start_pool[jax.random.randint(k_start, (n,), 0, start_pool.shape[0])]
+    elif start_pool.shape[0] != n:
+      raise ValueError(f"sample_starts=False needs exactly num_envs = {n} start states, got {start_pool.shape[0]}")
+    else:
+      starts = start_pool
     latents = None if latent_dim is None else jax.random.normal(k_z, (n, latent_dim))
     starts, latents = constrain_batch((starts, latents), mesh)
     policy = nnx.merge(graphdef, train_state.params)
@@ -181,8 +207,8 @@ def make_update(env: SectarEnv, graphdef: nnx.GraphDef, reward_fn: RewardFn, con
       return TrainState(optax.apply_updates(ts.params, updates), opt_state), (loss, aux)
 
     def epoch(ts: TrainState, k):
-      perm = jax.random.permutation(k, total)
-      mbs = jax.tree.map(lambda x: x[perm].reshape((config.num_minibatches, -1) + x.shape[1:]), data)
+      perm = jax.random.permutation(k, total)[: num_mb * mb_size]
+      mbs = jax.tree.map(lambda x: x[perm].reshape((num_mb, mb_size) + x.shape[1:]), data)
       mbs = constrain_batch(mbs, mesh, axis=1)
       return jax.lax.scan(minibatch_step, ts, mbs)
 

@@ -7,8 +7,9 @@ Per outer iteration:
 2. Exploration: the explorer runs from MPC-visited states, rewarded with the
    segments' -ELBO (no PPO update at the first iteration); entropy reset.
 3. Buffer: the explorer's segments (+ actions) are appended (FIFO).
-4. Fit: `rounds` x {`vae_steps` VAE+BC minibatches (Adam over encoder, state
-   decoder and policy decoder), 1 PD PPO update on the consistency reward}.
+4. Fit: `rounds` x {one shuffled pass over the buffer's training split in
+   VAE+BC minibatches, capped at `vae_steps` (Adam over encoder, state decoder
+   and policy decoder), 1 PD PPO update on the consistency reward}.
 
 Randomness derives from (seed, iteration) only, and the whole loop state
 (parameters, optimisers, explorer, buffer, env-step count) is checkpointed, so
@@ -151,7 +152,7 @@ def _build(config: SectarConfig, mesh: Mesh) -> Stages:
   pd_graphdef, _ = _submodule(graphdef, nnx.split(Sectar(config.model, rngs=nnx.Rngs(0)), nnx.Param)[1], "policy")
   sd_graphdef, _ = nnx.split(Sectar(config.model, rngs=nnx.Rngs(0)).state_decoder, nnx.Param)
   f = config.fit
-  vae_tx = optax.adam(f.learning_rate)
+  vae_tx = optax.adam(f.learning_rate, eps=1e-5)  # the authors' VAE Adam
   pcfg = pd_ppo_config(config)
   pd_update = ppo.make_update(env, pd_graphdef, ppo.consistency_reward_fn(sd_graphdef), pcfg, config.model.latent_dim,
                               mesh=mesh)
@@ -173,23 +174,32 @@ def _build(config: SectarConfig, mesh: Mesh) -> Stages:
     return eps, {"task_reward": jnp.mean(ret), "task_reward_std": jnp.std(ret),
                  "task_reward_max": jnp.max(ret), "mpc_predicted_score": jnp.mean(eps.predicted_scores)}
 
-  def vae_step(buffer, carry, key):
-    params, opt = carry
-    k_batch, k_z = jax.random.split(key)
-    batch = sharding.constrain_batch(rb.sample_batch(buffer, k_batch, f.batch_size, "train"), mesh)
-    loss_fn = lambda p: vae_bc_loss(nnx.merge(graphdef, p), batch, k_z, f.beta, f.bc_weight)
-    (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-    updates, opt = vae_tx.update(grads, opt, params)
-    m = {"vae_loss": loss, "vae_nll": terms.nll.mean(), "vae_kl": terms.kl.mean(), "vae_bc": terms.bc.mean(),
-         "vae_elbo": terms.elbo.mean()}
-    return (optax.apply_updates(params, updates), opt), m
+  vae_names = ("vae_loss", "vae_nll", "vae_kl", "vae_bc", "vae_elbo")
+
+  def vae_step(buffer, count, carry, xs):
+    slots, k_z, i = xs
+
+    def run(carry):
+      params, opt = carry
+      batch = sharding.constrain_batch(rb.Batch(buffer.states[slots], buffer.actions[slots]), mesh)
+      loss_fn = lambda p: vae_bc_loss(nnx.merge(graphdef, p), batch, k_z, f.beta, f.bc_weight)
+      (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+      updates, opt = vae_tx.update(grads, opt, params)
+      m = (loss, terms.nll.mean(), terms.kl.mean(), terms.bc.mean(), terms.elbo.mean())
+      return (optax.apply_updates(params, updates), opt), jnp.stack(m)
+
+    skip = lambda carry: (carry, jnp.zeros((len(vae_names),), jnp.float32))
+    return jax.lax.cond(i < count, run, skip, carry)
 
   def fit(params, vae_opt, pd_opt, buffer, key):
     def round_(carry, k):
       params, vopt, popt = carry
-      k_vae, k_pool, k_ppo = jax.random.split(k, 3)
-      (params, vopt), m = jax.lax.scan(functools.partial(vae_step, buffer), (params, vopt),
-                                       jax.random.split(k_vae, f.vae_steps))
+      k_vae, k_z, k_pool, k_ppo = jax.random.split(k, 4)
+      slots, count = rb.epoch_slots(buffer, k_vae, f.batch_size, f.vae_steps)
+      xs = (slots, jax.random.split(k_z, f.vae_steps), jnp.arange(f.vae_steps))
+      (params, vopt), ms = jax.lax.scan(functools.partial(vae_step, buffer, count), (params, vopt), xs)
+      m = dict(zip(vae_names, jnp.sum(ms, axis=0) / count))
+      m["vae_steps"] = count.astype(jnp.float32)
       model = nnx.merge(graphdef, params)
       _, sd_p = nnx.split(model.state_decoder, nnx.Param)
       _, pd_p = nnx.split(model.policy, nnx.Param)
@@ -197,7 +207,7 @@ def _build(config: SectarConfig, mesh: Mesh) -> Stages:
       ts, pm = pd_update(ppo.TrainState(pd_p, popt), sd_p, pool, k_ppo)
       nnx.update(model.policy, ts.params)
       _, params = nnx.split(model, nnx.Param)
-      return (params, vopt, ts.opt_state), (jax.tree.map(jnp.mean, m), pm)
+      return (params, vopt, ts.opt_state), (m, pm)
 
     k_rounds, k_val = jax.random.split(key)
     (params, vae_opt, pd_opt), (vm, pm) = jax.lax.scan(round_, (params, vae_opt, pd_opt),
@@ -238,7 +248,7 @@ def run_iteration(stages: Stages, state: LoopState, iteration: int, seed: int) -
   """One outer iteration (0-based); returns the new state, its metrics (device arrays) and the MPC episodes."""
   k_mpc, k_explore, k_fit = jax.random.split(iteration_key(seed, iteration), 3)
   eps, mpc_m = stages.mpc(state.params, k_mpc)
-  pool = eps.obs.reshape(-1, eps.obs.shape[-1])
+  pool = eps.plan_states.reshape(-1, eps.plan_states.shape[-1])  # the replan states (the authors' all_inits)
   explorer, buf, exp_m = stages.explore(state.explorer, state.params, state.buffer, pool, k_explore,
                                         jnp.asarray(iteration > 0))
   params, vopt, popt, fit_m = stages.fit(state.params, state.vae_opt, state.pd_opt, buf, k_fit)

@@ -5,7 +5,8 @@ object (index 0 = none). Discrete actions: 0..3 move 0.2 (+x, +y, -x, -y; the
 gripper is clipped to the arena border 2.8, an attached object moves by the
 gripper's actual displacement and is not clipped), 4 grasps the first object
 within 0.4 if none is held, 5 drops. Reward +1 when the current object (in
-order 0..3) is within 0.8 of its goal, then the next one counts (max 4).
+order 0..3) is within 0.8 of its goal, then the next one counts (max 4; the
+scripted oracle in `trajvae/sectar/oracle.py` collects 4 on every task).
 Horizon 950 steps.
 Continuous option: a = (dx, dy, grip) in R^3; the gripper moves 0.2 * clip(dx, dy)
 every step, then grip > 0.5 grasps and grip < -0.5 drops.

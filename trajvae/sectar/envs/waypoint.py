@@ -2,7 +2,9 @@
 
 Observation (x, y). Discrete actions 0..3 move 0.2 along +x, +y, -x, -y; the
 position is clipped to [-2.8, 2.8]. Reaching the current waypoint (radius 0.4)
-advances to the next; only every 3rd one pays +1 (max 16). Horizon 380 steps.
+advances to the next; only every 3rd one pays +1 (16 paid waypoints, not all reachable:
+they are ~2.6 apart, more travel than 380 steps allow; the greedy oracle in
+`trajvae/sectar/oracle.py` collects 10, 11, 7, 9, 9 on tasks 0-4). Horizon 380 steps.
 Continuous option: a in R^2, clipped to [-1, 1], moves 0.2 * a.
 """
 

@@ -1,0 +1,199 @@
+"""SeCTAR vs flat PPO vs learned-dynamics MPC: task reward against env steps, beside the scripted oracle.
+
+  python experiments/sectar_curves.py --out runs/sectar_curves                  # the issue's scale: 1M env steps per run
+  python experiments/sectar_curves.py --out /tmp/sectar_curves --small          # what was run here (see docs/sectar.md)
+
+Finished runs are cached in --out (curve_*.json; SeCTAR runs resume from their
+checkpoints), so an interrupted call continues where it stopped.
+
+Per env (task 0), method and seed, one run to the env-step budget; then, from
+the SeCTAR run of the first seed: skill reuse (fresh MPC episodes with that one
+model on all 5 task configs, each against its oracle) and pictures
+(consistency.png, mpc_episode.png). Writes into --out: curves.png (one panel per
+env, mean ± std band over seeds, the oracle dashed), table.md, results.json, and
+the SeCTAR run directories (sectar_<env>_s<seed>: checkpoints, metrics.jsonl,
+pictures/).
+
+Task reward: SeCTAR = the mean summed sparse reward of each iteration's MPC
+episodes; flat PPO = the mean return of its (stochastic) full-horizon rollouts;
+dynamics MPC = the mean return of its episodes. Env steps count every env
+interaction of a method (SeCTAR: MPC + exploration + consistency PPO).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import pathlib
+import platform
+import sys
+import time
+
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(pathlib.Path(__file__).resolve().parent.parent / ".cache" / "jax"))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+import jax
+import numpy as np
+
+import sectar_compare as compare
+from trajvae.config import override
+from trajvae.sectar import configs, experiment, oracle
+from trajvae.sectar import train as loop
+
+METHODS = ("sectar", "flat_ppo", "dynamics_mpc")
+FULL_BUDGET = 1_000_000  # the issue's scale (~1 h of this CPU per method with a faster recurrent core)
+SMALL_BUDGET = {"waypoint": 50_000, "block": 40_000}
+
+
+def sectar_config(env_name: str, preset: str, seed: int, budget: int, sets: list[str]) -> configs.SectarConfig:
+  """The preset with seed, the overrides, and enough iterations to reach the budget (checkpoints every 2)."""
+  config = override(configs.PRESETS[preset.format(env=env_name)](), [f"train.seed={seed}", *sets])
+  per_iteration = loop.build(config).steps_per_iteration
+  iterations = math.ceil(budget / per_iteration)
+  return dataclasses.replace(config, train=dataclasses.replace(config.train, iterations=iterations,
+                                                               checkpoint_every=2, keep_checkpoints=1))
+
+
+def run_sectar(env_name: str, preset: str, seed: int, budget: int, sets: list[str], workdir: pathlib.Path):
+  config = sectar_config(env_name, preset, seed, budget, sets)
+  experiment.train(config, workdir, verbose=False)
+  return [(r["env_steps"], r["task_reward"]) for r in loop.read_metrics(workdir)]
+
+
+def band(curves: list[list[tuple[int, float]]], budget: int, points: int = 40) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """(grid, mean, std) over seeds of curves interpolated on a common env-step grid (NaN outside a run's points)."""
+  grid = np.linspace(0, budget, points)
+  ys = []
+  for c in curves:
+    x, y = np.asarray(c, np.float64).T
+    ys.append(np.interp(grid, x, y, left=np.nan, right=np.nan))
+  ys = np.asarray(ys)
+  with np.errstate(all="ignore"):
+    return grid, np.nanmean(ys, 0), np.nanstd(ys, 0)
+
+
+def skill_reuse(workdir: pathlib.Path, env_name: str, episodes: int) -> dict:
+  """One trained model's MPC on every task config of its env, each beside its oracle."""
+  res = experiment.evaluate(workdir, [f"eval.num_episodes={episodes}"])
+  return {t: {"reward": v["mean"], "std": v["std"], "oracle": oracle.oracle_reward(env_name, int(t))}
+          for t, v in res["tasks"].items()}
+
+
+def write_outputs(results: dict, out: pathlib.Path) -> None:
+  import matplotlib
+
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  (out / "results.json").write_text(json.dumps(results, indent=2))
+  envs = list(results["runs"])
+  fig, axes = plt.subplots(1, len(envs), figsize=(6 * len(envs), 4), squeeze=False)
+  lines = [f"Budget per run: {results['budget']} env steps; seeds {results['seeds']}; {results['machine']}; "
+           f"SeCTAR preset {results['preset']}; wall {results['wall_s']:.0f} s in all "
+           f"(the runs' own walls add up to {results['runs_wall_s']:.0f} s).", "",
+           "| env (task 0) | method | final task reward (mean ± std over seeds) | fraction of oracle | env steps | wall / run |",
+           "|---|---|---|---|---|---|"]
+  for ax, env_name in zip(axes[0], envs):
+    ref = oracle.oracle_reward(env_name, 0)
+    for i, (method, seeds) in enumerate(results["runs"][env_name].items()):
+      if not seeds:
+        continue
+      curves = [s["curve"] for s in seeds.values()]
+      finals = [compare.final(c) for c in curves]
+      steps = int(np.mean([c[-1][0] for c in curves]))
+      wall = np.mean([s["wall_s"] for s in seeds.values()])
+      lines.append(f"| {env_name} | {method} | {np.mean(finals):.2f} ± {np.std(finals):.2f} (seeds {', '.join(seeds)}) | "
+                   f"{np.mean(finals) / ref:.3f} | {steps:,} | {wall:.0f} s |")
+      grid, mean, std = band(curves, results["budget"][env_name])
+      ax.plot(grid, mean, c=f"C{i}", lw=2, label=method)
+      ax.fill_between(grid, mean - std, mean + std, color=f"C{i}", alpha=0.2)
+    ax.axhline(ref, c="k", ls="--", lw=1, label=f"scripted oracle ({ref:g})")
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("task reward per episode")
+    ax.set_title(f"{env_name}, task 0 (mean ± std over seeds)")
+    ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(out / "curves.png", dpi=100)
+  plt.close(fig)
+  for env_name, tasks in results.get("reuse", {}).items():
+    lines += ["", f"Skill reuse, {env_name}: the seed-{results['seeds'][0]} SeCTAR model (trained on task 0) plans "
+              f"for every task ({results['reuse_episodes']} MPC episodes each).", "",
+              "| task | SeCTAR reward (mean ± std) | oracle | fraction |", "|---|---|---|---|"]
+    for t, v in tasks.items():
+      lines.append(f"| {t} | {v['reward']:.2f} ± {v['std']:.2f} | {v['oracle']:g} | {v['reward'] / v['oracle']:.3f} |")
+  (out / "table.md").write_text("\n".join(lines) + "\n")
+  print("\n".join(lines))
+
+
+def main(argv: list[str] | None = None) -> None:
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--out", default="runs/sectar_curves")
+  parser.add_argument("--small", action="store_true", help=f"budgets {SMALL_BUDGET} env steps (CPU, minutes)")
+  parser.add_argument("--envs", nargs="+", default=["waypoint", "block"], choices=["waypoint", "block"])
+  parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+  parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+  parser.add_argument("--budget", type=int, help="env steps per run (default: 1M, or per env with --small)")
+  parser.add_argument("--preset", default="{env}_cpu", help="SeCTAR preset ({env} is replaced)")
+  parser.add_argument("--reuse-episodes", type=int, default=4, help="MPC episodes per task for skill reuse")
+  parser.add_argument("--report-only", action="store_true", help="tables and plots from the finished (cached) runs")
+  parser.add_argument("--set", nargs="*", default=[], help="SeCTAR config overrides, e.g. mpc.num_sequences=512")
+  args = parser.parse_args(argv)
+  budget = {e: args.budget or (SMALL_BUDGET[e] if args.small else FULL_BUDGET) for e in args.envs}
+  out = pathlib.Path(args.out)
+  out.mkdir(parents=True, exist_ok=True)
+  t0 = time.perf_counter()
+  runs: dict = {}
+  reuse: dict = {}
+  for env_name in args.envs:
+    runs[env_name] = {}
+    for method in args.methods:
+      runs[env_name][method] = {}
+      for seed in args.seeds:
+        cached = out / f"curve_{env_name}_{method}_s{seed}.json"  # a rerun skips finished runs (SeCTAR resumes)
+        if cached.exists():
+          runs[env_name][method][str(seed)] = json.loads(cached.read_text())
+          continue
+        if args.report_only:
+          continue
+        t = time.perf_counter()
+        if method == "sectar":
+          curve = run_sectar(env_name, args.preset, seed, budget[env_name], args.set, out / f"sectar_{env_name}_s{seed}")
+        elif method == "flat_ppo":
+          curve = compare.run_flat_ppo(env_name, seed, budget[env_name], args.small)
+        else:
+          curve = compare.run_dynamics_mpc(env_name, seed, budget[env_name], args.small)
+        wall = time.perf_counter() - t
+        runs[env_name][method][str(seed)] = {"curve": curve, "wall_s": wall}
+        cached.write_text(json.dumps(runs[env_name][method][str(seed)]))
+        print(f"{env_name} {method} seed {seed}: final {compare.final(curve):.2f} after {curve[-1][0]:,} steps "
+              f"({wall:.0f} s)", flush=True)
+    if "sectar" in args.methods and not (args.report_only and not (out / f"reuse_{env_name}.json").exists()):
+      workdir = out / f"sectar_{env_name}_s{args.seeds[0]}"
+      cached = out / f"reuse_{env_name}.json"
+      t = time.perf_counter()
+      if cached.exists():
+        reuse[env_name] = json.loads(cached.read_text())
+      else:
+        reuse[env_name] = skill_reuse(workdir, env_name, args.reuse_episodes)
+        cached.write_text(json.dumps(reuse[env_name]))
+      if not (workdir / "pictures" / "mpc_episode.png").exists():
+        experiment.sample(workdir, num_samples=8, out_dir=str(workdir / "pictures"))
+      print(f"{env_name} skill reuse + pictures ({time.perf_counter() - t:.0f} s): {reuse[env_name]}", flush=True)
+  if args.report_only:  # the budgets the cached runs were made with
+    budget = {e: int(max((s["curve"][-1][0] for m in runs[e].values() for s in m.values()), default=budget[e]))
+              for e in runs}
+  machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, jax {jax.__version__} {jax.devices()[0].platform}"
+  results = {"budget": budget, "seeds": args.seeds, "preset": args.preset, "machine": machine,
+             "wall_s": time.perf_counter() - t0,
+             "runs_wall_s": sum(s["wall_s"] for m in runs.values() for seeds in m.values() for s in seeds.values()),
+             "sectar_overrides": args.set, "runs": runs, "reuse": reuse,
+             "reuse_episodes": args.reuse_episodes,
+             "oracle": {e: [oracle.oracle_reward(e, t) for t in range(oracle.NUM_TASKS)] for e in args.envs}}
+  write_outputs(results, out)
+
+
+if __name__ == "__main__":
+  main()
