@@ -37,8 +37,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import jax
 import numpy as np
-
 import sectar_compare as compare
+
 from trajvae.config import override
 from trajvae.sectar import configs, experiment, oracle
 from trajvae.sectar import train as loop

@@ -117,7 +117,7 @@ def test_continuous_policy_log_prob():
 def test_authors_init_heads_and_no_std_floor():
   model = Sectar(SMALL, rngs=nnx.Rngs(0))
   # Encoder heads: ReLU MLPs (32, 32), as the authors' MLP default.
-  assert [l.kernel.shape for l in model.encoder.mean.hidden] == [(32, 32), (32, 32)]
+  assert [layer.kernel.shape for layer in model.encoder.mean.hidden] == [(32, 32), (32, 32)]
   assert model.encoder.log_std.out.kernel.shape == (32, 8)
   # Xavier-uniform weights and torch-default biases: U(+-sqrt(6 / (in + out))) and U(+-1 / sqrt(in)).
   pd = PolicyDecoder(ModelConfig(), rngs=nnx.Rngs(1))
