@@ -13,8 +13,10 @@ Gaussian mean with a state-independent learned log-std (init std 1).
 Every MLP layer is initialised as the authors' MLP (traj2vec/nn/mlp.py):
 xavier-uniform weights, PyTorch's default bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
 
-Time loops are lax.scan over an LSTM cell split into (graphdef, state) and
-merged inside the body, so the modules stay plain NNX and jit-friendly.
+The LSTMs are the shared recurrent core (trajvae.core.recurrent) with PyTorch's
+nn.LSTM initialisation, as the authors' code: the encoder runs each direction
+as one scan with a custom backward pass; the state decoder, which feeds back its
+own predicted mean, projects the constant z once per segment and steps the cell.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ import math
 import jax
 import jax.numpy as jnp
 from flax import nnx
+
+from trajvae.core import recurrent
+from trajvae.core.recurrent import LSTMLayer
 
 Array = jax.Array
 
@@ -45,21 +50,6 @@ class ModelConfig:
   decoder_init_std: float = 0.1
   decoder_min_var: float = 0.0  # 0 = no floor (the authors' decoder); > 0 floors std^2
   policy_init_std: float = 1.0
-
-
-def _scan_cell(cell: nnx.Module, carry, xs: Array):
-  """Run an LSTM cell over time-major inputs xs [T, ...]; returns (final carry, outputs [T, ...])."""
-  graphdef, state = nnx.split(cell)
-
-  def body(c, x):
-    return nnx.merge(graphdef, state)(c, x)
-
-  return jax.lax.scan(body, carry, xs)
-
-
-def _zero_carry(batch_shape: tuple[int, ...], hidden: int) -> tuple[Array, Array]:
-  z = jnp.zeros(batch_shape + (hidden,), jnp.float32)
-  return (z, z)
 
 
 def torch_bias_init(fan_in: int):
@@ -93,25 +83,20 @@ class MLP(nnx.Module):
 
 
 class TrajectoryEncoder(nnx.Module):
-  """states [B, T+1, D] -> (mean, std) of q(z | tau), each [B, latent_dim]."""
+  """states [..., T+1, D] -> (mean, std) of q(z | tau), each [..., latent_dim]."""
 
   def __init__(self, config: ModelConfig, *, rngs: nnx.Rngs):
     h = config.encoder_hidden
-    self.hidden = h
     dins = [config.obs_dim] + [2 * h] * (config.encoder_layers - 1)
-    self.forward = nnx.List([nnx.LSTMCell(d, h, rngs=rngs) for d in dins])
-    self.backward = nnx.List([nnx.LSTMCell(d, h, rngs=rngs) for d in dins])
+    self.layers = nnx.List([LSTMLayer(d, h, directions=2, init="torch", rngs=rngs) for d in dins])
     self.mean = MLP(2 * h, config.encoder_head_mlp, config.latent_dim, rngs=rngs)
     self.log_std = MLP(2 * h, config.encoder_head_mlp, config.latent_dim, rngs=rngs)
 
   def __call__(self, states: Array) -> tuple[Array, Array]:
-    x = jnp.swapaxes(states, 0, 1)  # time-major
-    carry = _zero_carry(x.shape[1:-1], self.hidden)
-    for fwd, bwd in zip(self.forward, self.backward):
-      _, out_f = _scan_cell(fwd, carry, x)
-      _, out_b = _scan_cell(bwd, carry, x[::-1])
-      x = jnp.concatenate([out_f, out_b[::-1]], axis=-1)
-    pooled = jnp.mean(x, axis=0)
+    batch_shape = states.shape[:-2]
+    x = jnp.swapaxes(states.reshape((-1,) + states.shape[-2:]), 0, 1)  # [T+1, B, D]
+    hs, _ = recurrent.run_stack(self.layers, recurrent.project_dense(self.layers[0].w_in[...], x))
+    pooled = jnp.mean(jnp.concatenate([hs[0], hs[1]], axis=-1), axis=0).reshape(batch_shape + (-1,))
     return self.mean(pooled), jnp.exp(self.log_std(pooled))
 
 
@@ -119,8 +104,8 @@ class StateDecoder(nnx.Module):
   """(z [B, Z], s_0 [B, D], T) -> means of s_1..s_T [B, T, D], and the per-dimension std [D]."""
 
   def __init__(self, config: ModelConfig, *, rngs: nnx.Rngs):
-    self.hidden = config.decoder_hidden
-    self.cell = nnx.LSTMCell(config.obs_dim + config.latent_dim, config.decoder_hidden, rngs=rngs)
+    self.obs_dim = config.obs_dim
+    self.lstm = LSTMLayer(config.obs_dim + config.latent_dim, config.decoder_hidden, init="torch", rngs=rngs)
     self.head = MLP(config.decoder_hidden, config.decoder_mlp, config.obs_dim, rngs=rngs)
     self.log_std = nnx.Param(jnp.full((config.obs_dim,), math.log(config.decoder_init_std), jnp.float32))
     self.min_var = config.decoder_min_var
@@ -131,18 +116,22 @@ class StateDecoder(nnx.Module):
     return jnp.sqrt(jnp.maximum(jnp.exp(2.0 * self.log_std[...]), self.min_var))
 
   def __call__(self, z: Array, s0: Array, length: int) -> tuple[Array, Array]:
-    cell_def, cell_state = nnx.split(self.cell)
-    head_def, head_state = nnx.split(self.head)
+    batch_shape = s0.shape[:-1]
+    s = s0.reshape(-1, s0.shape[-1])
+    z = jnp.broadcast_to(z, batch_shape + z.shape[-1:]).reshape(s.shape[0], -1)
+    w_in = self.lstm.w_in[...]
+    z_proj = recurrent.project_dense(w_in[:, self.obs_dim :], z)[0]  # constant over the segment: projected once
+    w_state = w_in[0, : self.obs_dim]
 
     def body(c, _):
-      lstm, prev = c
-      lstm, h = nnx.merge(cell_def, cell_state)(lstm, jnp.concatenate([prev, z], axis=-1))
-      mean = nnx.merge(head_def, head_state)(h)
-      return (lstm, mean), mean
+      carries, prev = c
+      carries, h = recurrent.step_stack([self.lstm], carries, prev @ w_state + z_proj)
+      mean = self.head(h)
+      return (carries, mean), mean
 
-    carry = (_zero_carry(s0.shape[:-1], self.hidden), s0)
-    _, means = jax.lax.scan(body, carry, None, length=length)
-    return jnp.moveaxis(means, 0, -2), self.std()
+    zeros = jnp.zeros((s.shape[0], self.lstm.hidden), jnp.float32)
+    _, means = jax.lax.scan(body, ([(zeros, zeros)], s), None, length=length)
+    return jnp.swapaxes(means, 0, 1).reshape(batch_shape + (length, -1)), self.std()
 
 
 class PolicyDecoder(nnx.Module):
