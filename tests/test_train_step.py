@@ -89,7 +89,7 @@ def test_musicvae_step(decoder, num_steps):
     return music_objective.loss_and_metrics(m, batch["tokens"], key, step, config.loss)
 
   # The conductor runs on zero inputs (its state comes from z, as in Magenta), so its input kernel gets no gradient.
-  idle = ("['conductor']['cells'][0]['dense_i']",) if decoder == "hierarchical" else ()
+  idle = ("['conductor'][0]['w_in']",) if decoder == "hierarchical" else ()
   check_train_step(graphdef, params, loss_fn, make_optimizer(config.optim), {"tokens": tokens}, idle)
 
 
