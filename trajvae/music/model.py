@@ -83,11 +83,6 @@ def _small_normal() -> nnx.initializers.Initializer:
   return nnx.initializers.normal(0.001)
 
 
-def one_hot_tokens(tokens: jax.Array, depths: Sequence[int]) -> jax.Array:
-  """[..., tracks] int tokens -> [..., sum(depths)] concatenated one-hots."""
-  return jnp.concatenate([jax.nn.one_hot(tokens[..., i], d) for i, d in enumerate(depths)], axis=-1)
-
-
 def track_offsets(depths: Sequence[int]) -> jax.Array:
   """Row of each track's first class in the concatenated one-hot -> [tracks]."""
   return jnp.asarray(np.concatenate([[0], np.cumsum(depths)[:-1]]), jnp.int32)
@@ -98,17 +93,6 @@ def drum_roll(tokens: jax.Array) -> jax.Array:
   bits = (tokens[..., None] >> jnp.arange(NUM_DRUM_CLASSES)) & 1
   silence = (tokens == 0)[..., None]
   return jnp.concatenate([bits, silence], axis=-1).astype(jnp.float32)
-
-
-def encoder_inputs(tokens: jax.Array, config: MusicModelConfig) -> jax.Array:
-  """The encoder's per-step input vector: one-hot per track, or the drum roll for drum tracks."""
-  parts = []
-  for i, depth in enumerate(config.track_depths):
-    if depth == DRUM_DEPTH and config.drum_roll_input:
-      parts.append(drum_roll(tokens[..., i]))
-    else:
-      parts.append(jax.nn.one_hot(tokens[..., i], depth))
-  return jnp.concatenate(parts, axis=-1)
 
 
 def encoder_input_dims(config: MusicModelConfig) -> list[int]:
