@@ -21,8 +21,8 @@ from trajvae.music.api import _decode
 from trajvae.music.configs import PRESETS
 from trajvae.music.model import init_model
 from trajvae.train import sharding
-from trajvae.train.loop import init_train_state, jit_data_parallel, make_train_step
 from trajvae.train.optim import make_optimizer
+from trajvae.train.supervised import init_train_state, jit_data_parallel, make_train_step
 
 from common import mfu, peak_memory_mb, report, time_train_step
 

@@ -47,8 +47,8 @@ def jax_worker(shape: str, batch: int, model_overrides: dict) -> None:
   from trajvae.music.configs import PRESETS
   from trajvae.music.model import init_model
   from trajvae.train import sharding
-  from trajvae.train.loop import init_train_state, jit_data_parallel, make_train_step
   from trajvae.train.optim import make_optimizer
+  from trajvae.train.supervised import init_train_state, jit_data_parallel, make_train_step
 
   preset, overrides, _ = SHAPES[shape]
   config = select_preset(PRESETS, preset)

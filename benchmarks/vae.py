@@ -15,21 +15,21 @@ import numpy as np
 
 from trajvae.config import override
 from trajvae.train import sharding
-from trajvae.train.loop import init_train_state, jit_data_parallel, make_train_step
 from trajvae.train.optim import make_optimizer
-from trajvae.vae import experiment
+from trajvae.train.supervised import init_train_state, jit_data_parallel, make_train_step
+from trajvae.vae import commands
 from trajvae.vae.model import init_model
 
 from common import mfu, peak_memory_mb, report, time_train_step
 
 
 def bench(batch_size: int, steps: int, peak: float | None = None) -> dict:
-  config = override(experiment.PRESETS["binarized_mnist"](), [f"train.batch_size={batch_size}"])
+  config = override(commands.PRESETS["binarized_mnist"](), [f"train.batch_size={batch_size}"])
   graphdef, params = init_model(config.model, 0)
   tx = make_optimizer(config.optim)
   mesh = sharding.data_mesh()
   state = sharding.replicate(init_train_state(params, tx), mesh)
-  step_fn = jit_data_parallel(make_train_step(graphdef, experiment.make_loss_fn(config, 2), tx), mesh)
+  step_fn = jit_data_parallel(make_train_step(graphdef, commands.make_loss_fn(config, 2), tx), mesh)
   rng = np.random.default_rng(0)
   batch = sharding.shard_batch({"image": (rng.random((batch_size, 784)) < 0.13).astype(np.float32)}, mesh)
   key = jax.random.key(0)

@@ -25,7 +25,7 @@ import time
 import jax
 import numpy as np
 
-from trajvae.music import experiment, latent_plots, latent_studies
+from trajvae.music import commands, latent_plots, latent_studies
 from trajvae.music.attributes import ATTRIBUTES, LABELS
 
 
@@ -80,7 +80,7 @@ def summarise(values: np.ndarray) -> dict[str, list[float]]:
 def main(argv=None) -> dict:
   args = parse_args(argv)
   started = time.time()
-  config, trained, step = experiment.load_run(args.workdir)
+  config, trained, step = commands.load_run(args.workdir)
   if config.data.encoding != "melody":
     raise ValueError(f"the latent studies use the melody attributes; this run's data is {config.data.encoding!r}")
   out = pathlib.Path(args.out) if args.out else pathlib.Path(args.workdir) / "latent_studies"
@@ -88,8 +88,8 @@ def main(argv=None) -> dict:
   rng = np.random.default_rng(args.seed)
   key = jax.random.key(args.seed)
   interp_key, attr_key, sweep_key = jax.random.split(key, 3)
-  heldout = experiment.load_windows(config.data, config.eval.split)
-  train = experiment.load_windows(config.data, "train")
+  heldout = commands.load_windows(config.data, config.eval.split)
+  train = commands.load_windows(config.data, "train")
   if args.max_train and len(train) > args.max_train:
     train = train[rng.choice(len(train), args.max_train, replace=False)]
   names = tuple(ATTRIBUTES)
@@ -153,7 +153,7 @@ def main(argv=None) -> dict:
 def _example_strip(config, interp: dict, amounts: np.ndarray, path: pathlib.Path) -> None:
   """Piano rolls of the first pair's two paths: latent row above, data row below."""
   from trajvae.music import plots
-  from trajvae.music.encodings import get_converter
+  from trajvae.music.data.encodings import get_converter
 
   converter = get_converter(config.data.encoding, config.data.num_bars)
   picks = np.unique(np.linspace(0, len(amounts) - 1, min(len(amounts), 6)).round().astype(int))

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from trajvae.music import experiment
+from trajvae.music import commands
 from trajvae.music.objective import reconstruction_logits, split_logits
 
 METRICS = ("accuracy_teacher_forced", "accuracy_sampled", "event_accuracy_teacher_forced", "event_accuracy_sampled")
@@ -74,12 +74,12 @@ def main() -> None:
   parser.add_argument("--draws", type=int, default=10_000)
   parser.add_argument("--out", help="JSON file for the results (default: next to run_a)")
   args = parser.parse_args()
-  config, trained_a, _ = experiment.load_run(args.run_a)
-  config_b, trained_b, _ = experiment.load_run(args.run_b)
-  if experiment.dataset_name(config.data) != experiment.dataset_name(config_b.data):
-    raise ValueError(f"the runs use different data: {experiment.dataset_name(config.data)} vs "
-                     f"{experiment.dataset_name(config_b.data)}")
-  tokens, ids = experiment.load_window_records(config.data, "test")  # Table 1 scores the first max_windows
+  config, trained_a, _ = commands.load_run(args.run_a)
+  config_b, trained_b, _ = commands.load_run(args.run_b)
+  if commands.dataset_name(config.data) != commands.dataset_name(config_b.data):
+    raise ValueError(f"the runs use different data: {commands.dataset_name(config.data)} vs "
+                     f"{commands.dataset_name(config_b.data)}")
+  tokens, ids = commands.load_window_records(config.data, "test")  # Table 1 scores the first max_windows
   windows, pieces = tokens[: args.max_windows], np.asarray(ids[: args.max_windows])
   a = score_run(trained_a, windows, args.seeds, args.batch)
   b = score_run(trained_b, windows, args.seeds, args.batch)

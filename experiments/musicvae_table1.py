@@ -15,7 +15,7 @@ import json
 import pathlib
 
 from trajvae.config import override, select_preset
-from trajvae.music import experiment
+from trajvae.music import commands
 from trajvae.music.configs import PRESETS
 
 DEFAULT = ["cat-mel_2bar_cpu", "flat-mel_16bar_cpu", "hierdec-mel_16bar_cpu"]
@@ -39,8 +39,8 @@ def main() -> None:
     sets = list(args.set) + ([f"train.steps={args.steps}"] if args.steps else [])
     config = override(select_preset(PRESETS, name), sets)
     workdir = out / name
-    experiment.train(config, workdir)
-    results[name] = experiment.evaluate(workdir)
+    commands.train(config, workdir)
+    results[name] = commands.evaluate(workdir)
     print(name, json.dumps(results[name]), flush=True)
   (out / "results.json").write_text(json.dumps(results, indent=2))
   lines = ["| preset | decoder | bars | steps | test windows | TF accuracy | sampled accuracy | TF event accuracy "

@@ -27,8 +27,7 @@ import jax
 import numpy as np
 
 from trajvae.config import override
-from trajvae.sectar import baselines, configs
-from trajvae.sectar import train as loop
+from trajvae.sectar import baselines, configs, outer_loop
 from trajvae.sectar.envs import make_env
 
 METHODS = ("sectar", "flat_ppo", "dynamics_mpc")
@@ -38,11 +37,11 @@ FULL = {"budget": {"waypoint": 2_000_000, "block": 5_000_000}, "preset": "{env}"
 
 def run_sectar(env_name: str, preset: str, seed: int, budget: int, sets: list[str]) -> list[tuple[int, float]]:
   config = override(configs.PRESETS[preset](), [f"train.seed={seed}", *sets])
-  stages = loop.build(config)
+  stages = outer_loop.build(config)
   state = stages.init(seed)
   curve, it = [], 0
   while int(state.env_steps) < budget:
-    state, m, _ = loop.run_iteration(stages, state, it, seed)
+    state, m, _ = outer_loop.run_iteration(stages, state, it, seed)
     curve.append((int(m["env_steps"]), float(m["task_reward"])))
     it += 1
   return curve

@@ -40,8 +40,7 @@ import numpy as np
 import sectar_compare as compare
 
 from trajvae.config import override
-from trajvae.sectar import configs, experiment, oracle
-from trajvae.sectar import train as loop
+from trajvae.sectar import commands, configs, oracle, outer_loop
 
 METHODS = ("sectar", "flat_ppo", "dynamics_mpc")
 FULL_BUDGET = 1_000_000  # the issue's scale (~1 h of this CPU per method with a faster recurrent core)
@@ -51,7 +50,7 @@ SMALL_BUDGET = {"waypoint": 50_000, "block": 40_000}
 def sectar_config(env_name: str, preset: str, seed: int, budget: int, sets: list[str]) -> configs.SectarConfig:
   """The preset with seed, the overrides, and enough iterations to reach the budget (checkpoints every 2)."""
   config = override(configs.PRESETS[preset.format(env=env_name)](), [f"train.seed={seed}", *sets])
-  per_iteration = loop.build(config).steps_per_iteration
+  per_iteration = outer_loop.build(config).steps_per_iteration
   iterations = math.ceil(budget / per_iteration)
   return dataclasses.replace(config, train=dataclasses.replace(config.train, iterations=iterations,
                                                                checkpoint_every=2, keep_checkpoints=1))
@@ -59,8 +58,8 @@ def sectar_config(env_name: str, preset: str, seed: int, budget: int, sets: list
 
 def run_sectar(env_name: str, preset: str, seed: int, budget: int, sets: list[str], workdir: pathlib.Path):
   config = sectar_config(env_name, preset, seed, budget, sets)
-  experiment.train(config, workdir, verbose=False)
-  return [(r["env_steps"], r["task_reward"]) for r in loop.read_metrics(workdir)]
+  commands.train(config, workdir, verbose=False)
+  return [(r["env_steps"], r["task_reward"]) for r in outer_loop.read_metrics(workdir)]
 
 
 def band(curves: list[list[tuple[int, float]]], budget: int, points: int = 40) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -77,7 +76,7 @@ def band(curves: list[list[tuple[int, float]]], budget: int, points: int = 40) -
 
 def skill_reuse(workdir: pathlib.Path, env_name: str, episodes: int) -> dict:
   """One trained model's MPC on every task config of its env, each beside its oracle."""
-  res = experiment.evaluate(workdir, [f"eval.num_episodes={episodes}"])
+  res = commands.evaluate(workdir, [f"eval.num_episodes={episodes}"])
   return {t: {"reward": v["mean"], "std": v["std"], "oracle": oracle.oracle_reward(env_name, int(t))}
           for t, v in res["tasks"].items()}
 
@@ -180,7 +179,7 @@ def main(argv: list[str] | None = None) -> None:
         reuse[env_name] = skill_reuse(workdir, env_name, args.reuse_episodes)
         cached.write_text(json.dumps(reuse[env_name]))
       if not (workdir / "pictures" / "mpc_episode.png").exists():
-        experiment.sample(workdir, num_samples=8, out_dir=str(workdir / "pictures"))
+        commands.sample(workdir, num_samples=8, out_dir=str(workdir / "pictures"))
       print(f"{env_name} skill reuse + pictures ({time.perf_counter() - t:.0f} s): {reuse[env_name]}", flush=True)
   if args.report_only:  # the budgets the cached runs were made with
     budget = {e: int(max((s["curve"][-1][0] for m in runs[e].values() for s in m.values()), default=budget[e]))

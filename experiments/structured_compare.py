@@ -20,7 +20,7 @@ import sys
 import time
 
 from trajvae.config import to_dict
-from trajvae.structured import experiment
+from trajvae.structured import study
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -32,12 +32,12 @@ def main(argv: list[str] | None = None) -> None:
   parser.add_argument("--alignment-hs", type=int, nargs="+", help="|H| values (squares) for digit alignment")
   parser.add_argument("--ns", type=int, nargs="+", help="training-set sizes")
   parser.add_argument("--seeds", type=int, nargs="+")
-  parser.add_argument("--methods", nargs="+", choices=list(experiment.METHODS),
+  parser.add_argument("--methods", nargs="+", choices=list(study.METHODS),
                       help="default: all four (classic, randomized, direct full-loss control, exhaustive-inference classic)")
   parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, e.g. learner.epochs=60")
   args = parser.parse_args(argv)
 
-  config = experiment.experiment_config("small" if args.small else "default", args.set)
+  config = study.experiment_config("small" if args.small else "default", args.set)
   for field, value in (("problems", args.problems), ("synthetic_latents", args.synthetic_hs),
                        ("alignment_latents", args.alignment_hs), ("train_sizes", args.ns), ("seeds", args.seeds),
                        ("methods", args.methods)):
@@ -46,14 +46,14 @@ def main(argv: list[str] | None = None) -> None:
   for kind in config.problems:
     if kind == "alignment":
       for h in config.alignment_latents:
-        experiment.alignment_canvas(h)  # fail before any fitting
+        study.alignment_canvas(h)  # fail before any fitting
 
   out = pathlib.Path(args.out)
   out.mkdir(parents=True, exist_ok=True)
   start = time.perf_counter()
-  records = experiment.run(config, log=lambda line: print(line, flush=True))
-  rows = experiment.summarize(records)
-  table = experiment.markdown_table(rows)
+  records = study.run(config, log=lambda line: print(line, flush=True))
+  rows = study.summarize(records)
+  table = study.markdown_table(rows)
   meta = {
       "command": " ".join(["python", *sys.argv]),
       "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, {__import__('os').cpu_count()} cores",
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
   }
   (out / "results.json").write_text(json.dumps({"meta": meta, "records": records, "summary": rows}, indent=2))
   (out / "table.md").write_text(table + "\n")
-  paths = experiment.plot(rows, out)
+  paths = study.plot(rows, out)
   print(table)
   print(f"wrote {out / 'results.json'}, {out / 'table.md'}, " + ", ".join(str(p) for p in paths))
   print(f"wall time {meta['wall_seconds']:.0f} s")

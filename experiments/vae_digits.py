@@ -16,7 +16,7 @@ import pathlib
 import numpy as np
 
 from trajvae.config import override
-from trajvae.vae import experiment
+from trajvae.vae import commands
 
 SETTINGS = [
     ("digits-2d", "binarized, Bernoulli, z=2"),
@@ -27,7 +27,7 @@ SETTINGS = [
 
 
 def config_for(name: str, seed: int, steps: int):
-  base = experiment.PRESETS["digits" if name == "digits-20" else name]()
+  base = commands.PRESETS["digits" if name == "digits-20" else name]()
   sets = [f"train.seed={seed}", f"train.steps={steps}", "train.eval_every=0"]
   if name == "digits-20":
     sets.append("model.latent_dim=20")
@@ -46,8 +46,8 @@ def main() -> None:
   for name, _ in SETTINGS:
     for seed in args.seeds:
       workdir = out / f"{name}-seed{seed}"
-      experiment.train(config_for(name, seed, args.steps), workdir, verbose=False)
-      metrics = experiment.evaluate(workdir, [f"eval.iwae_samples={args.iwae_samples}"])
+      commands.train(config_for(name, seed, args.steps), workdir, verbose=False)
+      metrics = commands.evaluate(workdir, [f"eval.iwae_samples={args.iwae_samples}"])
       results.setdefault(name, []).append(metrics)
       print(f"{name} seed {seed}: ELBO {metrics['elbo']:.2f} IWAE {metrics['iwae']:.2f}", flush=True)
   (out / "results.json").write_text(json.dumps(results, indent=2))

@@ -37,7 +37,7 @@ from flax import nnx
 
 from trajvae.config import override
 from trajvae.core.distributions import gaussian_sample, kl_to_standard_normal
-from trajvae.vae import experiment, objective, plots
+from trajvae.vae import commands, objective, plots
 from trajvae.vae.data import load_dataset
 
 SMOKE = os.environ.get("SMOKE") == "1"
@@ -51,11 +51,11 @@ OUT.mkdir(parents=True, exist_ok=True)
 # one latent sample per image.
 
 # %%
-config = experiment.PRESETS["digits-2d"]()
+config = commands.PRESETS["digits-2d"]()
 config = override(config, ["train.steps=400" if SMOKE else "train.steps=20000", "train.eval_every=0"])
 workdir = OUT / "run"
-experiment.train(config, workdir, verbose=not SMOKE)
-config, graphdef, params, step = experiment.load_run(workdir)
+commands.train(config, workdir, verbose=not SMOKE)
+config, graphdef, params, step = commands.load_run(workdir)
 model = nnx.merge(graphdef, params)
 data = load_dataset(config.data)
 print(f"trained {step} steps on {len(data.train_images)} images of {data.image_shape}")

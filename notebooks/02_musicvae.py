@@ -30,9 +30,9 @@ import jax
 import numpy as np
 
 from trajvae.config import override, select_preset
-from trajvae.music import experiment, plots
+from trajvae.music import commands, plots
 from trajvae.music.configs import PRESETS
-from trajvae.music.encodings import get_converter
+from trajvae.music.data.encodings import get_converter
 
 SMOKE = os.environ.get("SMOKE") == "1"
 OUT = pathlib.Path(os.environ.get("NOTEBOOK_OUT", tempfile.mkdtemp(prefix="musicvae-notebook-")))
@@ -49,8 +49,8 @@ if SMOKE:
   config = override(select_preset(PRESETS, "smoke-mel_2bar"), [f"data.data_dir={OUT / 'data'}", "train.steps=30"])
 else:
   config = override(select_preset(PRESETS, "cat-mel_2bar_cpu"), ["train.steps=3000"])
-train_windows = experiment.load_windows(config.data, "train")
-test_windows = experiment.load_windows(config.data, "test")
+train_windows = commands.load_windows(config.data, "train")
+test_windows = commands.load_windows(config.data, "test")
 print(f"{len(train_windows)} training windows, {len(test_windows)} test windows")
 converter = get_converter(config.data.encoding, config.data.num_bars)
 plots.save_piano_rolls([converter.from_tensors(w) for w in test_windows[:4]], OUT / "data.png",
@@ -64,8 +64,8 @@ plots.save_piano_rolls([converter.from_tensors(w) for w in test_windows[:4]], OU
 
 # %%
 workdir = OUT / "run"
-experiment.train(config, workdir, verbose=not SMOKE)
-results = experiment.evaluate(workdir)
+commands.train(config, workdir, verbose=not SMOKE)
+results = commands.evaluate(workdir)
 print(f"test: teacher-forced accuracy {results['accuracy_teacher_forced']:.3f}, "
       f"sampled accuracy {results['accuracy_sampled']:.3f}, KL {results['kl_bits']:.1f} bits")
 
@@ -73,7 +73,7 @@ print(f"test: teacher-forced accuracy {results['accuracy_teacher_forced']:.3f}, 
 # ## Sample, reconstruct, interpolate
 
 # %%
-_, model, _ = experiment.load_run(workdir)
+_, model, _ = commands.load_run(workdir)
 samples = model.sample(4, temperature=0.5, key=jax.random.key(0))
 plots.save_piano_rolls([converter.from_tensors(s) for s in samples], OUT / "samples.png",
                        [f"sample {i}" for i in range(4)])

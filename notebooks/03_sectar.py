@@ -40,8 +40,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from trajvae.config import override
-from trajvae.sectar import experiment
-from trajvae.sectar import train as loop
+from trajvae.sectar import commands, outer_loop
 
 SMOKE = os.environ.get("SMOKE") == "1"
 OUT = pathlib.Path(os.environ.get("NOTEBOOK_OUT", tempfile.mkdtemp(prefix="sectar-notebook-")))
@@ -54,12 +53,12 @@ OUT.mkdir(parents=True, exist_ok=True)
 # explorer rollouts per iteration); `smoke` is tinier still.
 
 # %%
-config = experiment.PRESETS["smoke" if SMOKE else "waypoint_cpu"]()
+config = commands.PRESETS["smoke" if SMOKE else "waypoint_cpu"]()
 if not SMOKE:
   config = override(config, ["train.iterations=20"])
 workdir = OUT / "run"
-experiment.train(config, workdir, verbose=not SMOKE)
-records = loop.read_metrics(workdir)
+commands.train(config, workdir, verbose=not SMOKE)
+records = outer_loop.read_metrics(workdir)
 for r in records[:: max(1, len(records) // 8)]:
   print(f"iteration {r['step']:3d}: env steps {r['env_steps']:8.0f}  task reward {r['task_reward']:.2f}  "
         f"VAE loss {r['vae_loss']:.1f}  consistency {r['consistency_reward']:.2f}  explorer -ELBO {r['explore_neg_elbo']:.1f}")
@@ -89,7 +88,7 @@ fig.savefig(OUT / "sectar_curves.png", dpi=90)
 # 3rd one pays +1).
 
 # %%
-paths = experiment.sample(workdir, num_samples=8, out_dir=str(OUT))
+paths = commands.sample(workdir, num_samples=8, out_dir=str(OUT))
 print(paths)
 
 # %% [markdown]
@@ -98,5 +97,5 @@ print(paths)
 # task configurations (the model never saw tasks 1-4 during training).
 
 # %%
-results = experiment.evaluate(workdir, ["eval.tasks=0,1"] if SMOKE else [])
+results = commands.evaluate(workdir, ["eval.tasks=0,1"] if SMOKE else [])
 print(json.dumps({t: round(v["mean"], 2) for t, v in results["tasks"].items()}))

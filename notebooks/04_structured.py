@@ -39,7 +39,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from trajvae.structured import experiment, losses
+from trajvae.structured import losses, study
 from trajvae.structured.alignment import PATCH, DigitAlignment, make_alignment_data
 from trajvae.structured.gibbs import evaluate, pac_bayes_sigma
 from trajvae.structured.learners import LearnerConfig, fit_latent_ssvm, fit_randomized, num_proposal_samples
@@ -180,7 +180,7 @@ fig.savefig(OUT / "gibbs_sigma.png", dpi=100)
 
 # %%
 sweep = dataclasses.replace(
-    experiment.PRESETS["small"](),
+    study.PRESETS["small"](),
     problems=("alignment",),
     alignment_latents=(9,) if SMOKE else (9, 25, 81, 225),
     train_sizes=(60,) if SMOKE else (400,),
@@ -188,9 +188,9 @@ sweep = dataclasses.replace(
     seeds=(0,) if SMOKE else (0, 1),
     gibbs_draws=4 if SMOKE else 20,
     learner=config,
-    alignment=experiment.AlignmentConfig(noise=0.1, max_rotation_deg=10.0),
+    alignment=study.AlignmentConfig(noise=0.1, max_rotation_deg=10.0),
 )
-rows = experiment.summarize(experiment.run(sweep))
-print(experiment.markdown_table(rows))
-experiment.plot(rows, OUT)
+rows = study.summarize(study.run(sweep))
+print(study.markdown_table(rows))
+study.plot(rows, OUT)
 print("pictures in", OUT)

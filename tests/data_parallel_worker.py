@@ -12,17 +12,17 @@ import jax
 import numpy as np
 
 from trajvae.config import override
-from trajvae.vae import experiment
+from trajvae.vae import commands
 
 
 def main(out_dir: str) -> None:
   out = pathlib.Path(out_dir)
   config = override(
-      experiment.PRESETS["smoke"](),
+      commands.PRESETS["smoke"](),
       ["optim.name=sgd", "optim.learning_rate=0.5", "train.batch_size=16", "train.steps=4",
        "train.log_every=1", "train.checkpoint_every=4"],
   )
-  state = experiment.train(config, out / "run", verbose=False)
+  state = commands.train(config, out / "run", verbose=False)
   losses = [json.loads(line)["loss"] for line in (out / "run" / "metrics.jsonl").read_text().splitlines()]
   leaves = {str(i): np.asarray(leaf) for i, leaf in enumerate(jax.tree.leaves(state.params))}
   np.savez(out / "params.npz", **leaves)

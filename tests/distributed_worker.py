@@ -13,15 +13,15 @@ def main(process_id: int, port: int, out_dir: str, steps: int) -> None:
   import numpy as np
 
   from trajvae.config import override
-  from trajvae.vae import experiment
+  from trajvae.vae import commands
 
   out = pathlib.Path(out_dir)
   config = override(
-      experiment.PRESETS["smoke"](),
+      commands.PRESETS["smoke"](),
       ["optim.name=sgd", "optim.learning_rate=0.5", "train.batch_size=16", f"train.steps={steps}",
        "train.log_every=1", "train.checkpoint_every=4"],
   )
-  state = experiment.train(config, out / "run", verbose=False)
+  state = commands.train(config, out / "run", verbose=False)
   if jax.process_index() == 0:
     losses = [json.loads(line)["loss"] for line in (out / "run" / "metrics.jsonl").read_text().splitlines()]
     leaves = {str(i): np.asarray(leaf) for i, leaf in enumerate(jax.tree.leaves(state.params))}

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from trajvae import cli
-from trajvae.music.note_sequence import Note, NoteSequence, write_midi
+from trajvae.music.data.note_sequence import Note, NoteSequence, write_midi
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
@@ -89,12 +89,12 @@ def runs(tmp_path_factory) -> pathlib.Path:
   """A folder holding a MusicVAE run at step 0, a VAE workdir whose training died before its first checkpoint,
   and two bad MIDI files. The runs are written through the checkpoint store, as `trajvae train` writes them."""
   from trajvae.config import select_preset, to_dict
-  from trajvae.music import experiment as music
+  from trajvae.music import commands as music
   from trajvae.music.model import init_model
   from trajvae.train.checkpoint import CheckpointStore
-  from trajvae.train.loop import init_train_state
   from trajvae.train.optim import make_optimizer
-  from trajvae.vae import experiment as vae
+  from trajvae.train.supervised import init_train_state
+  from trajvae.vae import commands as vae
 
   root = tmp_path_factory.mktemp("runs")
   config = select_preset(music.PRESETS, "smoke-mel_2bar")

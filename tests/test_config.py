@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from trajvae.config import ConfigError, from_dict, override, select_preset, to_dict
-from trajvae.vae.experiment import PRESETS, VAEConfig
+from trajvae.vae.commands import PRESETS, VAEConfig
 
 
 def test_override_nested_values_with_types():

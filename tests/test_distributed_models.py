@@ -90,8 +90,8 @@ def test_two_processes_match_one(model, last_step, tmp_path):
 
 
 def test_sectar_batch_axes_must_divide_over_the_devices():
-  from trajvae.sectar import configs, train
+  from trajvae.sectar import configs, outer_loop
 
   with pytest.raises(ValueError, match="mpc.num_episodes 2 is not divisible by the 4 devices of the data mesh"):
-    train.check_divisible(configs.smoke(), 4)
-  train.check_divisible(configs.smoke(), 2)
+    outer_loop.check_divisible(configs.smoke(), 4)
+  outer_loop.check_divisible(configs.smoke(), 2)

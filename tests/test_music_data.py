@@ -11,10 +11,10 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from trajvae.music import drums, melody
-from trajvae.music.encodings import drum_roll, get_converter, piece_to_tensors, transpose_melody_tokens
-from trajvae.music.feeding import epoch_plan, group_windows, make_batches
-from trajvae.music.note_sequence import CorruptMidiError, Note, NoteSequence, read_midi, write_midi
+from trajvae.music.data import drums, melody
+from trajvae.music.data.encodings import drum_roll, get_converter, piece_to_tensors, transpose_melody_tokens
+from trajvae.music.data.feeding import epoch_plan, group_windows, make_batches
+from trajvae.music.data.note_sequence import CorruptMidiError, Note, NoteSequence, read_midi, write_midi
 
 STEP = 60 / 120 / 4  # seconds per 16th note at 120 qpm
 

@@ -5,11 +5,11 @@ import dataclasses
 import numpy as np
 import pytest
 
-from trajvae.music import melody
-from trajvae.music.encodings import get_converter
-from trajvae.music.feeding import epoch_plan, group_windows, make_batches
-from trajvae.music.note_sequence import Note, NoteSequence
-from trajvae.music.tfds_notes import piece_window_groups, transposition_changes_notes
+from trajvae.music.data import melody
+from trajvae.music.data.encodings import get_converter
+from trajvae.music.data.feeding import epoch_plan, group_windows, make_batches
+from trajvae.music.data.note_sequence import Note, NoteSequence
+from trajvae.music.data.tfds_notes import piece_window_groups, transposition_changes_notes
 
 
 def climbing(num_bars, low=48, step=4):

@@ -9,10 +9,10 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from trajvae.music import tfds_notes
-from trajvae.music.corpus import COLLECTIONS, corpus_sources, load_corpus
-from trajvae.music.encodings import get_converter, piece_to_tensors
-from trajvae.music.note_sequence import read_midi
+from trajvae.music.data import tfds_notes
+from trajvae.music.data.corpus import COLLECTIONS, corpus_sources, load_corpus
+from trajvae.music.data.encodings import get_converter, piece_to_tensors
+from trajvae.music.data.note_sequence import read_midi
 
 
 def write_pm(path, tracks, meter=(4, 4)):

@@ -7,7 +7,7 @@ import pytest
 
 from trajvae.music import plots
 from trajvae.music.configs import PRESETS, REFERENCE_STEPS, compress_schedules, inverse_sigmoid_rate_for_midpoint
-from trajvae.music.note_sequence import Note, NoteSequence
+from trajvae.music.data.note_sequence import Note, NoteSequence
 
 
 def test_cpu_presets_compress_the_reference_schedules_to_their_step_count():

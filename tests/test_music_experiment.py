@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from trajvae.config import override, select_preset
-from trajvae.music import experiment
+from trajvae.music import commands
 from trajvae.music.configs import PRESETS
-from trajvae.music.note_sequence import Note, NoteSequence, write_midi
+from trajvae.music.data.note_sequence import Note, NoteSequence, write_midi
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
@@ -29,15 +29,15 @@ def smoke(data_dir: str, *sets: str):
 @pytest.mark.e2e
 def test_resume_after_crash_is_exact(tmp_path, data_dir):
   config = smoke(data_dir, "train.steps=20", "train.checkpoint_every=10")
-  straight = experiment.train(config, tmp_path / "a", verbose=False)
+  straight = commands.train(config, tmp_path / "a", verbose=False)
 
   def crash(step):
     if step == 15:
       raise KeyboardInterrupt
 
   with pytest.raises(KeyboardInterrupt):
-    experiment.train(config, tmp_path / "b", verbose=False, on_step=crash)
-  resumed = experiment.train(config, tmp_path / "b", verbose=False)
+    commands.train(config, tmp_path / "b", verbose=False, on_step=crash)
+  resumed = commands.train(config, tmp_path / "b", verbose=False)
   for a, b in zip(jax.tree.leaves(straight), jax.tree.leaves(resumed)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
@@ -69,11 +69,11 @@ def test_encoding_config_mismatch_is_a_clear_error(data_dir):
   config = smoke(data_dir)
   drums_model = dataclasses.replace(config.model, track_depths=(512,))
   with pytest.raises(ValueError, match=r"track depths \(90,\), but the model expects 32 steps with \(512,\)"):
-    experiment.build_task(dataclasses.replace(config, model=drums_model))
+    commands.build_task(dataclasses.replace(config, model=drums_model))
   with pytest.raises(ValueError, match="tokens outside"):
-    experiment.validate_tokens(np.full((2, 32, 1), 95), config.model)
+    commands.validate_tokens(np.full((2, 32, 1), 95), config.model)
   with pytest.raises(ValueError, match=r"expected token batches \[batch, 32, 1\]"):
-    experiment.validate_tokens(np.zeros((2, 256, 1)), config.model)
+    commands.validate_tokens(np.zeros((2, 256, 1)), config.model)
 
 
 def test_empty_dataset_fails_before_training(tmp_path):
@@ -83,5 +83,5 @@ def test_empty_dataset_fails_before_training(tmp_path):
   config = override(select_preset(PRESETS, "smoke-mel_2bar"),
                     [f"data.source={folder}", f"data.data_dir={tmp_path / 'data'}"])
   with pytest.raises(ValueError, match="no windows"):
-    experiment.train(config, tmp_path / "run", verbose=False)
+    commands.train(config, tmp_path / "run", verbose=False)
   assert not (tmp_path / "run" / "checkpoints").exists() or not any((tmp_path / "run" / "checkpoints").iterdir())

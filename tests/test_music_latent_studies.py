@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from trajvae.config import override, select_preset
-from trajvae.music import attributes, experiment, latent_studies
+from trajvae.music import attributes, commands, latent_studies
 from trajvae.music.api import TrainedMusicVAE
 from trajvae.music.configs import PRESETS
 from trajvae.music.model import MusicModelConfig, init_model
@@ -136,7 +136,7 @@ def test_interpolation_study_on_a_tiny_model():
 def smoke_run(tmp_path_factory):
   root = tmp_path_factory.mktemp("latent")
   config = override(select_preset(PRESETS, "smoke-mel_2bar"), [f"data.data_dir={root / 'data'}"])
-  experiment.train(config, root / "run", verbose=False)
+  commands.train(config, root / "run", verbose=False)
   return root / "run"
 
 

@@ -12,8 +12,8 @@ from flax import nnx
 from trajvae.music import objective
 from trajvae.music.api import TrainedMusicVAE, slerp
 from trajvae.music.model import MusicModelConfig, drum_roll, init_model
-from trajvae.train.loop import init_train_state, make_train_step
 from trajvae.train.optim import zero_if_norm_at_least
+from trajvae.train.supervised import init_train_state, make_train_step
 
 TINY = dict(z_size=8, enc_rnn_sizes=(16,), dec_rnn_sizes=(16,))
 

@@ -14,12 +14,12 @@ import dataclasses
 
 import numpy as np
 
-from trajvae.music import drums, melody
-from trajvae.music.drums import DrumsConverter
-from trajvae.music.encodings import drum_roll
-from trajvae.music.melody import MelodyConverter
-from trajvae.music.note_sequence import Note, NoteSequence
-from trajvae.music.trio import TrioConverter
+from trajvae.music.data import drums, melody
+from trajvae.music.data.drums import DrumsConverter
+from trajvae.music.data.encodings import drum_roll
+from trajvae.music.data.melody import MelodyConverter
+from trajvae.music.data.note_sequence import Note, NoteSequence
+from trajvae.music.data.trio import TrioConverter
 
 SCALE = 4  # trajvae steps per reference step
 NO_EVENT, NOTE_OFF = -2, -1  # note_seq's MELODY_NO_EVENT / MELODY_NOTE_OFF (token = event + 2)

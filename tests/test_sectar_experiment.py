@@ -5,22 +5,22 @@ import json
 import pytest
 
 from trajvae.config import override, select_preset
-from trajvae.sectar import experiment
+from trajvae.sectar import commands
 
 
 @pytest.mark.e2e
 def test_entry_points_train_evaluate_sample(tmp_path):
-  assert experiment.NAME == "sectar" and experiment.DEFAULT_PRESET in experiment.PRESETS
-  assert set(experiment.PRESETS) >= {"waypoint", "block", "waypoint_cpu", "block_cpu", "smoke"}
-  config = override(select_preset(experiment.PRESETS, "smoke"), ["train.iterations=1"])
-  assert isinstance(config, experiment.Config)
-  experiment.train(config, tmp_path, verbose=False)
-  results = experiment.evaluate(tmp_path, ["eval.tasks=0"])
+  assert commands.NAME == "sectar" and commands.DEFAULT_PRESET in commands.PRESETS
+  assert set(commands.PRESETS) >= {"waypoint", "block", "waypoint_cpu", "block_cpu", "smoke"}
+  config = override(select_preset(commands.PRESETS, "smoke"), ["train.iterations=1"])
+  assert isinstance(config, commands.Config)
+  commands.train(config, tmp_path, verbose=False)
+  results = commands.evaluate(tmp_path, ["eval.tasks=0"])
   assert results["iterations"] == 1 and list(results["tasks"]) == ["0"]
   assert len(results["tasks"]["0"]["returns"]) == config.eval.num_episodes
   assert 0 <= results["task_reward"] <= 16  # 16 paid waypoints (not all reachable)
   assert json.loads((tmp_path / "eval.json").read_text())["task_reward"] == results["task_reward"]
-  paths = experiment.sample(tmp_path, num_samples=4, out_dir=str(tmp_path / "png"))
+  paths = commands.sample(tmp_path, num_samples=4, out_dir=str(tmp_path / "png"))
   assert [p.rsplit("/", 1)[-1] for p in paths] == ["consistency.png", "mpc_episode.png", "learning_curve.png"]
   assert all((tmp_path / "png" / p.rsplit("/", 1)[-1]).stat().st_size > 5000 for p in paths)
 
@@ -32,16 +32,16 @@ def test_skill_reuse_plans_any_task_with_one_compilation(tmp_path):
   import jax
   import numpy as np
 
-  from trajvae.sectar import train as loop
+  from trajvae.sectar import outer_loop
 
-  config = override(select_preset(experiment.PRESETS, "smoke"), ["train.iterations=1"])
-  experiment.train(config, tmp_path, verbose=False)
-  config, state, _ = experiment.load_run(tmp_path)
-  returns = experiment.task_returns_fn(config)
+  config = override(select_preset(commands.PRESETS, "smoke"), ["train.iterations=1"])
+  commands.train(config, tmp_path, verbose=False)
+  config, state, _ = commands.load_run(tmp_path)
+  returns = commands.task_returns_fn(config)
   key = jax.random.key(7)
   for task in (1, 3):
-    generic = np.asarray(returns(state.params, key, *experiment.task_arrays(config, task)))
-    own = loop.build(dataclasses.replace(config, env=dataclasses.replace(config.env, task=task)))
+    generic = np.asarray(returns(state.params, key, *commands.task_arrays(config, task)))
+    own = outer_loop.build(dataclasses.replace(config, env=dataclasses.replace(config.env, task=task)))
     eps, _ = own.mpc(state.params, key)
     assert config.mpc.num_episodes == config.eval.num_episodes
-    np.testing.assert_allclose(generic, loop.episode_returns(eps), atol=1e-6)
+    np.testing.assert_allclose(generic, outer_loop.episode_returns(eps), atol=1e-6)

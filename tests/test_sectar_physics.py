@@ -185,7 +185,7 @@ def test_bad_input_is_a_clear_error(wheeled):
   with pytest.raises(ValueError, match="shape"):
     env.reset_to(jnp.zeros(8))
   with pytest.raises(ValueError, match="does not fit"):
-    from trajvae.sectar.train import check_config
+    from trajvae.sectar.outer_loop import check_config
 
     check_config(configs.wheeled_cpu(), make_env("swimmer"))
   assert configs.wheeled().env.continuous and not configs.wheeled().model.discrete

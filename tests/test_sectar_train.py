@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from trajvae.config import override
-from trajvae.sectar import configs, train
+from trajvae.sectar import configs, outer_loop
 
 
 class Interrupt(Exception):
@@ -17,14 +17,14 @@ class Interrupt(Exception):
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
   workdir = tmp_path_factory.mktemp("full")
-  state = train.train(configs.smoke(), workdir, verbose=False)
+  state = outer_loop.train(configs.smoke(), workdir, verbose=False)
   return workdir, state
 
 
 @pytest.mark.e2e
 def test_smoke_runs_end_to_end_and_logs(uninterrupted):
   workdir, state = uninterrupted
-  records = train.read_metrics(workdir)
+  records = outer_loop.read_metrics(workdir)
   assert [r["step"] for r in records] == [1, 2, 3]
   for key in ("task_reward", "env_steps", "vae_loss", "vae_nll", "vae_kl", "vae_bc", "consistency_reward",
               "explore_neg_elbo", "explore_entropy", "val_vae_loss"):
@@ -51,26 +51,26 @@ def test_interrupted_and_resumed_equals_uninterrupted(uninterrupted, tmp_path):
       raise Interrupt
 
   with pytest.raises(Interrupt):
-    train.train(configs.smoke(), tmp_path, verbose=False, on_step=crash)
-  _, step = train.restore_state(configs.smoke(), tmp_path)
+    outer_loop.train(configs.smoke(), tmp_path, verbose=False, on_step=crash)
+  _, step = outer_loop.restore_state(configs.smoke(), tmp_path)
   assert step == 2
-  resumed = train.train(configs.smoke(), tmp_path, verbose=False)
+  resumed = outer_loop.train(configs.smoke(), tmp_path, verbose=False)
   for a, b in zip(jax.tree.leaves(full), jax.tree.leaves(resumed)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-  assert [r["step"] for r in train.read_metrics(tmp_path)] == [1, 2, 3]
+  assert [r["step"] for r in outer_loop.read_metrics(tmp_path)] == [1, 2, 3]
 
 
 def test_config_that_does_not_fit_the_env_is_rejected(tmp_path):
   with pytest.raises(ValueError, match="does not fit env"):
-    train.build(override(configs.smoke(), ["model.obs_dim=3"]))
+    outer_loop.build(override(configs.smoke(), ["model.obs_dim=3"]))
 
 
 @pytest.mark.slow
 def test_the_loop_runs_on_a_physics_env(tmp_path):
   """The swimmer (MJX contact + fluid, Gaussian policy, T = 9) through every stage: MPC, explorer, fit."""
   cfg = configs.physics_smoke("swimmer")
-  state = train.train(cfg, tmp_path, verbose=False)
-  records = train.read_metrics(tmp_path)
+  state = outer_loop.train(cfg, tmp_path, verbose=False)
+  records = outer_loop.read_metrics(tmp_path)
   assert [r["step"] for r in records] == [1, 2]
   for key in ("task_reward", "vae_loss", "consistency_reward", "explore_neg_elbo", "pd_entropy"):
     assert all(np.isfinite(r[key]) for r in records), key

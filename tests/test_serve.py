@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from trajvae.config import override, select_preset
-from trajvae.music.note_sequence import Note, NoteSequence, read_midi, write_midi
+from trajvae.music.data.note_sequence import Note, NoteSequence, read_midi, write_midi
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 # One xdist worker runs this file (`make test` passes --dist loadgroup), so the runs are loaded and warmed up once.
@@ -46,10 +46,10 @@ def write_tunes(folder: pathlib.Path, count: int = 30, bars: int = 8, seed: int 
 
 
 def train_runs(root: pathlib.Path) -> dict[str, pathlib.Path]:
-  from trajvae.music import experiment as music
+  from trajvae.music import commands as music
   from trajvae.music.configs import PRESETS as MUSIC_PRESETS
-  from trajvae.sectar import experiment as sectar
-  from trajvae.vae import experiment as vae
+  from trajvae.sectar import commands as sectar
+  from trajvae.vae import commands as vae
 
   runs = {"vae": root / "digits-vae", "musicvae": root / "melody-vae", "sectar": root / "waypoint-sectar"}
   vae.train(override(select_preset(vae.PRESETS, "smoke"), ["train.steps=100"]), runs["vae"], verbose=False)
@@ -108,7 +108,7 @@ def url(app, kind: str, action: str = "") -> str:
 
 def midi_bytes(pitches=(60, 62, 64, 65, 67, 65, 64, 62)) -> bytes:
   buffer = io.BytesIO()
-  from trajvae.music.note_sequence import to_pretty_midi
+  from trajvae.music.data.note_sequence import to_pretty_midi
 
   to_pretty_midi(NoteSequence(tuple(Note(p, 90, 4 * i, 4 * i + 3) for i, p in enumerate(pitches)), total_steps=32)
                  ).write(buffer)
@@ -235,7 +235,7 @@ def test_music_bad_uploads_and_melodies(served):
   big = b"MThd" + b"\0" * (1 << 20)
   assert "limit" in error(client.post(recon, files={"melody": ("x.mid", big)}), 413)
   silent = io.BytesIO()
-  from trajvae.music.note_sequence import to_pretty_midi
+  from trajvae.music.data.note_sequence import to_pretty_midi
 
   to_pretty_midi(NoteSequence((), total_steps=32)).write(silent)
   assert "no 2-bar melody window" in error(client.post(recon, files={"melody": ("x.mid", silent.getvalue())}), 422)

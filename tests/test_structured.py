@@ -11,10 +11,10 @@ from scipy import stats
 
 from trajvae.structured import losses
 from trajvae.structured.alignment import PATCH, DigitAlignment, make_alignment_data
-from trajvae.structured.experiment import alignment_canvas, experiment_config
 from trajvae.structured.gibbs import evaluate, pac_bayes_sigma
 from trajvae.structured.learners import LearnerConfig, fit_direct, fit_latent_ssvm, fit_randomized, num_proposal_samples
 from trajvae.structured.problem import brute_force_augmented, brute_force_scores
+from trajvae.structured.study import alignment_canvas, experiment_config
 from trajvae.structured.synthetic import PlantedMultilabel, make_planted_data
 
 SYNTHETIC = PlantedMultilabel(num_bits=3, num_views=5, view_dim=4, proposal_bit_prob=0.3)

@@ -28,9 +28,9 @@ from trajvae.structured.learners import LearnerConfig, full_objective, initial_w
 from trajvae.structured.losses import full_latent_loss, randomized_latent_loss
 from trajvae.structured.solver import stochastic_subgradient
 from trajvae.structured.synthetic import PlantedMultilabel, make_planted_data
-from trajvae.train.loop import init_train_state, make_train_step
 from trajvae.train.optim import make_optimizer
-from trajvae.vae import experiment as vae
+from trajvae.train.supervised import init_train_state, make_train_step
+from trajvae.vae import commands as vae
 from trajvae.vae.model import init_model as init_vae_model
 
 

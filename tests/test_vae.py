@@ -13,14 +13,14 @@ from flax import nnx
 
 from trajvae.config import override
 from trajvae.train.checkpoint import CheckpointMismatchError, CheckpointStore
-from trajvae.train.loop import fit
-from trajvae.vae import experiment, objective
+from trajvae.train.supervised import fit
+from trajvae.vae import commands, objective
 from trajvae.vae.data import DataConfig, load_dataset
 from trajvae.vae.model import ModelConfig, init_model
 
 
-def smoke_config(**train_overrides) -> experiment.VAEConfig:
-  config = experiment.PRESETS["smoke"]()
+def smoke_config(**train_overrides) -> commands.VAEConfig:
+  config = commands.PRESETS["smoke"]()
   return dataclasses.replace(config, train=dataclasses.replace(config.train, **train_overrides))
 
 
@@ -43,8 +43,8 @@ def test_training_reaches_measured_test_elbo(tmp_path):
   has stopped learning early while leaving 0.7 nats for seed and platform noise.
   """
   config = smoke_config(steps=2000, checkpoint_every=1000)
-  experiment.train(config, tmp_path, verbose=False)
-  results = experiment.evaluate(tmp_path, ["eval.iwae_samples=500"])
+  commands.train(config, tmp_path, verbose=False)
+  results = commands.evaluate(tmp_path, ["eval.iwae_samples=500"])
   assert -results["elbo"] < 24.5
   assert results["iwae"] >= results["elbo"] - 0.05
 
@@ -67,17 +67,17 @@ def test_iwae_is_above_elbo_and_grows_with_k():
 
 @pytest.mark.slow
 def test_gaussian_decoder_trains_on_continuous_digits(tmp_path):
-  config = override(experiment.PRESETS["smoke"](), ["data.binarize=false", "model.likelihood=gaussian", "train.steps=200"])
-  state = experiment.train(config, tmp_path, verbose=False)
+  config = override(commands.PRESETS["smoke"](), ["data.binarize=false", "model.likelihood=gaussian", "train.steps=200"])
+  state = commands.train(config, tmp_path, verbose=False)
   assert all(np.all(np.isfinite(np.asarray(leaf))) for leaf in jax.tree.leaves(state.params))
-  results = experiment.evaluate(tmp_path, ["eval.iwae_samples=50"])
+  results = commands.evaluate(tmp_path, ["eval.iwae_samples=50"])
   assert np.isfinite(results["iwae"]) and results["iwae_discrete_bound"] < 0
 
 
 @pytest.mark.e2e
 def test_resume_after_crash_matches_uninterrupted_run(tmp_path):
   config = smoke_config(steps=60, checkpoint_every=20, log_every=10)
-  reference = experiment.train(config, tmp_path / "straight", verbose=False)
+  reference = commands.train(config, tmp_path / "straight", verbose=False)
 
   class Crash(RuntimeError):
     pass
@@ -87,11 +87,11 @@ def test_resume_after_crash_matches_uninterrupted_run(tmp_path):
       raise Crash()
 
   with pytest.raises(Crash):
-    experiment.train(config, tmp_path / "crashed", verbose=False, on_step=crash_at_50)
+    commands.train(config, tmp_path / "crashed", verbose=False, on_step=crash_at_50)
   store = CheckpointStore(tmp_path / "crashed" / "checkpoints", "vae", {}, 20, 3)
   assert store.latest_step() == 40  # the crash lost only the steps since the last checkpoint
   store.close()
-  resumed = experiment.train(config, tmp_path / "crashed", verbose=False)
+  resumed = commands.train(config, tmp_path / "crashed", verbose=False)
   assert int(resumed.step) == 60
   for a, b in zip(jax.tree.leaves(reference), jax.tree.leaves(resumed)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
@@ -102,7 +102,7 @@ def test_kill_and_resume_through_the_cli(tmp_path):
   """A real SIGKILL mid-run, then the same command again: same parameters as an uninterrupted run."""
   args = ["train", "vae", "--preset", "smoke", "--quiet", "--set", "train.steps=3000", "train.checkpoint_every=100"]
   straight = tmp_path / "straight"
-  experiment.train(override(experiment.PRESETS["smoke"](), args[-2:]), straight, verbose=False)
+  commands.train(override(commands.PRESETS["smoke"](), args[-2:]), straight, verbose=False)
 
   killed = tmp_path / "killed"
   proc = subprocess.Popen([sys.executable, "-m", "trajvae", *args, "--workdir", str(killed)])
@@ -117,8 +117,8 @@ def test_kill_and_resume_through_the_cli(tmp_path):
   steps = sorted(int(p.name) for p in checkpoints.glob("*") if p.name.isdigit())
   assert steps and steps[-1] < 3000, f"the run was not interrupted: {steps}"
   subprocess.run([sys.executable, "-m", "trajvae", *args, "--workdir", str(killed)], check=True)
-  _, _, params_a, step_a = experiment.load_run(straight)
-  _, _, params_b, step_b = experiment.load_run(killed)
+  _, _, params_a, step_a = commands.load_run(straight)
+  _, _, params_b, step_b = commands.load_run(killed)
   assert step_a == step_b == 3000
   for a, b in zip(jax.tree.leaves(params_a), jax.tree.leaves(params_b)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
@@ -126,12 +126,12 @@ def test_kill_and_resume_through_the_cli(tmp_path):
 
 def test_wrong_image_shape_is_a_clear_error():
   with pytest.raises(ValueError, match=r"expected images flattened to \[batch, 64\], got shape \(100, 8, 8\)"):
-    experiment.validate_images(np.zeros((100, 8, 8)), ModelConfig(input_dim=64))
+    commands.validate_images(np.zeros((100, 8, 8)), ModelConfig(input_dim=64))
   with pytest.raises(ValueError, match="values must lie in"):
-    experiment.validate_images(np.full((2, 64), 3.0), ModelConfig(input_dim=64))
-  config = override(experiment.PRESETS["smoke"](), ["model.input_dim=784"])
+    commands.validate_images(np.full((2, 64), 3.0), ModelConfig(input_dim=64))
+  config = override(commands.PRESETS["smoke"](), ["model.input_dim=784"])
   with pytest.raises(ValueError, match="has \\(8, 8\\) images \\(64 features\\) but model.input_dim=784"):
-    experiment.build_task(config, load_dataset(config.data))
+    commands.build_task(config, load_dataset(config.data))
 
 
 def test_nan_in_batch_is_a_clear_error(tmp_path):
@@ -139,7 +139,7 @@ def test_nan_in_batch_is_a_clear_error(tmp_path):
   dataset = load_dataset(config.data)
   images = dataset.train_images.copy()
   images[:, 5] = np.nan
-  task = experiment.build_task(config, dataclasses.replace(dataset, train_images=images))
+  task = commands.build_task(config, dataclasses.replace(dataset, train_images=images))
   task = dataclasses.replace(task, validate_batch=lambda batch: None)  # reach the loop's own NaN guard
   with pytest.raises(ValueError, match="batch field 'image' holds 100 NaN/inf"):
     fit(task, config.optim, config.train, tmp_path, {}, verbose=False)
@@ -148,25 +148,25 @@ def test_nan_in_batch_is_a_clear_error(tmp_path):
 def test_diverging_loss_stops_training(tmp_path):
   config = override(smoke_config(steps=200, log_every=10), ["optim.name=sgd", "optim.learning_rate=1e30"])
   with pytest.raises(FloatingPointError, match="loss is nan at step"):
-    experiment.train(config, tmp_path, verbose=False)
+    commands.train(config, tmp_path, verbose=False)
 
 
 def test_checkpoint_from_another_model_or_config_is_refused(tmp_path):
   config = smoke_config(steps=10, checkpoint_every=10)
-  experiment.train(config, tmp_path, verbose=False)
+  commands.train(config, tmp_path, verbose=False)
   with pytest.raises(CheckpointMismatchError, match="holds a 'vae' model, not 'musicvae'"):
     CheckpointStore(tmp_path / "checkpoints", "musicvae", {}, 10, 1)
   bigger = override(config, ["model.hidden_dim=128", "train.steps=20"])
   with pytest.raises(CheckpointMismatchError, match="does not fit this 'vae' model"):
-    experiment.train(bigger, tmp_path, verbose=False)
+    commands.train(bigger, tmp_path, verbose=False)
   (tmp_path / "other" / "checkpoints").mkdir(parents=True)
   (tmp_path / "other" / "checkpoints" / "weights.bin").write_bytes(b"x")
   with pytest.raises(CheckpointMismatchError, match="not written by trajvae"):
-    experiment.train(config, tmp_path / "other", verbose=False)
+    commands.train(config, tmp_path / "other", verbose=False)
 
 
 def test_metrics_are_written_as_jsonl_and_tensorboard(tmp_path):
-  experiment.train(smoke_config(steps=30, log_every=10, eval_every=30, checkpoint_every=30), tmp_path, verbose=False)
+  commands.train(smoke_config(steps=30, log_every=10, eval_every=30, checkpoint_every=30), tmp_path, verbose=False)
   records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
   assert [r["step"] for r in records if r["split"] == "train"] == [10, 20, 30]
   assert {"loss", "elbo", "kl", "grad_norm"} <= set(records[0])

@@ -11,7 +11,7 @@ from trajvae.config import ConfigError, override
 from trajvae.train.checkpoint import read_checkpoint_meta
 from trajvae.train.metrics import JsonlLog
 from trajvae.train.workdir import is_remote, local_output_dir, workdir_path
-from trajvae.vae import experiment
+from trajvae.vae import commands
 
 
 def test_urls_keep_their_scheme_and_local_paths_become_absolute(tmp_path, monkeypatch):
@@ -26,13 +26,13 @@ def test_urls_keep_their_scheme_and_local_paths_become_absolute(tmp_path, monkey
 
 @pytest.mark.e2e
 def test_vae_trains_and_resumes_in_an_epath_workdir(tmp_path):
-  config = override(experiment.PRESETS["smoke"](), ["train.steps=2", "train.log_every=1", "train.checkpoint_every=1"])
+  config = override(commands.PRESETS["smoke"](), ["train.steps=2", "train.log_every=1", "train.checkpoint_every=1"])
   workdir = epath.Path(tmp_path) / "run"
-  experiment.train(config, workdir, verbose=False)
-  experiment.train(override(config, ["train.steps=3"]), workdir, verbose=False)
+  commands.train(config, workdir, verbose=False)
+  commands.train(override(config, ["train.steps=3"]), workdir, verbose=False)
   steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
   assert steps == [1, 2, 3]
-  assert experiment.load_run(workdir)[3] == 3
+  assert commands.load_run(workdir)[3] == 3
 
 
 @pytest.fixture

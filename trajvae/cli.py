@@ -22,9 +22,9 @@ from trajvae.errors import ConfigError, MissingFileError, UserError
 
 # Model name -> module exposing NAME, Config, PRESETS, DEFAULT_PRESET, train, evaluate, sample.
 MODELS = {
-    "vae": "trajvae.vae.experiment",
-    "musicvae": "trajvae.music.experiment",
-    "sectar": "trajvae.sectar.experiment",
+    "vae": "trajvae.vae.commands",
+    "musicvae": "trajvae.music.commands",
+    "sectar": "trajvae.sectar.commands",
 }
 
 

@@ -8,8 +8,8 @@ from typing import Literal
 
 from trajvae.music.model import MusicModelConfig
 from trajvae.music.objective import MusicLossConfig
-from trajvae.train.loop import TrainConfig
 from trajvae.train.optim import OptimConfig
+from trajvae.train.supervised import TrainConfig
 
 MELODY, DRUMS, TRIO = (90,), (512,), (90, 90, 512)
 # music_vae_train.py's default --num_steps: the horizon the reference's schedules were set for.

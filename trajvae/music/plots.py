@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
-from trajvae.music.note_sequence import NoteSequence  # noqa: E402
+from trajvae.music.data.note_sequence import NoteSequence  # noqa: E402
 
 _COLOURS = {"melody": "tab:blue", "bass": "tab:green", "drums": "tab:red"}
 

@@ -18,8 +18,8 @@ import numpy as np
 from flax import nnx
 
 from trajvae.music.api import note_density
-from trajvae.music.encodings import get_converter
-from trajvae.music.note_sequence import CorruptMidiError, NoteSequence, read_midi, to_pretty_midi
+from trajvae.music.data.encodings import get_converter
+from trajvae.music.data.note_sequence import CorruptMidiError, NoteSequence, read_midi, to_pretty_midi
 from trajvae.serve.common import MAX_UPLOAD_BYTES, ApiError, Binary, Params, check_upload
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ class MusicBackend:
   kind = "musicvae"
 
   def __init__(self, workdir: str, held_out: bool = True):
-    from trajvae.music.experiment import load_run
+    from trajvae.music.commands import load_run
 
     self.config, self.model, self.step = load_run(workdir)
     data = self.config.data
@@ -101,7 +101,7 @@ class MusicBackend:
     empty = np.zeros((0, self.num_steps, len(self.depths)), np.int32)
     if not wanted:
       return empty, "held-out windows not loaded (--no-held-out)"
-    from trajvae.music.experiment import load_windows
+    from trajvae.music.commands import load_windows
 
     try:
       windows = np.asarray(load_windows(self.config.data, self.config.eval.split))[:MAX_HELD_OUT]

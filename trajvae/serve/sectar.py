@@ -19,7 +19,7 @@ import numpy as np
 from flax import nnx
 
 from trajvae.sectar import buffer as rb
-from trajvae.sectar import planning, ppo
+from trajvae.sectar import outer_loop, planning, ppo
 from trajvae.sectar.envs import BlockEnv, SectarEnv, make_env
 from trajvae.serve.common import ApiError, Params
 
@@ -43,16 +43,15 @@ class SectarBackend:
   kind = "sectar"
 
   def __init__(self, workdir: str, tasks: tuple[int, ...] = tuple(range(NUM_TASKS))):
-    from trajvae.sectar import experiment
-    from trajvae.sectar import train as loop
+    from trajvae.sectar import commands
 
-    self.config, state, self.step = experiment.load_run(workdir)
+    self.config, state, self.step = commands.load_run(workdir)
     self.params, self.buffer = state.params, state.buffer
-    self.graphdef = loop.build(self.config).graphdef
-    self.planner = loop.planner_config(self.config)
+    self.graphdef = outer_loop.build(self.config).graphdef
+    self.planner = outer_loop.planner_config(self.config)
     self.tasks = tuple(tasks)
     self.envs = {t: make_env(self.config.env.name, task=t, continuous=self.config.env.continuous) for t in self.tasks}
-    self._replays = {t: jax.jit(self._replay_fn(self.envs[t], loop)) for t in self.tasks}
+    self._replays = {t: jax.jit(self._replay_fn(self.envs[t])) for t in self.tasks}
     self._consistency = {t: jax.jit(self._consistency_fn(self.envs[t])) for t in self.tasks}
     self._buffer_start = jax.jit(lambda buffer, seed: rb.sample_start_states(buffer, jax.random.key(seed), 1)[0])
     self._lock = threading.Lock()
@@ -61,10 +60,10 @@ class SectarBackend:
     model = nnx.merge(self.graphdef, params)
     return model, nnx.split(model.state_decoder, nnx.Param)
 
-  def _replay_fn(self, env: SectarEnv, loop):
+  def _replay_fn(self, env: SectarEnv):
     config, planner, t = self.config, self.planner, self.config.segment_len
     one = dataclasses.replace(config, mpc=dataclasses.replace(config.mpc, num_episodes=1))
-    episodes = loop.make_mpc_fns(env, self.graphdef, one)
+    episodes = outer_loop.make_mpc_fns(env, self.graphdef, one)
 
     def replay(params, seed):
       key = jax.random.key(seed)

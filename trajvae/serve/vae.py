@@ -35,8 +35,8 @@ class VaeBackend:
   kind = "vae"
 
   def __init__(self, workdir: str):
+    from trajvae.vae.commands import load_run
     from trajvae.vae.data import load_dataset
-    from trajvae.vae.experiment import load_run
 
     self.config, graphdef, self.params, self.step = load_run(workdir)
     self.latent_dim = self.config.model.latent_dim

@@ -35,7 +35,7 @@ import grain
 import jax
 import numpy as np
 
-from trajvae.music import melody
+from trajvae.music.data import melody
 
 ENDLESS = 2**62  # steps in the grain dataset: effectively unbounded
 

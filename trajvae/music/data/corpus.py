@@ -30,7 +30,7 @@ from collections import Counter
 from fractions import Fraction
 from typing import Iterable, Sequence
 
-from trajvae.music.note_sequence import Note, NoteSequence
+from trajvae.music.data.note_sequence import Note, NoteSequence
 
 FOLK_COLLECTIONS = ("essenFolksong", "oneills1850", "ryansMammoth", "airdsAirs", "miscFolk")
 COLLECTIONS = FOLK_COLLECTIONS + ("bach",)

@@ -15,9 +15,9 @@ import itertools
 
 import numpy as np
 
-from trajvae.music import drums, melody
-from trajvae.music.note_sequence import NoteSequence
-from trajvae.music.windows import STEPS_PER_BAR, empty_windows, select_windows
+from trajvae.music.data import drums, melody
+from trajvae.music.data.note_sequence import NoteSequence
+from trajvae.music.data.windows import STEPS_PER_BAR, empty_windows, select_windows
 
 MAX_INSTRUMENT = 127
 BASS_OUTPUT_PROGRAM = 33  # electric bass (finger)

@@ -19,7 +19,7 @@ from trajvae.music.api import TrainedMusicVAE
 from trajvae.music.configs import PRESETS, MusicDataConfig, MusicVAEConfig
 from trajvae.music.model import MusicModelConfig, init_model
 from trajvae.train.checkpoint import read_checkpoint_meta
-from trajvae.train.loop import TrainTask, fit, load_trained_params
+from trajvae.train.supervised import TrainTask, fit, load_trained_params
 from trajvae.train.workdir import local_output_dir, workdir_path
 
 NAME = "musicvae"
@@ -34,21 +34,21 @@ def dataset_name(data: MusicDataConfig) -> str:
 
 def load_windows(data: MusicDataConfig, split: str) -> np.ndarray:
   """Token windows [N, steps, tracks] of one split, building the TFDS dataset on first use."""
-  from trajvae.music.tfds_notes import load_split
+  from trajvae.music.data.tfds_notes import load_split
 
   return load_split(dataset_name(data), data.source, _data_dir(data), split, max_pieces=data.max_pieces or None)
 
 
 def load_window_records(data: MusicDataConfig, split: str) -> tuple[np.ndarray, list[str]]:
   """The windows of load_windows with the piece each comes from (not for the groove source, which has no pieces)."""
-  from trajvae.music.tfds_notes import load_split_records
+  from trajvae.music.data.tfds_notes import load_split_records
 
   return load_split_records(dataset_name(data), data.source, _data_dir(data), split, data.max_pieces or None)
 
 
 def load_training_windows(data: MusicDataConfig):
   """Every training window with its piece and stored shift (tfds_notes.SplitWindows), for the per-epoch feeder."""
-  from trajvae.music.tfds_notes import load_split_windows
+  from trajvae.music.data.tfds_notes import load_split_windows
 
   return load_split_windows(dataset_name(data), data.source, _data_dir(data), "train", data.max_pieces or None)
 
@@ -58,7 +58,7 @@ def training_batches(data: MusicDataConfig, batch_size: int, seed: int):
 
   The groove source has no pieces; each of its windows is fed as its own piece.
   """
-  from trajvae.music.feeding import make_batches
+  from trajvae.music.data.feeding import make_batches
 
   if data.source == "groove":
     return make_batches(load_windows(data, "train"), batch_size, seed, data.transpose_range)
@@ -73,7 +73,7 @@ def _data_dir(data: MusicDataConfig) -> str:
 
 def check_encoding_matches_model(data: MusicDataConfig, model: MusicModelConfig) -> None:
   """An encoding/config mismatch (e.g. drum data into a melody model) is an error before anything runs."""
-  from trajvae.music.encodings import get_converter
+  from trajvae.music.data.encodings import get_converter
 
   converter = get_converter(data.encoding, data.num_bars)
   if tuple(converter.track_depths) != tuple(model.track_depths) or converter.num_steps != model.num_steps:
@@ -193,8 +193,8 @@ def evaluate(workdir, overrides: Sequence[str] = ()) -> dict[str, Any]:
 def _write(tokens: np.ndarray, config: MusicVAEConfig, out: pathlib.Path, stem: str, titles: list[str],
            columns: int = 1) -> list[pathlib.Path]:
   from trajvae.music import plots
-  from trajvae.music.encodings import get_converter
-  from trajvae.music.note_sequence import write_midi
+  from trajvae.music.data.encodings import get_converter
+  from trajvae.music.data.note_sequence import write_midi
 
   converter = get_converter(config.data.encoding, config.data.num_bars)
   seqs = [converter.from_tensors(t) for t in tokens]
@@ -221,8 +221,8 @@ def sample(workdir, num_samples: int = 8, seed: int = 0, out_dir: str | None = N
 def interpolate(workdir, start: str | None = None, end: str | None = None, num_steps: int = 7, seed: int = 0,
                 out_dir: str | None = None, temperature: float = 1.0):
   """Slerp between the posterior means of two sequences (MIDI files, or two held-out windows by default)."""
-  from trajvae.music.encodings import get_converter
-  from trajvae.music.note_sequence import read_midi
+  from trajvae.music.data.encodings import get_converter
+  from trajvae.music.data.note_sequence import read_midi
 
   config, model, _ = load_run(workdir)
   if (start is None) != (end is None):

@@ -12,12 +12,12 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
-from trajvae.music import drums, melody
-from trajvae.music.drums import DrumsConverter
-from trajvae.music.melody import MelodyConverter
-from trajvae.music.note_sequence import NoteSequence
-from trajvae.music.trio import TrioConverter
-from trajvae.music.windows import subsample
+from trajvae.music.data import drums, melody
+from trajvae.music.data.drums import DrumsConverter
+from trajvae.music.data.melody import MelodyConverter
+from trajvae.music.data.note_sequence import NoteSequence
+from trajvae.music.data.trio import TrioConverter
+from trajvae.music.data.windows import subsample
 
 ENCODINGS = ("melody", "drums", "trio")
 SUPPORTED_BARS = {"melody": (2, 16), "drums": (2, 16), "trio": (16,)}

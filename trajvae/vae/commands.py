@@ -16,8 +16,8 @@ from flax import nnx
 from trajvae.config import ConfigError, from_dict, override, to_dict
 from trajvae.data.batches import array_batches
 from trajvae.train.checkpoint import read_checkpoint_meta
-from trajvae.train.loop import TrainConfig, TrainTask, fit, load_trained_params
 from trajvae.train.optim import OptimConfig
+from trajvae.train.supervised import TrainConfig, TrainTask, fit, load_trained_params
 from trajvae.train.workdir import local_output_dir, workdir_path
 from trajvae.vae import objective, plots
 from trajvae.vae.data import DataConfig, ImageDataset, load_dataset

@@ -10,12 +10,12 @@ Sources:
 - a folder of MIDI files (*.mid, *.midi, searched recursively); a piece is a file,
   its id the path relative to the folder;
 - "music21" or "music21:<collection>,<collection>" (melody configs only): the
-  offline corpus of trajvae.music.corpus.
+  offline corpus of trajvae.music.data.corpus.
 
 Splits are train/validation/test = 80/10/10 by a hash of the piece id, so no
 piece has windows in two splits. Every distinct window of every piece is stored
 (version 2); the training pipeline draws at most 5 per piece each epoch
-(trajvae.music.feeding), and load_split keeps at most 5 evenly spaced ones per
+(trajvae.music.data.feeding), and load_split keeps at most 5 evenly spaced ones per
 piece. For melody training data, the windows of a piece transposed by s in
 [-5, 5] are also stored (with shift=s) wherever transposing the note sequence
 before extraction differs from shifting its tokens (a note crosses MIDI 21/108);
@@ -43,9 +43,9 @@ from typing import Iterable, Iterator
 import numpy as np
 import tensorflow_datasets as tfds
 
-from trajvae.music.encodings import get_converter, piece_to_tensors
-from trajvae.music.melody import MAX_PITCH, MIN_PITCH
-from trajvae.music.note_sequence import CorruptMidiError, NoteSequence, read_midi
+from trajvae.music.data.encodings import get_converter, piece_to_tensors
+from trajvae.music.data.melody import MAX_PITCH, MIN_PITCH
+from trajvae.music.data.note_sequence import CorruptMidiError, NoteSequence, read_midi
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def _is_corpus(source: str) -> bool:
 
 
 def _corpus_collections(source: str) -> tuple[str, ...]:
-  from trajvae.music.corpus import COLLECTIONS
+  from trajvae.music.data.corpus import COLLECTIONS
 
   return tuple(c for c in source.split(":", 1)[1].split(",") if c) if ":" in source else COLLECTIONS
 
@@ -96,7 +96,7 @@ def source_pieces(
   if _is_corpus(source):
     if encoding != "melody":
       raise ValueError(f"the music21 corpus holds melodies only; it has no {encoding} data (use a MIDI folder)")
-    from trajvae.music.corpus import load_corpus
+    from trajvae.music.data.corpus import load_corpus
 
     # Every core for a whole-corpus parse; a capped load (tests, quick experiments) reads a few files in order.
     workers = (os.cpu_count() or 1) if max_pieces is None else 1
@@ -247,7 +247,7 @@ def source_tag(source: str, max_pieces: int | None = None) -> str:
   """The data_dir subfolder of a source: readable and unique per corpus selection or folder."""
   if _is_corpus(source):
     collections = _corpus_collections(source)
-    from trajvae.music.corpus import COLLECTIONS
+    from trajvae.music.data.corpus import COLLECTIONS
 
     tag = "music21-all" if collections == COLLECTIONS else "music21-" + "-".join(collections)
   else:

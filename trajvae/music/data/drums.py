@@ -16,8 +16,8 @@ from typing import Iterable
 
 import numpy as np
 
-from trajvae.music.note_sequence import Note, NoteSequence
-from trajvae.music.windows import STEPS_PER_BAR, SingleTrackConverter, consecutive_tracks
+from trajvae.music.data.note_sequence import Note, NoteSequence
+from trajvae.music.data.windows import STEPS_PER_BAR, SingleTrackConverter, consecutive_tracks
 
 DRUM_PITCH_CLASSES: tuple[tuple[int, ...], ...] = (
     (36, 35),  # kick

@@ -14,40 +14,39 @@ from flax import nnx
 
 from trajvae.config import from_dict, override
 from trajvae.sectar import buffer as rb
-from trajvae.sectar import planning, plots, ppo
-from trajvae.sectar import train as loop
+from trajvae.sectar import outer_loop, planning, plots, ppo
 from trajvae.sectar.configs import DEFAULT_PRESET, PRESETS, SectarConfig
 from trajvae.sectar.envs import make_env
 from trajvae.train.checkpoint import read_checkpoint_meta
 from trajvae.train.workdir import local_output_dir, workdir_path
 
-NAME = loop.NAME
+NAME = outer_loop.NAME
 Config = SectarConfig
 __all__ = ["NAME", "Config", "PRESETS", "DEFAULT_PRESET", "train", "evaluate", "sample"]
 
 
-def train(config: SectarConfig, workdir: str | pathlib.Path, verbose: bool = True, on_step=None) -> loop.LoopState:
+def train(config: SectarConfig, workdir: str | pathlib.Path, verbose: bool = True, on_step=None) -> outer_loop.LoopState:
   """Train (or resume) SeCTAR in workdir; returns the final loop state."""
-  return loop.train(config, workdir, verbose=verbose, on_step=on_step)
+  return outer_loop.train(config, workdir, verbose=verbose, on_step=on_step)
 
 
-def load_run(workdir: str | pathlib.Path, overrides: Sequence[str] = ()) -> tuple[SectarConfig, loop.LoopState, int]:
+def load_run(workdir: str | pathlib.Path, overrides: Sequence[str] = ()) -> tuple[SectarConfig, outer_loop.LoopState, int]:
   """A trained run's (config with overrides applied, loop state, completed iterations)."""
   meta = read_checkpoint_meta(workdir_path(workdir) / "checkpoints")
   saved = from_dict(SectarConfig, meta["config"])
-  state, step = loop.restore_state(saved, workdir)
+  state, step = outer_loop.restore_state(saved, workdir)
   return override(saved, overrides), state, step
 
 
 def task_returns_fn(config: SectarConfig):
   """returns(params, key, start, goals) -> summed task reward [eval.num_episodes] of fresh MPC episodes on the
   task given by its start state and goals, compiled once for all task configs (they are traced arguments)."""
-  base = loop.build(config)
+  base = outer_loop.build(config)
 
   def returns(params, key, start, goals):
     env = copy.copy(base.env)  # the same env with the task's arrays swapped in (traced)
     env._start, env.goals = start, goals
-    eps = loop.make_mpc_fns(env, base.graphdef, config)(params, key, config.eval.num_episodes)
+    eps = outer_loop.make_mpc_fns(env, base.graphdef, config)(params, key, config.eval.num_episodes)
     return jnp.sum(eps.rewards, axis=-1)
 
   return jax.jit(returns)
@@ -83,9 +82,9 @@ def evaluate(workdir: str | pathlib.Path, overrides: Sequence[str] = ()) -> dict
   return results
 
 
-def consistency_rollouts(config: SectarConfig, state: loop.LoopState, num: int, key: jax.Array):
+def consistency_rollouts(config: SectarConfig, state: outer_loop.LoopState, num: int, key: jax.Array):
   """(starts [N, D], decoded [N, T, D], executed [N, T, D]) for z ~ N(0, I) from buffer start states."""
-  stages = loop.build(config)
+  stages = outer_loop.build(config)
   k_s, k_z, k_r = jax.random.split(key, 3)
   starts = rb.sample_start_states(state.buffer, k_s, num)
   z = jax.random.normal(k_z, (num, config.model.latent_dim))
@@ -95,9 +94,9 @@ def consistency_rollouts(config: SectarConfig, state: loop.LoopState, num: int, 
   return np.asarray(starts), np.asarray(decoded), np.asarray(executed)
 
 
-def planned_episode(config: SectarConfig, state: loop.LoopState, key: jax.Array) -> dict:
+def planned_episode(config: SectarConfig, state: outer_loop.LoopState, key: jax.Array) -> dict:
   """The best of mpc.num_episodes MPC episodes, the decoder's prediction of each executed segment, the first plan."""
-  stages = loop.build(config)
+  stages = outer_loop.build(config)
   env, t = stages.env, config.segment_len
   eps, _ = stages.mpc(state.params, key)
   best = int(jnp.argmax(eps.rewards.sum(-1)))
@@ -106,7 +105,7 @@ def planned_episode(config: SectarConfig, state: loop.LoopState, key: jax.Array)
   seg_starts = eps.plan_states[best]
   predicted = model.state_decoder(zs, seg_starts, t)[0].reshape(-1, obs.shape[-1])
   decode = lambda p, z, s0, n: model.state_decoder(z, s0, n)[0]
-  first = planning.plan(decode, env.reward_fn, None, env.start_state, jnp.int32(0), key, loop.planner_config(config))
+  first = planning.plan(decode, env.reward_fn, None, env.start_state, jnp.int32(0), key, outer_loop.planner_config(config))
   return {"start": np.asarray(env.start_state), "executed": np.asarray(obs), "predicted": np.asarray(predicted),
           "first_plan": np.asarray(first.states), "reward": float(eps.rewards[best].sum()), "env": env}
 
@@ -117,7 +116,7 @@ def sample(workdir: str | pathlib.Path, num_samples: int = 8, seed: int = 0, out
   out = local_output_dir(out_dir, workdir)
   out.mkdir(parents=True, exist_ok=True)
   key = jax.random.key(seed)
-  stages = loop.build(config)
+  stages = outer_loop.build(config)
   paths = [out / "consistency.png", out / "mpc_episode.png"]
   plots.save_consistency(*consistency_rollouts(config, state, num_samples, key), stages.env, paths[0])
   ep = planned_episode(config, state, jax.random.fold_in(key, 1))
@@ -125,5 +124,5 @@ def sample(workdir: str | pathlib.Path, num_samples: int = 8, seed: int = 0, out
                          paths[1])
   if (workdir_path(workdir) / "metrics.jsonl").exists():
     paths.append(out / "learning_curve.png")
-    plots.save_learning_curve(loop.read_metrics(workdir), paths[2])
+    plots.save_learning_curve(outer_loop.read_metrics(workdir), paths[2])
   return [str(p) for p in paths]

@@ -15,8 +15,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from trajvae.music.note_sequence import Note, NoteSequence
-from trajvae.music.windows import STEPS_PER_BAR, SingleTrackConverter, consecutive_tracks
+from trajvae.music.data.note_sequence import Note, NoteSequence
+from trajvae.music.data.windows import STEPS_PER_BAR, SingleTrackConverter, consecutive_tracks
 
 MIN_PITCH = 21
 MAX_PITCH = 108

@@ -13,7 +13,7 @@ from typing import Callable, ClassVar, Sequence, TypeVar
 
 import numpy as np
 
-from trajvae.music.note_sequence import Note, NoteSequence
+from trajvae.music.data.note_sequence import Note, NoteSequence
 
 STEPS_PER_BAR = 16
 
