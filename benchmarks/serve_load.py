@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import sys
 import threading
 import time
@@ -65,23 +64,15 @@ def run_load(base: str, run: str, action: str, fields: dict, clients: int, secon
           "requests_per_s": round(len(ms) / seconds, 1)}
 
 
-def start_server(workdir: str) -> tuple[str, object, threading.Thread, float]:
-  import uvicorn
-
+def start_server(workdir: str):
+  """(the explorer of workdir serving on a free loopback port, seconds it took to load the run)."""
   from trajvae.serve import create_app
+  from trajvae.serve.app import BackgroundServer
 
   start = time.perf_counter()
   app = create_app(workdir)
   ready = time.perf_counter() - start
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-  server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-  thread = threading.Thread(target=server.run, daemon=True)
-  thread.start()
-  while not server.started:
-    time.sleep(0.05)
-  return f"http://127.0.0.1:{port}", server, thread, ready
+  return BackgroundServer(app).start(), ready
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,10 +89,10 @@ def main(argv: list[str] | None = None) -> int:
   args = parser.parse_args(argv)
   if not 1 <= args.clients <= 64 or not 0 < args.seconds <= 600:
     parser.error("--clients must be in [1, 64] and --seconds in (0, 600]")
-  server = thread = None
-  ready = None
+  server = ready = None
   if args.workdir:
-    base, server, thread, ready = start_server(args.workdir)
+    server, ready = start_server(args.workdir)
+    base = server.url
   else:
     base = args.url.rstrip("/")
     host = urllib.parse.urlparse(base).hostname
@@ -119,8 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(result, indent=2))
   finally:
     if server is not None:
-      server.should_exit = True
-      thread.join(10)
+      server.stop()
   return 0 if result["errors"] == 0 else 1
 
 

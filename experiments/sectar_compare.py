@@ -14,10 +14,13 @@ mean ± std over seeds) and one learning-curve PNG per env into --out.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import math
 import os
 import pathlib
 import platform
+import tempfile
 import time
 import warnings
 
@@ -29,6 +32,7 @@ import numpy as np
 from trajvae.config import override
 from trajvae.sectar import baselines, configs, outer_loop
 from trajvae.sectar.envs import make_env
+from trajvae.train import driver
 
 METHODS = ("sectar", "flat_ppo", "dynamics_mpc")
 SMALL = {"budget": {"waypoint": 30_000, "block": 40_000}, "preset": "{env}_cpu"}
@@ -36,37 +40,47 @@ FULL = {"budget": {"waypoint": 2_000_000, "block": 5_000_000}, "preset": "{env}"
 
 
 def run_sectar(env_name: str, preset: str, seed: int, budget: int, sets: list[str]) -> list[tuple[int, float]]:
+  """SeCTAR on the shared driver for enough iterations to use `budget` env steps; its (env steps, reward) curve."""
   config = override(configs.PRESETS[preset](), [f"train.seed={seed}", *sets])
-  stages = outer_loop.build(config)
-  state = stages.init(seed)
-  curve, it = [], 0
-  while int(state.env_steps) < budget:
-    state, m, _ = outer_loop.run_iteration(stages, state, it, seed)
-    curve.append((int(m["env_steps"]), float(m["task_reward"])))
-    it += 1
-  return curve
+  iterations = math.ceil(budget / outer_loop.steps_per_iteration(config))
+  config = dataclasses.replace(config, train=dataclasses.replace(config.train, iterations=iterations,
+                                                               checkpoint_every=iterations))
+  with tempfile.TemporaryDirectory() as workdir:
+    outer_loop.train(config, workdir, verbose=False)
+    return [(r["env_steps"], r["task_reward"]) for r in outer_loop.read_metrics(workdir)]
+
+
+class CurveRecorder:
+  """A driver metric sink that keeps (env steps, one metric) per logged step in memory."""
+
+  def __init__(self, steps_per_call: int, metric: str):
+    self.steps_per_call, self.metric, self.curve = steps_per_call, metric, []
+
+  def write(self, step: int, metrics, split: str = "train") -> None:
+    self.curve.append((step * self.steps_per_call, float(metrics[self.metric])))
+
+  def close(self) -> None:
+    pass
 
 
 def run_until_budget(step, state, steps_per_call: int, seed: int, budget: int, metric: str) -> list[tuple[int, float]]:
-  """Call a baseline's jitted step until `budget` env steps are used; the (env steps, metric) curve."""
-  curve, used, i = [], 0, 0
-  while used < budget:
-    state, m = step(state, jax.random.fold_in(jax.random.key(seed), i))
-    used, i = used + steps_per_call, i + 1
-    curve.append((used, float(m[metric])))
-  return curve
+  """Run a baseline's jitted step on the shared driver (no checkpoints) until `budget` env steps are used."""
+  recorder = CurveRecorder(steps_per_call, metric)
+  driver.run(state, lambda state, i, key: step(state, key), math.ceil(budget / steps_per_call), None, recorder,
+             name="baseline", seed=seed, finite=(), verbose=False)
+  return recorder.curve
 
 
 def run_flat_ppo(env_name: str, seed: int, budget: int, small: bool) -> list[tuple[int, float]]:
   env = make_env(env_name)
-  cfg = baselines.FlatPPOConfig() if small else baselines.FlatPPOConfig(num_envs=64, policy_mlp=(300, 200, 100))
+  cfg = configs.FlatPPOConfig() if small else configs.FlatPPOConfig(num_envs=64, policy_mlp=(300, 200, 100))
   step, state, per = baselines.make_flat_ppo(env, cfg, seed)
   return run_until_budget(step, state, per, seed, budget, "env_reward")
 
 
 def run_dynamics_mpc(env_name: str, seed: int, budget: int, small: bool) -> list[tuple[int, float]]:
   env = make_env(env_name)
-  cfg = baselines.DynamicsMPCConfig() if small else baselines.DynamicsMPCConfig(
+  cfg = configs.DynamicsMPCConfig() if small else configs.DynamicsMPCConfig(
       num_sequences=2048, horizon=19 * (5 if env_name == "waypoint" else 10), hidden=(200, 200, 200), fit_steps=1000)
   iterate, state, per = baselines.make_dynamics_mpc(env, cfg, seed)
   return run_until_budget(iterate, state, per, seed, budget, "task_reward")

@@ -50,7 +50,7 @@ SMALL_BUDGET = {"waypoint": 50_000, "block": 40_000}
 def sectar_config(env_name: str, preset: str, seed: int, budget: int, sets: list[str]) -> configs.SectarConfig:
   """The preset with seed, the overrides, and enough iterations to reach the budget (checkpoints every 2)."""
   config = override(configs.PRESETS[preset.format(env=env_name)](), [f"train.seed={seed}", *sets])
-  per_iteration = outer_loop.build(config).steps_per_iteration
+  per_iteration = outer_loop.steps_per_iteration(config)
   iterations = math.ceil(budget / per_iteration)
   return dataclasses.replace(config, train=dataclasses.replace(config.train, iterations=iterations,
                                                                checkpoint_every=2, keep_checkpoints=1))

@@ -21,8 +21,8 @@ def config_for(model: str, data_dir: str):
     # 4 MPC episodes (the smoke preset's 2 do not split over 4 devices), 2 iterations; fewer fit steps and PPO
     # epochs than the preset, as each costs collectives, slow between processes on a busy 2-core machine.
     return override(select_preset(PRESETS, "smoke"), [
-        "mpc.num_episodes=4", "train.iterations=2", "fit.rounds=1", "fit.vae_steps=2", "fit.pd_epochs=1",
-        "explore.epochs=1"])
+        "mpc.num_episodes=4", "train.iterations=2", "fit.rounds=1", "fit.vae_steps=2", "fit.pd_ppo.epochs=1",
+        "explore.ppo.epochs=1"])
   from trajvae.music.configs import PRESETS
 
   return override(select_preset(PRESETS, "smoke-mel_2bar"), [

@@ -5,13 +5,14 @@ import numpy as np
 import pytest
 
 from trajvae.sectar import baselines
+from trajvae.sectar.configs import DynamicsMPCConfig, FlatPPOConfig, PPOConfig
 from trajvae.sectar.envs import make_env
 
 
 @pytest.mark.slow
 def test_dynamics_mpc_learns_the_moves_and_collects_reward():
   env = make_env("waypoint")
-  cfg = baselines.DynamicsMPCConfig(num_episodes=2, num_sequences=128, hidden=(64, 64), fit_steps=300)
+  cfg = DynamicsMPCConfig(num_episodes=2, num_sequences=128, hidden=(64, 64), fit_steps=300)
   iterate, state, per = baselines.make_dynamics_mpc(env, cfg, 0)
   assert per == 2 * 380
   mse, rewards = [], []
@@ -28,7 +29,7 @@ def test_dynamics_mpc_learns_the_moves_and_collects_reward():
 @pytest.mark.slow
 def test_flat_ppo_runs_full_horizon_on_the_task_reward():
   env = make_env("waypoint")
-  step, state, per = baselines.make_flat_ppo(env, baselines.FlatPPOConfig(num_envs=4, num_minibatches=4), 0)
+  step, state, per = baselines.make_flat_ppo(env, FlatPPOConfig(num_envs=4, ppo=PPOConfig(epochs=4, num_minibatches=4, entropy_coef=0.01)), 0)
   assert per == 4 * 380
   state, m = step(state, jax.random.key(0))
   assert np.isfinite(float(m["loss"])) and 0 <= float(m["env_reward"]) <= 16

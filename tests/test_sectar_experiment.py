@@ -36,8 +36,9 @@ def test_skill_reuse_plans_any_task_with_one_compilation(tmp_path):
 
   config = override(select_preset(commands.PRESETS, "smoke"), ["train.iterations=1"])
   commands.train(config, tmp_path, verbose=False)
-  config, state, _ = commands.load_run(tmp_path)
-  returns = commands.task_returns_fn(config)
+  run = commands.load_run(tmp_path)
+  config, state = run.config, run.state
+  returns = commands.task_returns_fn(run)
   key = jax.random.key(7)
   for task in (1, 3):
     generic = np.asarray(returns(state.params, key, *commands.task_arrays(config, task)))

@@ -10,12 +10,13 @@ from flax import nnx
 
 from trajvae.sectar import buffer as rb
 from trajvae.sectar import explore, ppo
+from trajvae.sectar.configs import ExploreConfig, PPOConfig, SectarModelConfig
 from trajvae.sectar.envs import make_env
 from trajvae.sectar.losses import Batch, vae_bc_terms
-from trajvae.sectar.model import ModelConfig, PolicyDecoder, Sectar
+from trajvae.sectar.model import PolicyDecoder, Sectar
 
 T = 4
-CFG = ModelConfig(obs_dim=2, action_dim=4, latent_dim=3, encoder_hidden=16, decoder_hidden=16, decoder_mlp=(16,),
+CFG = SectarModelConfig(obs_dim=2, action_dim=4, latent_dim=3, encoder_hidden=16, decoder_hidden=16, decoder_mlp=(16,),
                   policy_mlp=(16,))
 
 
@@ -60,10 +61,11 @@ BIG = dataclasses.replace(CFG, policy_mlp=(400, 300, 200))  # the authors' explo
 def run_step(reset_entropy, do_update=True, explorer=None, cfg=CFG):
   env = make_env("waypoint")
   graphdef, params = nnx.split(Sectar(cfg, rngs=nnx.Rngs(0)), nnx.Param)
-  ecfg = explore.ExploreConfig(num_starts=8, num_segments=2, reset_entropy=reset_entropy, epochs=2)
-  step = jax.jit(explore.make_explore_step(env, graphdef, cfg, ecfg, T))
-  _, eparams = explore.init_explorer(cfg, ecfg, jax.random.key(5))
-  state = ppo.init_train_state(eparams if explorer is None else explorer, explore.ppo_config(ecfg, T))
+  ecfg = ExploreConfig(num_starts=8, num_segments=2, reset_entropy=reset_entropy, ppo=PPOConfig(epochs=2,
+                                                                                                 minibatch_size=200))
+  egraphdef, eparams = explore.init_explorer(cfg, ecfg, jax.random.key(5))
+  step = jax.jit(explore.make_explore_step(env, graphdef, egraphdef, cfg, ecfg, T))
+  state = ppo.init_ppo_state(eparams if explorer is None else explorer, ecfg.ppo)
   buf = rb.empty(100, T, 2)
   pool = jnp.broadcast_to(env.start_state, (16, 2))
   new, buf, m = step(state, params, buf, pool, jax.random.key(6), jnp.asarray(do_update))
@@ -92,7 +94,7 @@ def test_fresh_explorer_starts_above_the_reset_threshold():
   """The authors' init (xavier-uniform weights, torch-default biases) gives a fresh 400-300-200 explorer an
   entropy of ~1.36 > 1.34 (waypoint) and ~1.76 > 1.6 (block); flax's default init gave 1.20-1.27."""
   for env_name, obs_dim, acts, threshold in (("waypoint", 2, 4, 1.34), ("block", 15, 6, 1.6)):
-    cfg = ModelConfig(obs_dim=obs_dim, action_dim=acts)
+    cfg = SectarModelConfig(obs_dim=obs_dim, action_dim=acts)
     s0 = make_env(env_name).start_state
     ents = [float(ppo.entropy(PolicyDecoder(cfg, use_latent=False, rngs=nnx.Rngs(seed)), s0, None))
             for seed in range(10)]
@@ -104,7 +106,7 @@ def test_fresh_explorer_starts_above_the_reset_threshold():
 
 
 def test_low_entropy_explorer_is_reset_weights_only():
-  _, eparams = explore.init_explorer(BIG, explore.ExploreConfig(), jax.random.key(5))
+  _, eparams = explore.init_explorer(BIG, ExploreConfig(), jax.random.key(5))
   policy = nnx.merge(nnx.split(PolicyDecoder(BIG, use_latent=False, rngs=nnx.Rngs(0)), nnx.Param)[0], eparams)
   policy.net.out.bias[...] = jnp.array([30.0, 0.0, 0.0, 0.0])  # a learned, nearly deterministic policy
   low = nnx.split(policy, nnx.Param)[1]

@@ -10,9 +10,10 @@ import pytest
 from flax import nnx
 
 from trajvae.sectar import losses
-from trajvae.sectar.model import ModelConfig, PolicyDecoder, Sectar
+from trajvae.sectar.configs import SectarModelConfig
+from trajvae.sectar.model import PolicyDecoder, Sectar
 
-SMALL = ModelConfig(obs_dim=2, action_dim=4, discrete=True, encoder_hidden=16, decoder_hidden=16,
+SMALL = SectarModelConfig(obs_dim=2, action_dim=4, discrete=True, encoder_hidden=16, decoder_hidden=16,
                     decoder_mlp=(16,), policy_mlp=(32, 32))
 
 
@@ -105,7 +106,7 @@ def test_training_reduces_loss_and_fits_bc():
 
 
 def test_continuous_policy_log_prob():
-  cfg = ModelConfig(obs_dim=2, action_dim=2, discrete=False, policy_mlp=(8,), policy_init_std=1.0)
+  cfg = SectarModelConfig(obs_dim=2, action_dim=2, discrete=False, policy_mlp=(8,), policy_init_std=1.0)
   pd = PolicyDecoder(cfg, rngs=nnx.Rngs(0))
   s, z, a = jnp.zeros((3, 2)), jnp.zeros((3, 8)), jnp.ones((3, 2))
   mean, std = pd(s, z)
@@ -120,7 +121,7 @@ def test_authors_init_heads_and_no_std_floor():
   assert [layer.kernel.shape for layer in model.encoder.mean.hidden] == [(32, 32), (32, 32)]
   assert model.encoder.log_std.out.kernel.shape == (32, 8)
   # Xavier-uniform weights and torch-default biases: U(+-sqrt(6 / (in + out))) and U(+-1 / sqrt(in)).
-  pd = PolicyDecoder(ModelConfig(), rngs=nnx.Rngs(1))
+  pd = PolicyDecoder(SectarModelConfig(), rngs=nnx.Rngs(1))
   layer = pd.net.hidden[0]  # 10 -> 400
   w, b = np.asarray(layer.kernel[...]), np.asarray(layer.bias[...])
   bound = math.sqrt(6 / (10 + 400))

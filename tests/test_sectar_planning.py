@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from trajvae.sectar import planning
+from trajvae.sectar.configs import MPCConfig
 from trajvae.sectar.envs import make_env
 
 
@@ -31,12 +32,12 @@ def known_best(s0, goal, scale, length):
 @pytest.mark.parametrize("method,tol", [("random", 0.25), ("cem", 0.03)])
 def test_plan_finds_known_best_latent(method, tol):
   s0, goal = jnp.array([0.5, -0.5]), jnp.array([0.9, 0.2])
-  cfg = planning.PlannerConfig(num_sequences=2048, horizon=1, segment_len=5, latent_dim=2, discount=1.0, method=method)
-  best = jax.jit(lambda k: planning.plan(linear_decode, quadratic_reward(goal), 0.1, s0, jnp.int32(0), k, cfg))(jax.random.key(0))
+  cfg = MPCConfig(num_sequences=2048, horizon=1, discount=1.0, method=method)
+  best = jax.jit(lambda k: planning.plan(linear_decode, quadratic_reward(goal), 0.1, s0, jnp.int32(0), k, cfg, 5, 2))(jax.random.key(0))
   z_star = known_best(np.asarray(s0), np.asarray(goal), 0.1, 5)
   assert np.linalg.norm(np.asarray(best.latents[0]) - z_star) < tol
   # The returned score is that of the returned latents.
-  score, _ = planning.score_sequences(linear_decode, quadratic_reward(goal), 0.1, best.latents[None], s0, jnp.int32(0), cfg)
+  score, _ = planning.score_sequences(linear_decode, quadratic_reward(goal), 0.1, best.latents[None], s0, jnp.int32(0), cfg, 5)
   np.testing.assert_allclose(score[0], best.score, rtol=1e-5)
 
 
@@ -57,23 +58,23 @@ def test_mpc_collects_sparse_reward_on_waypoint_with_a_perfect_model():
 
     return jnp.swapaxes(jax.lax.scan(body, s0, None, length=length)[1], 0, 1)
 
-  def act(params, obs, z, key):
-    return z[:2]
+  def follow(z):  # the latent's first two entries are the action
+    return lambda obs, key: (z[:2], {})
 
-  cfg = planning.PlannerConfig(num_sequences=2048, horizon=3, segment_len=19, latent_dim=2)
-  ep = jax.jit(lambda k: planning.mpc_episode(env, decode, act, None, None, k, 8, cfg))(jax.random.key(0))
+  cfg = MPCConfig(num_sequences=2048, horizon=3, num_latents=8)
+  ep = jax.jit(lambda k: planning.mpc_episode(env, decode, follow, None, k, cfg, 19, 2))(jax.random.key(0))
   assert ep.obs.shape == (152, 2) and ep.rewards.shape == (152,)
   assert float(ep.rewards.sum()) >= 1  # +1 needs waypoints 0, 1, 2 in order
   # Without planning (one random candidate per replan) the same loop collects nothing.
-  blind = planning.PlannerConfig(num_sequences=1, horizon=3, segment_len=19, latent_dim=2)
-  ep0 = jax.jit(lambda k: planning.mpc_episode(env, decode, act, None, None, k, 8, blind))(jax.random.key(0))
+  blind = MPCConfig(num_sequences=1, horizon=3, num_latents=8)
+  ep0 = jax.jit(lambda k: planning.mpc_episode(env, decode, follow, None, k, blind, 19, 2))(jax.random.key(0))
   assert float(ep0.rewards.sum()) == 0
 
 
 def test_unknown_method_is_an_error():
-  cfg = planning.PlannerConfig(num_sequences=4, horizon=1, segment_len=2, latent_dim=2, method="mppi")
+  cfg = MPCConfig(num_sequences=4, horizon=1, method="mppi")
   with pytest.raises(ValueError, match="unknown planning method"):
-    planning.plan(linear_decode, quadratic_reward(jnp.zeros(2)), 0.1, jnp.zeros(2), jnp.int32(0), jax.random.key(0), cfg)
+    planning.plan(linear_decode, quadratic_reward(jnp.zeros(2)), 0.1, jnp.zeros(2), jnp.int32(0), jax.random.key(0), cfg, 2, 2)
 
 
 def test_near_the_end_only_the_latents_left_are_scored():
@@ -81,15 +82,15 @@ def test_near_the_end_only_the_latents_left_are_scored():
   reward = lambda states, progress: (states[..., 0], progress)  # reward = x at every step
   lat = jax.random.normal(jax.random.key(0), (16, 3, 2))
   s0 = jnp.zeros(2)
-  cfg3 = planning.PlannerConfig(num_sequences=16, horizon=3, segment_len=4, latent_dim=2, discount=0.9)
-  cfg1 = planning.PlannerConfig(num_sequences=16, horizon=1, segment_len=4, latent_dim=2, discount=0.9)
-  short, _ = planning.score_sequences(linear_decode, reward, 0.1, lat[:, :1], s0, jnp.int32(0), cfg1)
-  cut, _ = planning.score_sequences(linear_decode, reward, 0.1, lat, s0, jnp.int32(0), cfg3, latents_left=1)
-  full, _ = planning.score_sequences(linear_decode, reward, 0.1, lat, s0, jnp.int32(0), cfg3)
+  cfg3 = MPCConfig(num_sequences=16, horizon=3, discount=0.9)
+  cfg1 = MPCConfig(num_sequences=16, horizon=1, discount=0.9)
+  short, _ = planning.score_sequences(linear_decode, reward, 0.1, lat[:, :1], s0, jnp.int32(0), cfg1, 4)
+  cut, _ = planning.score_sequences(linear_decode, reward, 0.1, lat, s0, jnp.int32(0), cfg3, 4, latents_left=1)
+  full, _ = planning.score_sequences(linear_decode, reward, 0.1, lat, s0, jnp.int32(0), cfg3, 4)
   np.testing.assert_allclose(cut, short, rtol=1e-6)
   assert float(jnp.abs(full - short).max()) > 1e-3
   # With 3 or more left it is the full score.
-  more, _ = planning.score_sequences(linear_decode, reward, 0.1, lat, s0, jnp.int32(0), cfg3, latents_left=5)
+  more, _ = planning.score_sequences(linear_decode, reward, 0.1, lat, s0, jnp.int32(0), cfg3, 4, latents_left=5)
   np.testing.assert_allclose(more, full, rtol=1e-6)
 
 
@@ -99,8 +100,8 @@ def test_episode_records_its_replan_states():
   def decode(params, z, s0, length):
     return s0[:, None] + jnp.zeros((1, length, 1))
 
-  cfg = planning.PlannerConfig(num_sequences=4, horizon=2, segment_len=5, latent_dim=2)
-  ep = jax.jit(lambda k: planning.mpc_episode(env, decode, lambda p, o, z, k: z[:2], None, None, k, 3, cfg))(
+  cfg = MPCConfig(num_sequences=4, horizon=2, num_latents=3)
+  ep = jax.jit(lambda k: planning.mpc_episode(env, decode, lambda z: lambda o, k: (z[:2], {}), None, k, cfg, 5, 2))(
       jax.random.key(0))
   assert ep.plan_states.shape == (3, 2)
   np.testing.assert_array_equal(ep.plan_states[0], env.start_state)  # the task's start state is a replan state

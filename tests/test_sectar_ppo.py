@@ -1,5 +1,6 @@
 """SeCTAR PPO: it improves a consistency-style task within a fixed budget; reward params are traced (no re-jit)."""
 
+import dataclasses
 import time
 
 import jax
@@ -9,9 +10,11 @@ import pytest
 from flax import nnx
 
 from trajvae.sectar import ppo
+from trajvae.sectar.configs import PPOConfig, SectarModelConfig
 from trajvae.sectar.envs import make_env
 from trajvae.sectar.losses import consistency_reward
-from trajvae.sectar.model import ModelConfig, PolicyDecoder, StateDecoder
+from trajvae.sectar.model import PolicyDecoder, StateDecoder
+from trajvae.train.optim import OptimConfig, make_optimizer
 
 
 def toy_reward(w, latents, starts, next_obs, env_rewards):
@@ -24,15 +27,15 @@ def toy_reward(w, latents, starts, next_obs, env_rewards):
 @pytest.mark.slow
 def test_ppo_improves_consistency_reward_within_budget():
   env = make_env("waypoint", continuous=True)
-  cfg = ModelConfig(obs_dim=2, action_dim=2, discrete=False, latent_dim=2, policy_mlp=(64, 64), policy_init_std=0.5)
+  cfg = SectarModelConfig(obs_dim=2, action_dim=2, discrete=False, latent_dim=2, policy_mlp=(64, 64), policy_init_std=0.5)
   graphdef, params = nnx.split(PolicyDecoder(cfg, rngs=nnx.Rngs(0)), nnx.Param)
-  pcfg = ppo.PPOConfig(num_envs=64, rollout_len=19, epochs=4, num_minibatches=4, learning_rate=1e-3)
-  update = ppo.make_update(env, graphdef, toy_reward, pcfg, latent_dim=2)
+  pcfg = PPOConfig(epochs=4, num_minibatches=4, optim=OptimConfig(name="adam", learning_rate=1e-3, adam_eps=1e-5))
+  update = ppo.make_update(env, graphdef, toy_reward, pcfg, num_envs=64, rollout_len=19, latent_dim=2)
   train = jax.jit(ppo.make_train(update, 60))
   w = 1.5 * jnp.eye(2)
   pool = jax.random.uniform(jax.random.key(1), (256, 2), minval=-1.5, maxval=1.5)
   t0 = time.perf_counter()
-  ts, metrics = train(ppo.init_train_state(params, pcfg), w, pool, jax.random.key(2))
+  ts, metrics = train(ppo.init_ppo_state(params, pcfg), w, pool, jax.random.key(2))
   rewards = np.asarray(metrics["reward"])
   elapsed = time.perf_counter() - t0
   first, last = rewards[:5].mean(), rewards[-5:].mean()
@@ -45,16 +48,18 @@ def test_ppo_improves_consistency_reward_within_budget():
 @pytest.mark.slow
 def test_update_is_jitted_once_with_decoder_params_traced():
   env = make_env("waypoint")
-  cfg = ModelConfig(obs_dim=2, action_dim=4, discrete=True, decoder_hidden=8, decoder_mlp=(8,), policy_mlp=(16,))
+  cfg = SectarModelConfig(obs_dim=2, action_dim=4, discrete=True, decoder_hidden=8, decoder_mlp=(8,), policy_mlp=(16,))
   pgraph, pparams = nnx.split(PolicyDecoder(cfg, rngs=nnx.Rngs(0)), nnx.Param)
   dgraph, dparams = nnx.split(StateDecoder(cfg, rngs=nnx.Rngs(1)), nnx.Param)
-  pcfg = ppo.PPOConfig(num_envs=20, rollout_len=19, epochs=2, num_minibatches=2)
-  update = jax.jit(ppo.make_update(env, pgraph, ppo.consistency_reward_fn(dgraph), pcfg, latent_dim=8))
-  ts = ppo.init_train_state(pparams, pcfg)
+  pcfg = PPOConfig(epochs=2, num_minibatches=2)
+  update = jax.jit(ppo.make_update(env, pgraph, ppo.consistency_reward_fn(dgraph), pcfg, num_envs=20, rollout_len=19,
+                                   latent_dim=8))
+  ts = ppo.init_ppo_state(pparams, pcfg)
   pool = jnp.zeros((10, 2))
   for i in range(3):  # the outer loop changes the decoder every iteration
     dparams = jax.tree.map(lambda x: x + 0.01, dparams)
-    ts, m = update(ts, dparams, pool, jax.random.key(i))
+    ts, m, data = update(ts, dparams, pool, jax.random.key(i))
+    assert data.rollout.obs.shape == (20, 19, 2) and data.rewards.shape == (20, 19)
     assert np.isfinite(float(m["reward"])) and float(m["entropy"]) > 0
   assert update._cache_size() == 1
 
@@ -66,14 +71,32 @@ def test_discounted_advantages_hand_computed():
 
 
 def test_minibatches_of_200_and_adam_without_clip():
-  cfg = ppo.PPOConfig(num_envs=400, rollout_len=99, minibatch_size=200)
-  assert cfg.minibatches() == (198, 200)  # ~2,000 Adam steps in 10 epochs, as the authors' explorer
-  assert ppo.PPOConfig(num_envs=32, rollout_len=99, minibatch_size=200).minibatches() == (15, 211)
-  assert ppo.PPOConfig(num_envs=4, rollout_len=19, minibatch_size=200).minibatches() == (1, 76)
-  assert ppo.PPOConfig(num_envs=20, rollout_len=19).minibatches() == (2, 190)
+  cfg = PPOConfig(minibatch_size=200)
+  assert cfg.minibatches(400 * 99) == (198, 200)  # ~2,000 Adam steps in 10 epochs, as the authors' explorer
+  assert cfg.minibatches(32 * 99) == (15, 211)
+  assert cfg.minibatches(4 * 19) == (1, 76)
+  assert PPOConfig().minibatches(20 * 19) == (2, 190)
+  with pytest.raises(ValueError, match="divisible by num_minibatches"):
+    PPOConfig(num_minibatches=3).minibatches(20 * 19)
   # Adam eps 1e-5: the first step on a gradient of 1e-5 is lr / 2 (eps 1e-8 would give ~lr); no clip of large ones.
-  cfg = ppo.PPOConfig(learning_rate=1.0)
-  opt = ppo.make_optimizer(cfg)
+  cfg = PPOConfig(optim=dataclasses.replace(PPOConfig().optim, learning_rate=1.0))
+  opt = make_optimizer(cfg.optim)
   params = {"w": jnp.zeros(2)}
   upd, _ = opt.update({"w": jnp.array([1e-5, 1e6])}, opt.init(params), params)
   np.testing.assert_allclose(upd["w"], [-0.5, -1.0], rtol=1e-4)
+
+
+def test_rollout_takes_any_policy_fn_and_keeps_its_extras():
+  """The rollout knows nothing of the network: a plain function acts, its extras come back per step."""
+  env = make_env("waypoint", continuous=True)
+  starts = jnp.zeros((3, 2))
+
+  def go_right(obs, key):
+    return jnp.tile(jnp.array([1.0, 0.0]), (obs.shape[0], 1)), {"log_prob": jnp.full(obs.shape[0], -1.5)}
+
+  traj = ppo.rollout(env, go_right, starts, 4, jax.random.key(0))
+  assert traj.obs.shape == (3, 4, 2) and traj.log_probs.shape == (3, 4)
+  np.testing.assert_allclose(traj.log_probs, -1.5)
+  x = np.asarray(traj.next_obs[0, :, 0])
+  assert np.all(np.diff(x) > 0) and np.allclose(traj.next_obs[:, :, 1], 0.0)  # moving right only
+  np.testing.assert_allclose(traj.obs[:, 1:], traj.next_obs[:, :-1])

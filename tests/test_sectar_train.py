@@ -52,7 +52,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(uninterrupted, tmp_path):
 
   with pytest.raises(Interrupt):
     outer_loop.train(configs.smoke(), tmp_path, verbose=False, on_step=crash)
-  _, step = outer_loop.restore_state(configs.smoke(), tmp_path)
+  _, step = outer_loop.restore_state(configs.smoke(), tmp_path, outer_loop.build(configs.smoke()))
   assert step == 2
   resumed = outer_loop.train(configs.smoke(), tmp_path, verbose=False)
   for a, b in zip(jax.tree.leaves(full), jax.tree.leaves(resumed)):
@@ -68,7 +68,7 @@ def test_config_that_does_not_fit_the_env_is_rejected(tmp_path):
 @pytest.mark.slow
 def test_the_loop_runs_on_a_physics_env(tmp_path):
   """The swimmer (MJX contact + fluid, Gaussian policy, T = 9) through every stage: MPC, explorer, fit."""
-  cfg = configs.physics_smoke("swimmer")
+  cfg = configs.swimmer_smoke()
   state = outer_loop.train(cfg, tmp_path, verbose=False)
   records = outer_loop.read_metrics(tmp_path)
   assert [r["step"] for r in records] == [1, 2]

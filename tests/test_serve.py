@@ -14,9 +14,6 @@ import json
 import os
 import pathlib
 import shutil
-import socket
-import threading
-import time
 
 import jax
 import numpy as np
@@ -383,21 +380,11 @@ def _browser_or_skip():
 @pytest.fixture(scope="module")
 def live_server(served):
   """The same app on a loopback port, served by uvicorn in a thread."""
-  import uvicorn
+  from trajvae.serve.app import BackgroundServer
 
   app, _, _ = served
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-  server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-  thread = threading.Thread(target=server.run, daemon=True)
-  thread.start()
-  deadline = time.time() + 30
-  while not server.started and time.time() < deadline:
-    time.sleep(0.05)
-  yield f"http://127.0.0.1:{port}"
-  server.should_exit = True
-  thread.join(10)
+  with BackgroundServer(app) as server:
+    yield server.url
 
 
 def _wait_drawn(browser, name: str, timeout: float = 30) -> None:

@@ -20,9 +20,9 @@ from trajvae.music.configs import MusicVAEConfig
 from trajvae.music.model import MusicModelConfig
 from trajvae.music.model import init_model as init_music_model
 from trajvae.sectar import ppo
+from trajvae.sectar.configs import PPOConfig, SectarModelConfig
 from trajvae.sectar.envs import make_env
 from trajvae.sectar.losses import Batch, vae_bc_loss
-from trajvae.sectar.model import ModelConfig as SectarModelConfig
 from trajvae.sectar.model import Sectar
 from trajvae.structured.learners import LearnerConfig, full_objective, initial_weights
 from trajvae.structured.losses import full_latent_loss, randomized_latent_loss
@@ -116,11 +116,11 @@ def test_sectar_policy_decoder_ppo_update():
   model = Sectar(SECTAR_MODEL, rngs=nnx.Rngs(0))
   pd_graphdef, pd_params = nnx.split(model.policy, nnx.Param)
   sd_graphdef, sd_params = nnx.split(model.state_decoder, nnx.Param)
-  config = ppo.PPOConfig(num_envs=8, rollout_len=10, epochs=2, num_minibatches=2)
+  config = PPOConfig(epochs=2, num_minibatches=2)
   update = jax.jit(ppo.make_update(make_env("waypoint"), pd_graphdef, ppo.consistency_reward_fn(sd_graphdef), config,
-                                   latent_dim=SECTAR_MODEL.latent_dim))
-  state = ppo.init_train_state(pd_params, config)
-  new, metrics = update(state, sd_params, jnp.zeros((4, 2)), jax.random.key(1))
+                                   num_envs=8, rollout_len=10, latent_dim=SECTAR_MODEL.latent_dim))
+  state = ppo.init_ppo_state(pd_params, config)
+  new, metrics, _ = update(state, sd_params, jnp.zeros((4, 2)), jax.random.key(1))
   assert_finite_scalars(metrics, "reward", "loss", "entropy", "approx_kl")
   assert float(metrics["entropy"]) > 0
   assert_moved(state.params, new.params, idle=("['log_std']",))  # continuous actions only

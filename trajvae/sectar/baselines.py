@@ -14,58 +14,35 @@ model, then fits it.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import optax
 from flax import nnx
 
 from trajvae.sectar import ppo
+from trajvae.sectar.configs import DynamicsMPCConfig, FlatPPOConfig, SectarModelConfig
 from trajvae.sectar.envs import SectarEnv
-from trajvae.sectar.model import MLP, ModelConfig, PolicyDecoder
+from trajvae.sectar.model import MLP, PolicyDecoder
+from trajvae.train.optim import gradient_step, make_optimizer
 
 Array = jax.Array
 
 
-@dataclasses.dataclass(frozen=True)
-class FlatPPOConfig:
-  num_envs: int = 16
-  epochs: int = 4
-  num_minibatches: int = 4
-  learning_rate: float = 3e-4
-  entropy_coef: float = 0.01
-  policy_mlp: tuple[int, ...] = (64, 64)
-
-
-def make_flat_ppo(env: SectarEnv, config: FlatPPOConfig, seed: int) -> tuple[Callable, ppo.TrainState, int]:
+def make_flat_ppo(env: SectarEnv, config: FlatPPOConfig, seed: int) -> tuple[Callable, ppo.PPOState, int]:
   """(jitted update(state, key) -> (state, metrics), initial state, env steps per update)."""
-  mcfg = ModelConfig(obs_dim=env.observation_size, action_dim=env.action_size, discrete=not env.continuous,
-                     policy_mlp=config.policy_mlp)
+  mcfg = SectarModelConfig(obs_dim=env.observation_size, action_dim=env.action_size, discrete=not env.continuous,
+                           policy_mlp=config.policy_mlp)
   graphdef, params = nnx.split(PolicyDecoder(mcfg, use_latent=False, rngs=nnx.Rngs(seed)), nnx.Param)
-  pcfg = ppo.PPOConfig(num_envs=config.num_envs, rollout_len=env.horizon, epochs=config.epochs,
-                       num_minibatches=config.num_minibatches, learning_rate=config.learning_rate,
-                       entropy_coef=config.entropy_coef)
   task_reward = lambda params, latents, starts, next_obs, env_rewards: env_rewards
-  update = ppo.make_update(env, graphdef, task_reward, pcfg, None)
+  update = ppo.make_update(env, graphdef, task_reward, config.ppo, config.num_envs, env.horizon, None)
   pool = env.start_state[None]
-  step = jax.jit(lambda ts, key: update(ts, None, pool, key))
-  return step, ppo.init_train_state(params, pcfg), config.num_envs * env.horizon
 
+  def step(ts: ppo.PPOState, key: Array) -> tuple[ppo.PPOState, dict]:
+    ts, metrics, _ = update(ts, None, pool, key)
+    return ts, metrics
 
-@dataclasses.dataclass(frozen=True)
-class DynamicsMPCConfig:
-  num_episodes: int = 4  # per iteration
-  num_sequences: int = 256  # K action sequences
-  horizon: int = 38  # planning horizon in env steps (the authors: 19 x {5, 10, 20, 30})
-  replan_every: int = 19
-  hidden: tuple[int, ...] = (128, 128)  # the authors: 3 x 200
-  capacity: int = 200_000
-  fit_steps: int = 200
-  batch_size: int = 256
-  learning_rate: float = 1e-3
-  discount: float = 0.99
+  return jax.jit(step), ppo.init_ppo_state(params, config.ppo), config.num_envs * env.horizon
 
 
 class DynState(NamedTuple):
@@ -93,7 +70,7 @@ def make_dynamics_mpc(env: SectarEnv, config: DynamicsMPCConfig, seed: int) -> t
   d = env.observation_size
   din = d + (env.action_size if env.continuous else env.num_actions)
   graphdef, params = nnx.split(MLP(din, config.hidden, d, rngs=nnx.Rngs(seed)), nnx.Param)
-  tx = optax.adam(config.learning_rate)
+  tx = make_optimizer(config.optim)
   c = config.capacity
   a_shape = (c,) + env.action_shape
   state = DynState(params, tx.init(params), jnp.zeros((c, d)), jnp.zeros(a_shape, jnp.float32 if env.continuous else jnp.int32),
@@ -141,10 +118,9 @@ def make_dynamics_mpc(env: SectarEnv, config: DynamicsMPCConfig, seed: int) -> t
     def fit_step(carry, k):
       params, opt = carry
       i = jax.random.randint(k, (config.batch_size,), 0, state.size)
-      loss_fn = lambda p: jnp.mean((predict(p, state.s[i], state.a[i]) - state.s_next[i]) ** 2)
-      loss, g = jax.value_and_grad(loss_fn)(params)
-      upd, opt = tx.update(g, opt, params)
-      return (optax.apply_updates(params, upd), opt), loss
+      loss_of = lambda p: (jnp.mean((predict(p, state.s[i], state.a[i]) - state.s_next[i]) ** 2), None)
+      params, opt, loss, _, _ = gradient_step(loss_of, tx, params, opt)
+      return (params, opt), loss
 
     (params, opt), losses = jax.lax.scan(fit_step, (state.params, state.opt_state), jax.random.split(k_fit, config.fit_steps))
     ret = jnp.sum(r, axis=-1)

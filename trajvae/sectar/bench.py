@@ -17,8 +17,9 @@ import jax.numpy as jnp
 from flax import nnx
 
 from trajvae.sectar import planning, ppo
+from trajvae.sectar.configs import MPCConfig, PPOConfig, SectarModelConfig
 from trajvae.sectar.envs import make_env
-from trajvae.sectar.model import ModelConfig, PolicyDecoder, StateDecoder
+from trajvae.sectar.model import PolicyDecoder, StateDecoder
 
 
 def _time(fn, *args) -> tuple[float, float]:
@@ -62,15 +63,15 @@ def ppo_throughput(name: str, num_updates: int) -> dict:
   """PPO updates at the authors' sizes: 20 envs x T steps, 10 epochs x 2 minibatches, PD 400-300-200, SD LSTM 256."""
   env = make_env(name)
   t = 99 if name == "swimmer" else 19
-  cfg = ModelConfig(obs_dim=env.observation_size, action_dim=env.action_size, discrete=not env.continuous)
+  cfg = SectarModelConfig(obs_dim=env.observation_size, action_dim=env.action_size, discrete=not env.continuous)
   pg, pp = nnx.split(PolicyDecoder(cfg, rngs=nnx.Rngs(0)), nnx.Param)
   dg, dp = nnx.split(StateDecoder(cfg, rngs=nnx.Rngs(1)), nnx.Param)
-  pcfg = ppo.PPOConfig(rollout_len=t)
-  update = ppo.make_update(env, pg, ppo.consistency_reward_fn(dg), pcfg, cfg.latent_dim)
+  pcfg, num_envs = PPOConfig(), 20
+  update = ppo.make_update(env, pg, ppo.consistency_reward_fn(dg), pcfg, num_envs, t, cfg.latent_dim)
   train = jax.jit(ppo.make_train(update, num_updates))
-  ts = ppo.init_train_state(pp, pcfg)
+  ts = ppo.init_ppo_state(pp, pcfg)
   c, secs = _time(train, ts, dp, jnp.broadcast_to(env.start_state, (10, env.observation_size)), jax.random.key(0))
-  steps = num_updates * pcfg.num_envs * t
+  steps = num_updates * num_envs * t
   return _row("PPO update (rollout + 10 epochs)", name, f"20 envs x {t} steps, authors' nets", num_updates / secs,
               f"updates/s ({steps / secs:,.0f} env-steps/s)", c)
 
@@ -79,11 +80,12 @@ def mpc_latency(name: str, num_sequences: int, horizon: int) -> dict:
   """One random-shooting plan: K sequences of H latents, chained full-size state decoder, the env's true reward."""
   env = make_env(name)
   t = 99 if name == "swimmer" else 19
-  cfg = ModelConfig(obs_dim=env.observation_size, action_dim=env.action_size, discrete=not env.continuous)
+  cfg = SectarModelConfig(obs_dim=env.observation_size, action_dim=env.action_size, discrete=not env.continuous)
   dg, dp = nnx.split(StateDecoder(cfg, rngs=nnx.Rngs(1)), nnx.Param)
   decode = lambda params, z, s0, n: nnx.merge(dg, params)(z, s0, n)[0]
-  pcfg = planning.PlannerConfig(num_sequences=num_sequences, horizon=horizon, segment_len=t)
-  fn = jax.jit(lambda p, k: planning.plan(decode, env.reward_fn, p, env.start_state, jnp.int32(0), k, pcfg).score)
+  mpc = MPCConfig(num_sequences=num_sequences, horizon=horizon)
+  fn = jax.jit(lambda p, k: planning.plan(decode, env.reward_fn, p, env.start_state, jnp.int32(0), k, mpc, t,
+                                          cfg.latent_dim).score)
   c, secs = _time(fn, dp, jax.random.key(0))
   return _row("MPC replan (random shooting)", name, f"K={num_sequences}, H={horizon}, T={t}, SD LSTM 256", secs,
               "s per replan", c)

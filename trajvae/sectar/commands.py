@@ -1,11 +1,11 @@
-"""SeCTAR configs, presets, and the train / evaluate / sample entry points the CLI calls."""
+"""SeCTAR's train / evaluate / sample entry points (the CLI's model contract); presets live in configs.py."""
 
 from __future__ import annotations
 
 import copy
 import json
 import pathlib
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -30,23 +30,33 @@ def train(config: SectarConfig, workdir: str | pathlib.Path, verbose: bool = Tru
   return outer_loop.train(config, workdir, verbose=verbose, on_step=on_step)
 
 
-def load_run(workdir: str | pathlib.Path, overrides: Sequence[str] = ()) -> tuple[SectarConfig, outer_loop.LoopState, int]:
-  """A trained run's (config with overrides applied, loop state, completed iterations)."""
+class TrainedRun(NamedTuple):
+  """A trained run: its config (with any overrides), the stages built from it once, the loop state, its step."""
+
+  config: SectarConfig
+  stages: outer_loop.Stages
+  state: outer_loop.LoopState
+  step: int
+
+
+def load_run(workdir: str | pathlib.Path, overrides: Sequence[str] = ()) -> TrainedRun:
+  """A trained run from its latest checkpoint; overrides (e.g. mpc.num_sequences=2048) apply to its use here."""
   meta = read_checkpoint_meta(workdir_path(workdir) / "checkpoints")
-  saved = from_dict(SectarConfig, meta["config"])
-  state, step = outer_loop.restore_state(saved, workdir)
-  return override(saved, overrides), state, step
+  config = override(from_dict(SectarConfig, meta["config"]), overrides)
+  stages = outer_loop.build(config)
+  state, step = outer_loop.restore_state(config, workdir, stages)
+  return TrainedRun(config, stages, state, step)
 
 
-def task_returns_fn(config: SectarConfig):
+def task_returns_fn(run: TrainedRun):
   """returns(params, key, start, goals) -> summed task reward [eval.num_episodes] of fresh MPC episodes on the
   task given by its start state and goals, compiled once for all task configs (they are traced arguments)."""
-  base = outer_loop.build(config)
+  config = run.config
 
   def returns(params, key, start, goals):
-    env = copy.copy(base.env)  # the same env with the task's arrays swapped in (traced)
+    env = copy.copy(run.stages.env)  # the same env with the task's arrays swapped in (traced)
     env._start, env.goals = start, goals
-    eps = outer_loop.make_mpc_fns(env, base.graphdef, config)(params, key, config.eval.num_episodes)
+    eps = outer_loop.make_mpc_fns(env, run.stages.graphdefs, config)(params, key, config.eval.num_episodes)
     return jnp.sum(eps.rewards, axis=-1)
 
   return jax.jit(returns)
@@ -65,8 +75,9 @@ def evaluate(workdir: str | pathlib.Path, overrides: Sequence[str] = ()) -> dict
   (e.g. eval.tasks=2 eval.num_episodes=40 mpc.num_sequences=2048) apply to this
   evaluation only. Also written to workdir/eval.json.
   """
-  config, state, step = load_run(workdir, overrides)
-  returns = task_returns_fn(config)
+  run = load_run(workdir, overrides)
+  config, state, step = run.config, run.state, run.step
+  returns = task_returns_fn(run)
   per_task = {}
   for task in config.eval.tasks:
     ret = np.asarray(returns(state.params, jax.random.fold_in(jax.random.key(config.eval.seed), task),
@@ -82,44 +93,44 @@ def evaluate(workdir: str | pathlib.Path, overrides: Sequence[str] = ()) -> dict
   return results
 
 
-def consistency_rollouts(config: SectarConfig, state: outer_loop.LoopState, num: int, key: jax.Array):
+def consistency_rollouts(run: TrainedRun, num: int, key: jax.Array):
   """(starts [N, D], decoded [N, T, D], executed [N, T, D]) for z ~ N(0, I) from buffer start states."""
-  stages = outer_loop.build(config)
+  config, stages = run.config, run.stages
   k_s, k_z, k_r = jax.random.split(key, 3)
-  starts = rb.sample_start_states(state.buffer, k_s, num)
+  starts = rb.sample_start_states(run.state.buffer, k_s, num)
   z = jax.random.normal(k_z, (num, config.model.latent_dim))
-  model = nnx.merge(stages.graphdef, state.params)
+  model = nnx.merge(stages.graphdefs.model, run.state.params)
   decoded = model.state_decoder(z, starts, config.segment_len)[0]
-  executed = ppo.rollout(stages.env, model.policy, starts, z, config.segment_len, k_r).next_obs
+  executed = ppo.rollout(stages.env, ppo.policy_sampler(model.policy, z), starts, config.segment_len, k_r).next_obs
   return np.asarray(starts), np.asarray(decoded), np.asarray(executed)
 
 
-def planned_episode(config: SectarConfig, state: outer_loop.LoopState, key: jax.Array) -> dict:
+def planned_episode(run: TrainedRun, key: jax.Array) -> dict:
   """The best of mpc.num_episodes MPC episodes, the decoder's prediction of each executed segment, the first plan."""
-  stages = outer_loop.build(config)
+  config, stages = run.config, run.stages
   env, t = stages.env, config.segment_len
-  eps, _ = stages.mpc(state.params, key)
+  eps, _ = stages.mpc(run.state.params, key)
   best = int(jnp.argmax(eps.rewards.sum(-1)))
   obs, zs = eps.obs[best], eps.latents[best]
-  model = nnx.merge(stages.graphdef, state.params)
+  model = nnx.merge(stages.graphdefs.model, run.state.params)
   seg_starts = eps.plan_states[best]
   predicted = model.state_decoder(zs, seg_starts, t)[0].reshape(-1, obs.shape[-1])
   decode = lambda p, z, s0, n: model.state_decoder(z, s0, n)[0]
-  first = planning.plan(decode, env.reward_fn, None, env.start_state, jnp.int32(0), key, outer_loop.planner_config(config))
+  first = planning.plan(decode, env.reward_fn, None, env.start_state, jnp.int32(0), key, config.mpc, t,
+                        config.model.latent_dim)
   return {"start": np.asarray(env.start_state), "executed": np.asarray(obs), "predicted": np.asarray(predicted),
           "first_plan": np.asarray(first.states), "reward": float(eps.rewards[best].sum()), "env": env}
 
 
 def sample(workdir: str | pathlib.Path, num_samples: int = 8, seed: int = 0, out_dir: str | None = None) -> list[str]:
   """PNG pictures of a trained run: consistency.png, mpc_episode.png, learning_curve.png; returns their paths."""
-  config, state, _ = load_run(workdir)
+  run = load_run(workdir)
   out = local_output_dir(out_dir, workdir)
   out.mkdir(parents=True, exist_ok=True)
   key = jax.random.key(seed)
-  stages = outer_loop.build(config)
   paths = [out / "consistency.png", out / "mpc_episode.png"]
-  plots.save_consistency(*consistency_rollouts(config, state, num_samples, key), stages.env, paths[0])
-  ep = planned_episode(config, state, jax.random.fold_in(key, 1))
+  plots.save_consistency(*consistency_rollouts(run, num_samples, key), run.stages.env, paths[0])
+  ep = planned_episode(run, jax.random.fold_in(key, 1))
   plots.save_mpc_episode(ep["start"], ep["executed"], ep["predicted"], ep["first_plan"], ep["reward"], ep["env"],
                          paths[1])
   if (workdir_path(workdir) / "metrics.jsonl").exists():

@@ -19,7 +19,6 @@ The segments (+ actions) go to the buffer.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Callable
 
 import jax
@@ -30,37 +29,17 @@ from jax.sharding import Mesh
 from trajvae.core.distributions import gaussian_sample, kl_to_standard_normal
 from trajvae.sectar import buffer as rb
 from trajvae.sectar import ppo
+from trajvae.sectar.configs import ExploreConfig, SectarModelConfig
 from trajvae.sectar.envs import SectarEnv
 from trajvae.sectar.losses import state_decoder_nll
-from trajvae.sectar.model import ModelConfig, PolicyDecoder, Sectar
+from trajvae.sectar.model import PolicyDecoder, Sectar
 
 Array = jax.Array
-
-
-@dataclasses.dataclass(frozen=True)
-class ExploreConfig:
-  num_starts: int = 400  # explorer rollouts per outer iteration (the authors: 400; swimmer 200)
-  num_segments: int = 5  # the authors' mpc_explore_len: 5 waypoint, 10 block
-  reset_entropy: float = 1.34  # re-initialise below this mean entropy (1.6 block)
-  init_std: float = 20.0  # Gaussian explorer only
-  epochs: int = 10
-  minibatch_size: int = 200  # the authors' ppo_batch_size: 198 minibatches of 400 x 99 samples per epoch
-  learning_rate: float = 3e-4
-  gamma: float = 0.99
-  gae_lambda: float = 0.95
-  entropy_coef: float = 0.0  # the authors: 1e-3 for wheeled and swimmer, 0 otherwise
 
 
 def rollout_length(segment_len: int, num_segments: int) -> int:
   """Explorer steps per rollout: with the start state they make num_segments segments of T+1 states."""
   return (segment_len + 1) * num_segments - 1
-
-
-def ppo_config(config: ExploreConfig, segment_len: int) -> ppo.PPOConfig:
-  return ppo.PPOConfig(num_envs=config.num_starts, rollout_len=rollout_length(segment_len, config.num_segments),
-                       epochs=config.epochs, minibatch_size=config.minibatch_size,
-                       learning_rate=config.learning_rate, gamma=config.gamma, gae_lambda=config.gae_lambda,
-                       entropy_coef=config.entropy_coef)
 
 
 def segment_nll_kl(model: Sectar, states: Array, key: Array) -> tuple[Array, Array]:
@@ -125,7 +104,7 @@ def elbo_reward_fn(model_graphdef: nnx.GraphDef, segment_len: int) -> ppo.Reward
   return fn
 
 
-def init_explorer(model_config: ModelConfig, config: ExploreConfig, key: Array) -> tuple[nnx.GraphDef, Any]:
+def init_explorer(model_config: SectarModelConfig, config: ExploreConfig, key: Array) -> tuple[nnx.GraphDef, Any]:
   """(graphdef, params) of a fresh explorer pi_e(a | s)."""
   policy = PolicyDecoder(model_config, use_latent=False, init_std=config.init_std, rngs=nnx.Rngs(key))
   return nnx.split(policy, nnx.Param)
@@ -148,10 +127,12 @@ def choose_starts(pool: Array, key: Array, n: int) -> Array:
   return pool[jax.random.choice(key, m, (n,), replace=n > m)]
 
 
-def make_explore_step(env: SectarEnv, model_graphdef: nnx.GraphDef, model_config: ModelConfig,
-                      config: ExploreConfig, segment_len: int, mesh: Mesh | None = None) -> Callable:
+def make_explore_step(env: SectarEnv, model_graphdef: nnx.GraphDef, graphdef: nnx.GraphDef,
+                      model_config: SectarModelConfig, config: ExploreConfig, segment_len: int,
+                      mesh: Mesh | None = None) -> Callable:
   """step(explorer_state, model_params, buffer, start_pool [M, D], key, do_update) -> (explorer_state, buffer, metrics).
 
+  model_graphdef is the SeCTAR model's, graphdef the explorer's (init_explorer).
   One explorer PPO iteration: rollouts from num_starts states of start_pool
   (the MPC replan states, drawn without replacement), -(NLL/T + KL) rewards, a
   PPO update (kept only if do_update: the authors skip it at the first
@@ -159,12 +140,11 @@ def make_explore_step(env: SectarEnv, model_graphdef: nnx.GraphDef, model_config
   update) is below reset_entropy, and the segments appended to the buffer.
   Everything traced: jit it once. With a mesh, the rollouts are split over its data axis.
   """
-  graphdef, _ = init_explorer(model_config, config, jax.random.key(0))
-  pcfg = ppo_config(config, segment_len)
-  update = ppo.make_update(env, graphdef, elbo_reward_fn(model_graphdef, segment_len), pcfg, None, return_rollout=True,
-                           mesh=mesh, sample_starts=False)
+  length = rollout_length(segment_len, config.num_segments)
+  update = ppo.make_update(env, graphdef, elbo_reward_fn(model_graphdef, segment_len), config.ppo, config.num_starts,
+                           length, None, mesh=mesh, sample_starts=False)
 
-  def step(state: ppo.TrainState, model_params: Any, buffer: rb.Buffer, start_pool: Array, key: Array,
+  def step(state: ppo.PPOState, model_params: Any, buffer: rb.Buffer, start_pool: Array, key: Array,
            do_update: Array):
     k_start, k_update, k_elbo, k_init = jax.random.split(key, 4)
     starts = choose_starts(start_pool, k_start, config.num_starts)
@@ -181,7 +161,7 @@ def make_explore_step(env: SectarEnv, model_graphdef: nnx.GraphDef, model_config
         "explore_neg_elbo": -jnp.mean(metrics["reward"]) / config.num_segments,  # mean NLL/T + KL per segment
         "explore_entropy": ent,
         "explore_reset": reset.astype(jnp.float32),
-        "explore_env_steps": jnp.float32(pcfg.num_envs * pcfg.rollout_len),
+        "explore_env_steps": jnp.float32(config.num_starts * length),
     }
     return state, buffer, out
 

@@ -21,7 +21,6 @@ own predicted mean, projects the constant z once per segment and steps the cell.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import jax
@@ -30,26 +29,9 @@ from flax import nnx
 
 from trajvae.core import recurrent
 from trajvae.core.recurrent import LSTMLayer
+from trajvae.sectar.configs import SectarModelConfig
 
 Array = jax.Array
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelConfig:
-  obs_dim: int = 2
-  # Discrete: the number of actions (logits). Continuous: the action vector's length.
-  action_dim: int = 4
-  discrete: bool = True
-  latent_dim: int = 8
-  encoder_hidden: int = 256  # the authors' code (their appendix says 300)
-  encoder_layers: int = 2
-  decoder_hidden: int = 256
-  decoder_mlp: tuple[int, ...] = (128, 128, 128)
-  policy_mlp: tuple[int, ...] = (400, 300, 200)
-  encoder_head_mlp: tuple[int, ...] = (32, 32)  # the authors' MLP default hidden sizes
-  decoder_init_std: float = 0.1
-  decoder_min_var: float = 0.0  # 0 = no floor (the authors' decoder); > 0 floors std^2
-  policy_init_std: float = 1.0
 
 
 def torch_bias_init(fan_in: int):
@@ -85,7 +67,7 @@ class MLP(nnx.Module):
 class TrajectoryEncoder(nnx.Module):
   """states [..., T+1, D] -> (mean, std) of q(z | tau), each [..., latent_dim]."""
 
-  def __init__(self, config: ModelConfig, *, rngs: nnx.Rngs):
+  def __init__(self, config: SectarModelConfig, *, rngs: nnx.Rngs):
     h = config.encoder_hidden
     dins = [config.obs_dim] + [2 * h] * (config.encoder_layers - 1)
     self.layers = nnx.List([LSTMLayer(d, h, directions=2, init="torch", rngs=rngs) for d in dins])
@@ -103,7 +85,7 @@ class TrajectoryEncoder(nnx.Module):
 class StateDecoder(nnx.Module):
   """(z [B, Z], s_0 [B, D], T) -> means of s_1..s_T [B, T, D], and the per-dimension std [D]."""
 
-  def __init__(self, config: ModelConfig, *, rngs: nnx.Rngs):
+  def __init__(self, config: SectarModelConfig, *, rngs: nnx.Rngs):
     self.obs_dim = config.obs_dim
     self.lstm = LSTMLayer(config.obs_dim + config.latent_dim, config.decoder_hidden, init="torch", rngs=rngs)
     self.head = MLP(config.decoder_hidden, config.decoder_mlp, config.obs_dim, rngs=rngs)
@@ -140,7 +122,7 @@ class PolicyDecoder(nnx.Module):
   With use_latent=False it ignores z: the explorer policy pi_e(a | s).
   """
 
-  def __init__(self, config: ModelConfig, *, use_latent: bool = True, init_std: float | None = None, rngs: nnx.Rngs):
+  def __init__(self, config: SectarModelConfig, *, use_latent: bool = True, init_std: float | None = None, rngs: nnx.Rngs):
     self.discrete = config.discrete
     self.use_latent = use_latent
     din = config.obs_dim + (config.latent_dim if use_latent else 0)
@@ -159,7 +141,7 @@ class PolicyDecoder(nnx.Module):
 class Sectar(nnx.Module):
   """The trajectory VAE with its policy decoder: encoder, state decoder and policy decoder (no shared parts)."""
 
-  def __init__(self, config: ModelConfig, *, rngs: nnx.Rngs):
+  def __init__(self, config: SectarModelConfig, *, rngs: nnx.Rngs):
     self.config = config
     self.encoder = TrajectoryEncoder(config, rngs=rngs)
     self.state_decoder = StateDecoder(config, rngs=rngs)

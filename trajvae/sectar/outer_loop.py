@@ -1,4 +1,5 @@
-"""SeCTAR's outer loop (the authors' Algorithm 1, VAEPDEntropy.train), one jitted function per stage.
+"""SeCTAR's outer loop (the authors' Algorithm 1, VAEPDEntropy.train): one jitted function per stage, and one
+outer iteration as a step of the shared training driver (trajvae.train.driver).
 
 Per outer iteration:
 1. MPC: `num_episodes` task episodes with hierarchical control (latent random
@@ -11,9 +12,10 @@ Per outer iteration:
    VAE+BC minibatches, capped at `vae_steps` (Adam over encoder, state decoder
    and policy decoder), 1 PD PPO update on the consistency reward}.
 
-Randomness derives from (seed, iteration) only, and the whole loop state
-(parameters, optimisers, explorer, buffer, env-step count) is checkpointed, so
-a resumed run continues exactly as an uninterrupted one.
+Randomness derives from the driver's key of the iteration, fold_in(key(seed),
+iteration), only, and the whole loop state (parameters, optimisers, explorer,
+buffer, env-step count) is checkpointed, so a resumed run continues exactly as
+an uninterrupted one.
 
 Data parallel over a mesh spanning every device of every process (after
 jax.distributed.initialize, see trajvae.train.distributed): the stages take and
@@ -25,14 +27,13 @@ axis. Splitting changes no random draw, so 2 processes x 2 devices, 1 x 4 and
 
 from __future__ import annotations
 
-import dataclasses
 import functools
+import json
 from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from flax import nnx
 from jax.sharding import Mesh
 
@@ -43,7 +44,11 @@ from trajvae.sectar.configs import SectarConfig
 from trajvae.sectar.envs import SectarEnv, make_env
 from trajvae.sectar.losses import vae_bc_loss, vae_bc_terms
 from trajvae.sectar.model import Sectar
-from trajvae.train import sharding
+from trajvae.train import driver, sharding
+from trajvae.train.checkpoint import CheckpointStore
+from trajvae.train.distributed import check_same_config
+from trajvae.train.metrics import MetricWriter
+from trajvae.train.optim import gradient_step, make_optimizer
 from trajvae.train.workdir import PathLike, workdir_path
 
 Array = jax.Array
@@ -54,9 +59,18 @@ class LoopState(NamedTuple):
   params: Any  # nnx.State of the Sectar model
   vae_opt: Any
   pd_opt: Any  # PPO optimiser state of the policy decoder
-  explorer: ppo.TrainState
+  explorer: ppo.PPOState
   buffer: rb.Buffer
   env_steps: Array  # int32: env steps used so far (MPC + exploration + consistency PPO)
+
+
+class Graphdefs(NamedTuple):
+  """The NNX graph definitions of the model and of the parts the stages run alone; built once per config."""
+
+  model: nnx.GraphDef
+  state_decoder: nnx.GraphDef
+  policy: nnx.GraphDef
+  explorer: nnx.GraphDef
 
 
 class Stages(NamedTuple):
@@ -64,7 +78,7 @@ class Stages(NamedTuple):
 
   env: SectarEnv
   mesh: Mesh  # the stages' inputs and outputs are replicated on it; their batch axes split over its data axis
-  graphdef: nnx.GraphDef
+  graphdefs: Graphdefs
   init: Callable[[int], LoopState]
   mpc: Callable  # (params, key) -> (Episode [E], metrics)
   explore: Callable  # (explorer, params, buffer, start_pool, key, do_update) -> (explorer, buffer, metrics)
@@ -81,52 +95,42 @@ def check_config(config: SectarConfig, env: SectarEnv) -> None:
         f"continuous={env.continuous})")
 
 
-def planner_config(config: SectarConfig) -> planning.PlannerConfig:
-  m = config.mpc
-  return planning.PlannerConfig(num_sequences=m.num_sequences, horizon=m.horizon, segment_len=config.segment_len,
-                                latent_dim=config.model.latent_dim, discount=m.discount, method=m.method)
+def make_graphdefs(config: SectarConfig) -> Graphdefs:
+  """The graph definitions of a config's model, its state decoder and policy decoder, and its explorer."""
+  model = Sectar(config.model, rngs=nnx.Rngs(0))
+  explorer, _ = explore.init_explorer(config.model, config.explore, jax.random.key(0))
+  part = lambda module: nnx.split(module, nnx.Param)[0]
+  return Graphdefs(part(model), part(model.state_decoder), part(model.policy), explorer)
 
 
-def pd_ppo_config(config: SectarConfig) -> ppo.PPOConfig:
-  f = config.fit
-  return ppo.PPOConfig(num_envs=f.pd_num_envs, rollout_len=config.segment_len, epochs=f.pd_epochs,
-                       num_minibatches=f.pd_minibatches, learning_rate=f.pd_learning_rate,
-                       entropy_coef=f.pd_entropy_coef)
+def latent_policy(policy: Any, greedy: bool = False) -> planning.LatentPolicy:
+  """z -> policy_fn(obs, key) of the policy decoder following z (greedy: the most likely discrete action)."""
+
+  def follow(z: Array) -> Any:
+    def policy_fn(obs: Array, key: Array) -> tuple[Array, dict]:
+      if greedy and policy.discrete:
+        return jnp.argmax(policy(obs, z), axis=-1), {}
+      return ppo.sample_action(policy, obs, z, key)[0], {}
+
+    return policy_fn
+
+  return follow
 
 
-def _submodule(graphdef: nnx.GraphDef, params: Any, name: str) -> tuple[nnx.GraphDef, Any]:
-  return nnx.split(getattr(nnx.merge(graphdef, params), name), nnx.Param)
-
-
-def make_mpc_fns(env: SectarEnv, graphdef: nnx.GraphDef, config: SectarConfig, greedy: bool = False,
+def make_mpc_fns(env: SectarEnv, graphdefs: Graphdefs, config: SectarConfig, greedy: bool = False,
                  mesh: Mesh | None = None):
   """episodes(params, key, num_episodes) -> planning.Episode [num_episodes], split over mesh's data axis if given."""
 
-  def split(params):
-    return _submodule(graphdef, params, "state_decoder"), _submodule(graphdef, params, "policy")
-
   def episodes(params, key, num_episodes: int) -> planning.Episode:
-    (sd_g, sd_p), (pd_g, pd_p) = split(params)
-    decode = lambda p, z, s0, n: nnx.merge(sd_g, p)(z, s0, n)[0]
-
-    def act(p, obs, z, k):
-      policy = nnx.merge(pd_g, p)
-      if greedy and policy.discrete:
-        return jnp.argmax(policy(obs, z), axis=-1)
-      return ppo.sample_action(policy, obs, z, k)[0]
-
-    run = lambda k: planning.mpc_episode(env, decode, act, sd_p, pd_p, k, config.mpc.num_latents, planner_config(config))
+    model = nnx.merge(graphdefs.model, params)
+    sd_params = nnx.split(model.state_decoder, nnx.Param)[1]
+    decode = lambda p, z, s0, n: nnx.merge(graphdefs.state_decoder, p)(z, s0, n)[0]
+    follow = latent_policy(model.policy, greedy)
+    run = lambda k: planning.mpc_episode(env, decode, follow, sd_params, k, config.mpc, config.segment_len,
+                                         config.model.latent_dim)
     return jax.vmap(run)(sharding.constrain_batch(jax.random.split(key, num_episodes), mesh))
 
   return episodes
-
-
-def _core(config: SectarConfig) -> SectarConfig:
-  """The parts of a config the compiled stages depend on (not the loop length, seed, checkpointing)."""
-  from trajvae.sectar.configs import EvalConfig
-
-  return dataclasses.replace(config, train=dataclasses.replace(config.train, iterations=0, seed=0, checkpoint_every=1,
-                                                               keep_checkpoints=1), eval=EvalConfig())
 
 
 def batch_axes(config: SectarConfig) -> dict[str, int]:
@@ -143,30 +147,42 @@ def check_divisible(config: SectarConfig, num_devices: int) -> None:
                        f"use a multiple of {num_devices}")
 
 
-@functools.lru_cache(maxsize=8)
-def _build(config: SectarConfig, mesh: Mesh) -> Stages:
+def steps_per_iteration(config: SectarConfig) -> int:
+  """Env steps one outer iteration uses: MPC episodes + explorer rollouts + the fit's PD PPO rollouts."""
+  m, ex, f, t = config.mpc, config.explore, config.fit, config.segment_len
+  explore_len = explore.rollout_length(t, ex.num_segments)
+  return m.num_episodes * m.num_latents * t + ex.num_starts * explore_len + f.rounds * f.pd_num_envs * t
+
+
+def build(config: SectarConfig, mesh: Mesh | None = None) -> Stages:
+  """The jitted stages for a config on mesh (default: every device of every process).
+
+  Build once per run and pass the Stages on: each build makes new jitted
+  functions (the persistent compilation cache makes a rebuild cheap, not free).
+  Batch axes that do not divide over the devices still work (padded); train() rejects them.
+  """
+  mesh = sharding.data_mesh() if mesh is None else mesh
   env = make_env(config.env.name, task=config.env.task, continuous=config.env.continuous)
   check_config(config, env)
   t = config.segment_len
-  graphdef, _ = nnx.split(Sectar(config.model, rngs=nnx.Rngs(0)), nnx.Param)
-  pd_graphdef, _ = _submodule(graphdef, nnx.split(Sectar(config.model, rngs=nnx.Rngs(0)), nnx.Param)[1], "policy")
-  sd_graphdef, _ = nnx.split(Sectar(config.model, rngs=nnx.Rngs(0)).state_decoder, nnx.Param)
+  g = make_graphdefs(config)
   f = config.fit
-  vae_tx = optax.adam(f.learning_rate, eps=1e-5)  # the authors' VAE Adam
-  pcfg = pd_ppo_config(config)
-  pd_update = ppo.make_update(env, pd_graphdef, ppo.consistency_reward_fn(sd_graphdef), pcfg, config.model.latent_dim,
-                              mesh=mesh)
-  ecfg = explore.ppo_config(config.explore, t)
-  episodes = make_mpc_fns(env, graphdef, config, mesh=mesh)
+  vae_tx = make_optimizer(f.optim)
+  pd_tx = make_optimizer(f.pd_ppo.optim)
+  pd_update = ppo.make_update(env, g.policy, ppo.consistency_reward_fn(g.state_decoder), f.pd_ppo, f.pd_num_envs, t,
+                              config.model.latent_dim, mesh=mesh)
+  episodes = make_mpc_fns(env, g, config, mesh=mesh)
+  ex = config.explore
 
   def init(seed: int) -> LoopState:
     k_model, k_explorer = jax.random.split(jax.random.key(seed))
-    _, params = nnx.split(Sectar(config.model, rngs=nnx.Rngs(k_model)), nnx.Param)
-    _, pd_params = nnx.split(nnx.merge(graphdef, params).policy, nnx.Param)
-    _, e_params = explore.init_explorer(config.model, config.explore, k_explorer)
+    model = Sectar(config.model, rngs=nnx.Rngs(k_model))
+    params = nnx.split(model, nnx.Param)[1]
+    pd_params = nnx.split(model.policy, nnx.Param)[1]
+    _, e_params = explore.init_explorer(config.model, ex, k_explorer)
     buf = rb.empty(config.train.buffer_capacity, t, env.observation_size, env.action_shape, not env.continuous)
-    return LoopState(params, vae_tx.init(params), ppo.make_optimizer(pcfg).init(pd_params),
-                     ppo.init_train_state(e_params, ecfg), buf, jnp.zeros((), jnp.int32))
+    return LoopState(params, vae_tx.init(params), pd_tx.init(pd_params), ppo.init_ppo_state(e_params, ex.ppo), buf,
+                     jnp.zeros((), jnp.int32))
 
   def mpc(params, key):
     eps = episodes(params, key, config.mpc.num_episodes)
@@ -182,11 +198,10 @@ def _build(config: SectarConfig, mesh: Mesh) -> Stages:
     def run(carry):
       params, opt = carry
       batch = sharding.constrain_batch(rb.Batch(buffer.states[slots], buffer.actions[slots]), mesh)
-      loss_fn = lambda p: vae_bc_loss(nnx.merge(graphdef, p), batch, k_z, f.beta, f.bc_weight)
-      (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-      updates, opt = vae_tx.update(grads, opt, params)
+      loss_of = lambda p: vae_bc_loss(nnx.merge(g.model, p), batch, k_z, f.beta, f.bc_weight)
+      params, opt, loss, terms, _ = gradient_step(loss_of, vae_tx, params, opt)
       m = (loss, terms.nll.mean(), terms.kl.mean(), terms.bc.mean(), terms.elbo.mean())
-      return (optax.apply_updates(params, updates), opt), jnp.stack(m)
+      return (params, opt), jnp.stack(m)
 
     skip = lambda carry: (carry, jnp.zeros((len(vae_names),), jnp.float32))
     return jax.lax.cond(i < count, run, skip, carry)
@@ -200,11 +215,11 @@ def _build(config: SectarConfig, mesh: Mesh) -> Stages:
       (params, vopt), ms = jax.lax.scan(functools.partial(vae_step, buffer, count), (params, vopt), xs)
       m = dict(zip(vae_names, jnp.sum(ms, axis=0) / count))
       m["vae_steps"] = count.astype(jnp.float32)
-      model = nnx.merge(graphdef, params)
+      model = nnx.merge(g.model, params)
       _, sd_p = nnx.split(model.state_decoder, nnx.Param)
       _, pd_p = nnx.split(model.policy, nnx.Param)
       pool = rb.sample_start_states(buffer, k_pool, f.pd_num_envs)
-      ts, pm = pd_update(ppo.TrainState(pd_p, popt), sd_p, pool, k_ppo)
+      ts, pm, _ = pd_update(ppo.PPOState(pd_p, popt), sd_p, pool, k_ppo)
       nnx.update(model.policy, ts.params)
       _, params = nnx.split(model, nnx.Param)
       return (params, vopt, ts.opt_state), (m, pm)
@@ -213,7 +228,7 @@ def _build(config: SectarConfig, mesh: Mesh) -> Stages:
     (params, vae_opt, pd_opt), (vm, pm) = jax.lax.scan(round_, (params, vae_opt, pd_opt),
                                                        jax.random.split(k_rounds, f.rounds))
     k_vb, k_vz = jax.random.split(k_val)
-    val = vae_bc_terms(nnx.merge(graphdef, params), rb.sample_batch(buffer, k_vb, f.batch_size, "val"), k_vz,
+    val = vae_bc_terms(nnx.merge(g.model, params), rb.sample_batch(buffer, k_vb, f.batch_size, "val"), k_vz,
                        f.beta, f.bc_weight)
     metrics = {k: v[-1] for k, v in vm.items()}  # the last round's mean
     metrics.update({
@@ -223,30 +238,16 @@ def _build(config: SectarConfig, mesh: Mesh) -> Stages:
     })
     return params, vae_opt, pd_opt, metrics
 
-  m = config.mpc
-  steps = (m.num_episodes * m.num_latents * t + ecfg.num_envs * ecfg.rollout_len + f.rounds * pcfg.num_envs * t)
-  explore_step = explore.make_explore_step(env, graphdef, config.model, config.explore, t, mesh=mesh)
+  explore_step = explore.make_explore_step(env, g.model, g.explorer, config.model, ex, t, mesh=mesh)
   repl = sharding.replicated(mesh)
   jit = lambda fn: jax.jit(fn, in_shardings=repl, out_shardings=repl)
-  return Stages(env, mesh, graphdef, init, jit(mpc), jit(explore_step), jit(fit), steps)
+  return Stages(env, mesh, g, init, jit(mpc), jit(explore_step), jit(fit), steps_per_iteration(config))
 
 
-def build(config: SectarConfig, mesh: Mesh | None = None) -> Stages:
-  """The compiled stages for a config on mesh (default: every device of every process).
-
-  Cached: runs differing only in length/seed/checkpoints share them. Batch axes
-  that do not divide over the devices still work (padded); train() rejects them.
-  """
-  return _build(_core(config), sharding.data_mesh() if mesh is None else mesh)
-
-
-def iteration_key(seed: int, iteration: int) -> Array:
-  return jax.random.fold_in(jax.random.key(seed), iteration)
-
-
-def run_iteration(stages: Stages, state: LoopState, iteration: int, seed: int) -> tuple[LoopState, dict, Any]:
-  """One outer iteration (0-based); returns the new state, its metrics (device arrays) and the MPC episodes."""
-  k_mpc, k_explore, k_fit = jax.random.split(iteration_key(seed, iteration), 3)
+def run_iteration(stages: Stages, state: LoopState, iteration: int, key: Array) -> tuple[LoopState, dict, Any]:
+  """One outer iteration (0-based) with its key; returns the new state, its metrics (device arrays) and the
+  MPC episodes."""
+  k_mpc, k_explore, k_fit = jax.random.split(key, 3)
   eps, mpc_m = stages.mpc(state.params, k_mpc)
   pool = eps.plan_states.reshape(-1, eps.plan_states.shape[-1])  # the replan states (the authors' all_inits)
   explorer, buf, exp_m = stages.explore(state.explorer, state.params, state.buffer, pool, k_explore,
@@ -257,31 +258,19 @@ def run_iteration(stages: Stages, state: LoopState, iteration: int, seed: int) -
   return state, metrics, eps
 
 
-def _as_dict(state: LoopState) -> dict[str, Array]:
-  """The state as a flat dict of arrays (what orbax stores; the structure comes from a template)."""
-  return {f"{i:04d}": leaf for i, leaf in enumerate(jax.tree.leaves(state))}
-
-
-def _from_dict(template: LoopState, data: dict[str, Array]) -> LoopState:
-  leaves = [data[f"{i:04d}"] for i in range(len(jax.tree.leaves(template)))]
-  return jax.tree.unflatten(jax.tree.structure(template), leaves)
-
-
-def open_store(config: SectarConfig, workdir: PathLike):
-  from trajvae.train.checkpoint import CheckpointStore
-
+def open_store(config: SectarConfig, workdir: PathLike) -> CheckpointStore:
   return CheckpointStore(workdir_path(workdir) / "checkpoints", NAME, to_dict(config),
                          save_every=config.train.checkpoint_every, keep=config.train.keep_checkpoints)
 
 
-def restore_state(config: SectarConfig, workdir: PathLike, step: int | None = None) -> tuple[LoopState, int]:
+def restore_state(config: SectarConfig, workdir: PathLike, stages: Stages, step: int | None = None
+                  ) -> tuple[LoopState, int]:
   """(loop state, completed iterations) from a run's latest (or given) checkpoint."""
-  stages = build(config)
   template = sharding.replicate(stages.init(config.train.seed), stages.mesh)
   store = open_store(config, workdir)
   try:
     step = store.latest_step() if step is None else step
-    return _from_dict(template, store.restore(_as_dict(template), step)), step
+    return store.restore(template, step), step
   finally:
     store.close()
 
@@ -291,7 +280,7 @@ SHOWN = ("task_reward", "env_steps", "vae_loss", "consistency_reward", "explore_
 
 def train(config: SectarConfig, workdir: PathLike, verbose: bool = True,
           on_step: Callable[[int], None] | None = None) -> LoopState:
-  """Run (or resume) the outer loop to config.train.iterations; returns the final loop state.
+  """Run (or resume) the outer loop to config.train.iterations on the shared driver; returns the final state.
 
   Logs every iteration to workdir/metrics.jsonl (+ TensorBoard), checkpoints
   every train.checkpoint_every iterations and at the end; on_step(iteration)
@@ -299,44 +288,24 @@ def train(config: SectarConfig, workdir: PathLike, verbose: bool = True,
   multi-process run every process calls this with the same config; process 0
   writes the metrics, orbax each checkpoint once.
   """
-  from trajvae.train.distributed import check_same_config
-  from trajvae.train.metrics import MetricWriter, Progress, to_python
-
   workdir = workdir_path(workdir)
   check_same_config(to_dict(config))
   stages = build(config)
   check_divisible(config, stages.mesh.devices.size)
-  seed, total = config.train.seed, config.train.iterations
-  store = open_store(config, workdir)
-  state = sharding.replicate(stages.init(seed), stages.mesh)
-  start = store.latest_step() or 0
-  if start:
-    state = _from_dict(state, store.restore(_as_dict(state), start))
-  lead = jax.process_index() == 0
-  writer = MetricWriter(workdir, enabled=lead)
-  progress = Progress(total, start, enabled=verbose and lead)
-  try:
-    for it in range(start, total):
-      state, metrics, _ = run_iteration(stages, state, it, seed)
-      metrics = to_python(metrics)
-      writer.write(it + 1, metrics)
-      progress.update(it + 1, {k: metrics[k] for k in SHOWN})
-      if it == start:
-        progress.restart_clock(it + 1)  # exclude compilation from the rate
-      store.save(it + 1, _as_dict(state), force=it + 1 == total)
-      store.wait()
-      if on_step is not None:
-        on_step(it + 1)
-  finally:
-    store.close()
-    writer.close()
-  return state
+
+  def step_fn(state: LoopState, iteration: int, key: Array) -> tuple[LoopState, dict]:
+    state, metrics, _ = run_iteration(stages, state, iteration, key)
+    return state, metrics
+
+  return driver.run(
+      sharding.replicate(stages.init(config.train.seed), stages.mesh), step_fn, config.train.iterations,
+      open_store(config, workdir), MetricWriter(workdir, enabled=jax.process_index() == 0), name=NAME,
+      seed=config.train.seed, log_every=1, shown=SHOWN, finite=("vae_loss",), verbose=verbose,
+      on_step=on_step)
 
 
 def read_metrics(workdir: PathLike) -> list[dict]:
   """The metrics.jsonl records of a run (last record per step wins, so a resumed run reads cleanly)."""
-  import json
-
   path = workdir_path(workdir) / "metrics.jsonl"
   by_step: dict[int, dict] = {}
   for line in path.read_text().splitlines():
@@ -348,3 +317,4 @@ def read_metrics(workdir: PathLike) -> list[dict]:
 
 def episode_returns(eps: planning.Episode) -> np.ndarray:
   return np.asarray(jnp.sum(eps.rewards, axis=-1))
+

@@ -14,12 +14,13 @@ weight 0 (the same argmax as planning the shorter sequence, with static shapes).
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, Callable, Literal, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
+from trajvae.sectar.acting import PolicyFn, generate_unroll
+from trajvae.sectar.configs import MPCConfig
 from trajvae.sectar.envs import SectarEnv
 
 Array = jax.Array
@@ -27,20 +28,8 @@ Array = jax.Array
 DecodeFn = Callable[[Any, Array, Array, int], Array]
 # (states [K, L, D], progress [K]) -> (rewards [K, L], progress [K]): e.g. SectarEnv.reward_fn
 RewardFn = Callable[[Array, Array], tuple[Array, Array]]
-# (policy_params, obs [D], z [Z], key) -> action
-ActFn = Callable[[Any, Array, Array, Array], Array]
-
-
-@dataclasses.dataclass(frozen=True)
-class PlannerConfig:
-  num_sequences: int = 2048  # K
-  horizon: int = 10  # H latents per sequence
-  segment_len: int = 19  # T env steps per latent
-  latent_dim: int = 8
-  discount: float = 0.99  # per env step (the authors: 0.99; block 0.995)
-  method: Literal["random", "cem"] = "random"
-  cem_iterations: int = 4
-  cem_elites: int = 64
+# z [Z] -> policy_fn(obs [D], key) -> (action, extras): the policy decoder following latent z
+LatentPolicy = Callable[[Array], PolicyFn]
 
 
 class Plan(NamedTuple):
@@ -62,30 +51,31 @@ def chain_decode(decode: DecodeFn, decoder_params: Any, latents: Array, s0: Arra
 
 
 def score_sequences(decode: DecodeFn, reward_fn: RewardFn, decoder_params: Any, latents: Array, s0: Array,
-                    progress: Array, config: PlannerConfig, latents_left: Array | int | None = None
-                    ) -> tuple[Array, Array]:
+                    progress: Array, config: MPCConfig, segment_len: int,
+                    latents_left: Array | int | None = None) -> tuple[Array, Array]:
   """(discounted predicted returns [K], predicted states [K, H*T, D]) for latent sequences [K, H, Z].
 
   latents_left: latents left in the episode; reward predicted after them is not counted (None: all H).
   """
   k = latents.shape[0]
-  states = chain_decode(decode, decoder_params, latents, jnp.broadcast_to(s0, (k,) + s0.shape), config.segment_len)
+  states = chain_decode(decode, decoder_params, latents, jnp.broadcast_to(s0, (k,) + s0.shape), segment_len)
   rewards, _ = reward_fn(states, jnp.broadcast_to(progress, (k,)))
   steps = jnp.arange(states.shape[1])
   weights = config.discount ** steps.astype(jnp.float32)
   if latents_left is not None:
-    weights = jnp.where(steps < latents_left * config.segment_len, weights, 0.0)
+    weights = jnp.where(steps < latents_left * segment_len, weights, 0.0)
   return rewards @ weights, states
 
 
 def plan(decode: DecodeFn, reward_fn: RewardFn, decoder_params: Any, s0: Array, progress: Array, key: Array,
-         config: PlannerConfig, latents_left: Array | int | None = None) -> Plan:
+         config: MPCConfig, segment_len: int, latent_dim: int, latents_left: Array | int | None = None) -> Plan:
   """The best of K latent sequences from the prior (random shooting), optionally refined by CEM.
 
   latents_left: plan min(H, latents_left) latents (the rest of each sequence is not scored).
   """
-  shape = (config.num_sequences, config.horizon, config.latent_dim)
-  score = lambda lat: score_sequences(decode, reward_fn, decoder_params, lat, s0, progress, config, latents_left)
+  shape = (config.num_sequences, config.horizon, latent_dim)
+  score = lambda lat: score_sequences(decode, reward_fn, decoder_params, lat, s0, progress, config, segment_len,
+                                      latents_left)
   keys = jax.random.split(key, config.cem_iterations + 1)
   latents = jax.random.normal(keys[0], shape)
   scores, states = score(latents)
@@ -119,9 +109,10 @@ class Episode(NamedTuple):
   plan_states: Array  # [num_latents, D] the state at each replan, the start first (the explorer's start pool)
 
 
-def mpc_episode(env: SectarEnv, decode: DecodeFn, act: ActFn, decoder_params: Any, policy_params: Any,
-                key: Array, num_latents: int, config: PlannerConfig) -> Episode:
-  """One task episode from the env's start state: plan, run the first latent's policy for T steps, replan.
+def mpc_episode(env: SectarEnv, decode: DecodeFn, latent_policy: LatentPolicy, decoder_params: Any, key: Array,
+                config: MPCConfig, segment_len: int, latent_dim: int) -> Episode:
+  """One task episode of config.num_latents segments from the env's start state: plan, run the first latent's
+  policy (latent_policy(z)) for T = segment_len steps, replan.
 
   vmap over keys for a batch of episodes (the authors' mpc_batch).
   """
@@ -132,16 +123,12 @@ def mpc_episode(env: SectarEnv, decode: DecodeFn, act: ActFn, decoder_params: An
     ps = state.pipeline_state
     start = state.obs
     best = plan(decode, lambda s, p: env.reward_fn(s, p), decoder_params, start, ps.progress, k_plan, config,
-                latents_left=num_latents - i)
+                segment_len, latent_dim, latents_left=config.num_latents - i)
     z = best.latents[0]
+    state, steps = generate_unroll(env.step, state, latent_policy(z), k_act, segment_len)
+    return state, (steps.next_obs, steps.reward, z, best.score, start)
 
-    def step(st, kk):
-      nxt = env.step(st, act(policy_params, st.obs, z, kk))
-      return nxt, (nxt.obs, nxt.reward)
-
-    state, (obs, rew) = jax.lax.scan(step, state, jax.random.split(k_act, config.segment_len))
-    return state, (obs, rew, z, best.score, start)
-
+  num_latents = config.num_latents
   xs = (jax.random.split(key, num_latents), jnp.arange(num_latents))
   _, (obs, rew, zs, scores, starts) = jax.lax.scan(segment, env.reset(key), xs)
   flat = lambda x: x.reshape((-1,) + x.shape[2:])

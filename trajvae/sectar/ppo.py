@@ -11,61 +11,30 @@ arguments of the jitted update, so an outer loop never re-jits.
 
 As the authors' PPO: zero baseline (no value function, "due to constantly
 changing rewards"), GAE(gamma, lambda) on the rewards, normalised advantages,
-clip 0.2, 10 epochs, Adam 3e-4 with eps 1e-5 and no gradient clip. Every rollout is exactly one episode of
+clip 0.2, 10 epochs, Adam 3e-4 with eps 1e-5 and no gradient clip (PPOConfig in configs.py). Every rollout is exactly one episode of
 `rollout_len` steps (T = 19 for the consistency objective), so no auto-reset.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import optax
 from flax import nnx
 from jax.sharding import Mesh
 
+from trajvae.sectar.acting import PolicyFn, generate_unroll
+from trajvae.sectar.configs import PPOConfig
 from trajvae.sectar.envs import SectarEnv
 from trajvae.sectar.losses import policy_log_prob
 from trajvae.sectar.model import PolicyDecoder
+from trajvae.train.optim import gradient_step, make_optimizer
 from trajvae.train.sharding import constrain_batch
 
 Array = jax.Array
 # (reward_params, latents [N, Z], start_states [N, D], next_obs [N, L, D], env_rewards [N, L]) -> [N, L]
 RewardFn = Callable[[Any, Array, Array, Array, Array], Array]
-
-
-@dataclasses.dataclass(frozen=True)
-class PPOConfig:
-  num_envs: int = 20  # rollouts per update (the authors: 20)
-  rollout_len: int = 19
-  epochs: int = 10
-  num_minibatches: int = 2  # the authors: minibatches of 200 samples from 20 x 19 = 380
-  # If set, overrides num_minibatches: max(1, samples // minibatch_size) minibatches of equal size per
-  # epoch, the remainder (< 1 minibatch) left out of that epoch's shuffle (the explorer: 200, as the authors').
-  minibatch_size: int | None = None
-  clip: float = 0.2
-  learning_rate: float = 3e-4
-  adam_eps: float = 1e-5  # the authors' Adam(eps=1e-5)
-  gamma: float = 0.99
-  gae_lambda: float = 0.95
-  entropy_coef: float = 0.0
-  max_grad_norm: float | None = None  # None: no clip (the authors')
-  normalize_advantages: bool = True
-
-  def minibatches(self) -> tuple[int, int]:
-    """(minibatches per epoch, samples per minibatch)."""
-    total = self.num_envs * self.rollout_len
-    if self.minibatch_size is None:
-      if total % self.num_minibatches:
-        raise ValueError(f"num_envs * rollout_len = {total} must be divisible by num_minibatches = "
-                         f"{self.num_minibatches}")
-      return self.num_minibatches, total // self.num_minibatches
-    if self.minibatch_size < 1:
-      raise ValueError(f"minibatch_size must be positive, got {self.minibatch_size}")
-    count = max(1, total // self.minibatch_size)
-    return count, total // count
 
 
 class Rollout(NamedTuple):
@@ -78,16 +47,11 @@ class Rollout(NamedTuple):
   env_rewards: Array
 
 
-class TrainState(NamedTuple):
+class PPOState(NamedTuple):
+  """A policy's parameters and its optimiser state."""
+
   params: Any
   opt_state: Any
-
-
-def make_optimizer(config: PPOConfig) -> optax.GradientTransformation:
-  adam = optax.adam(config.learning_rate, eps=config.adam_eps)
-  if config.max_grad_norm is None:
-    return adam
-  return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), adam)
 
 
 def sample_action(policy: PolicyDecoder, s: Array, z: Array | None, key: Array) -> tuple[Array, Array]:
@@ -110,24 +74,27 @@ def entropy(policy: PolicyDecoder, s: Array, z: Array | None) -> Array:
   return jnp.sum(jnp.log(std) + 0.5 * jnp.log(2 * jnp.pi * jnp.e)) * jnp.ones(s.shape[:-1])
 
 
-def rollout(env: SectarEnv, policy: PolicyDecoder, start_states: Array, latents: Array | None,
-            length: int, key: Array) -> Rollout:
-  """Run the policy for `length` steps from each start state, vmapped over envs, lax.scan over time."""
-  n = start_states.shape[0]
-  first = jax.vmap(env.reset_to)(start_states)
+def policy_sampler(policy: PolicyDecoder, latents: Array | None) -> PolicyFn:
+  """policy_fn(obs [N, D], key) -> (actions, {"log_prob": [N]}): env n samples from pi(. | s_n, z_n)."""
 
-  def body(state, k):
-    keys = jax.random.split(k, n)
-    obs = state.obs
+  def policy_fn(obs: Array, key: Array) -> tuple[Array, dict[str, Array]]:
+    keys = jax.random.split(key, obs.shape[0])
     if latents is None:
-      a, logp = jax.vmap(lambda s, kk: sample_action(policy, s, None, kk))(obs, keys)
+      a, logp = jax.vmap(lambda s, k: sample_action(policy, s, None, k))(obs, keys)
     else:
-      a, logp = jax.vmap(lambda s, z, kk: sample_action(policy, s, z, kk))(obs, latents, keys)
-    nxt = jax.vmap(env.step)(state, a)
-    return nxt, Rollout(obs, a, logp, nxt.obs, nxt.reward)
+      a, logp = jax.vmap(lambda s, z, k: sample_action(policy, s, z, k))(obs, latents, keys)
+    return a, {"log_prob": logp}
 
-  _, traj = jax.lax.scan(body, first, jax.random.split(key, length))
-  return jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), traj)
+  return policy_fn
+
+
+def rollout(env: SectarEnv, policy_fn: PolicyFn, start_states: Array, length: int, key: Array) -> Rollout:
+  """Run policy_fn for `length` steps from each start state [N, D] (batch-major Rollout; log_probs from extras)."""
+  first = jax.vmap(env.reset_to)(start_states)
+  _, traj = generate_unroll(jax.vmap(env.step), first, policy_fn, key, length)
+  batch_major = lambda x: jnp.swapaxes(x, 0, 1)
+  return Rollout(batch_major(traj.obs), batch_major(traj.action), batch_major(traj.extras["log_prob"]),
+                 batch_major(traj.next_obs), batch_major(traj.reward))
 
 
 def discounted_advantages(rewards: Array, gamma: float, lam: float) -> Array:
@@ -160,24 +127,25 @@ class RolloutData(NamedTuple):
   rewards: Array
 
 
-def make_update(env: SectarEnv, graphdef: nnx.GraphDef, reward_fn: RewardFn, config: PPOConfig,
-                latent_dim: int | None, return_rollout: bool = False, mesh: Mesh | None = None,
+def make_update(env: SectarEnv, graphdef: nnx.GraphDef, reward_fn: RewardFn, config: PPOConfig, num_envs: int,
+                rollout_len: int, latent_dim: int | None, mesh: Mesh | None = None,
                 sample_starts: bool = True) -> Callable:
-  """update(train_state, reward_params, start_pool [M, D], key) -> (train_state, metrics); jit it once.
+  """update(ppo_state, reward_params, start_pool [M, D], key) -> (ppo_state, metrics, RolloutData); jit it once.
 
-  Start states are drawn uniformly from start_pool (sample_starts=False: start_pool
-  is exactly the num_envs start states); latents from N(0, I) if latent_dim is
-  given (the policy decoder), none otherwise (the explorer).
-  return_rollout=True also returns the RolloutData (the explorer keeps its
-  segments for the buffer): (train_state, metrics, data). With a mesh, the
-  envs and each minibatch's samples are split over its data axis (same values).
+  num_envs rollouts of rollout_len steps per update. Start states are drawn
+  uniformly from start_pool (sample_starts=False: start_pool is exactly the
+  num_envs start states); latents from N(0, I) if latent_dim is given (the
+  policy decoder), none otherwise (the explorer). The RolloutData is what the
+  update trained on (the explorer keeps its segments for the buffer). With a
+  mesh, the envs and each minibatch's samples are split over its data axis
+  (same values).
   """
-  optimizer = make_optimizer(config)
-  n, length = config.num_envs, config.rollout_len
+  optimizer = make_optimizer(config.optim)
+  n, length = num_envs, rollout_len
   total = n * length
-  num_mb, mb_size = config.minibatches()
+  num_mb, mb_size = config.minibatches(total)
 
-  def update(train_state: TrainState, reward_params: Any, start_pool: Array, key: Array):
+  def update(train_state: PPOState, reward_params: Any, start_pool: Array, key: Array):
     k_start, k_z, k_roll, k_epochs = jax.random.split(key, 4)
     if sample_starts:
       starts = start_pool[jax.random.randint(k_start, (n,), 0, start_pool.shape[0])]
@@ -188,7 +156,7 @@ def make_update(env: SectarEnv, graphdef: nnx.GraphDef, reward_fn: RewardFn, con
     latents = None if latent_dim is None else jax.random.normal(k_z, (n, latent_dim))
     starts, latents = constrain_batch((starts, latents), mesh)
     policy = nnx.merge(graphdef, train_state.params)
-    traj = rollout(env, policy, starts, latents, length, k_roll)
+    traj = rollout(env, policy_sampler(policy, latents), starts, length, k_roll)
     rewards = reward_fn(reward_params, latents, starts, traj.next_obs, traj.env_rewards)
     adv = discounted_advantages(rewards, config.gamma, config.gae_lambda)
     if config.normalize_advantages:
@@ -198,15 +166,12 @@ def make_update(env: SectarEnv, graphdef: nnx.GraphDef, reward_fn: RewardFn, con
     zs = None if latents is None else flat(jnp.broadcast_to(latents[:, None], (n, length, latent_dim)))
     data = (flat(traj.obs), zs, flat(traj.actions), flat(traj.log_probs), flat(adv))
 
-    def minibatch_step(ts: TrainState, mb):
-      def f(p):
-        return ppo_loss(nnx.merge(graphdef, p), *mb, config)
+    def minibatch_step(ts: PPOState, mb):
+      loss_of = lambda p: ppo_loss(nnx.merge(graphdef, p), *mb, config)
+      params, opt_state, loss, aux, _ = gradient_step(loss_of, optimizer, ts.params, ts.opt_state)
+      return PPOState(params, opt_state), (loss, aux)
 
-      (loss, aux), grads = jax.value_and_grad(f, has_aux=True)(ts.params)
-      updates, opt_state = optimizer.update(grads, ts.opt_state, ts.params)
-      return TrainState(optax.apply_updates(ts.params, updates), opt_state), (loss, aux)
-
-    def epoch(ts: TrainState, k):
+    def epoch(ts: PPOState, k):
       perm = jax.random.permutation(k, total)[: num_mb * mb_size]
       mbs = jax.tree.map(lambda x: x[perm].reshape((num_mb, mb_size) + x.shape[1:]), data)
       mbs = constrain_batch(mbs, mesh, axis=1)
@@ -220,23 +185,22 @@ def make_update(env: SectarEnv, graphdef: nnx.GraphDef, reward_fn: RewardFn, con
         "entropy": jnp.mean(aux["entropy"]),
         "approx_kl": aux["approx_kl"][-1, -1],
     }
-    if return_rollout:
-      return train_state, metrics, RolloutData(starts, traj, rewards)
-    return train_state, metrics
+    return train_state, metrics, RolloutData(starts, traj, rewards)
 
   return update
 
 
-def init_train_state(params: Any, config: PPOConfig) -> TrainState:
-  return TrainState(params, make_optimizer(config).init(params))
+def init_ppo_state(params: Any, config: PPOConfig) -> PPOState:
+  return PPOState(params, make_optimizer(config.optim).init(params))
 
 
 def make_train(update: Callable, num_updates: int) -> Callable:
-  """train(train_state, reward_params, start_pool, key) -> (train_state, metrics [num_updates]): lax.scan of updates."""
+  """train(ppo_state, reward_params, start_pool, key) -> (ppo_state, metrics [num_updates]): lax.scan of updates."""
 
-  def train(train_state: TrainState, reward_params: Any, start_pool: Array, key: Array):
+  def train(train_state: PPOState, reward_params: Any, start_pool: Array, key: Array):
     def body(ts, k):
-      return update(ts, reward_params, start_pool, k)
+      ts, metrics, _ = update(ts, reward_params, start_pool, k)
+      return ts, metrics
 
     return jax.lax.scan(body, train_state, jax.random.split(key, num_updates))
 

@@ -45,10 +45,11 @@ class SectarBackend:
   def __init__(self, workdir: str, tasks: tuple[int, ...] = tuple(range(NUM_TASKS))):
     from trajvae.sectar import commands
 
-    self.config, state, self.step = commands.load_run(workdir)
-    self.params, self.buffer = state.params, state.buffer
-    self.graphdef = outer_loop.build(self.config).graphdef
-    self.planner = outer_loop.planner_config(self.config)
+    run = commands.load_run(workdir)
+    self.config, self.step = run.config, run.step
+    self.params, self.buffer = run.state.params, run.state.buffer
+    self.graphdefs = run.stages.graphdefs
+    self.graphdef = self.graphdefs.model
     self.tasks = tuple(tasks)
     self.envs = {t: make_env(self.config.env.name, task=t, continuous=self.config.env.continuous) for t in self.tasks}
     self._replays = {t: jax.jit(self._replay_fn(self.envs[t])) for t in self.tasks}
@@ -61,9 +62,9 @@ class SectarBackend:
     return model, nnx.split(model.state_decoder, nnx.Param)
 
   def _replay_fn(self, env: SectarEnv):
-    config, planner, t = self.config, self.planner, self.config.segment_len
+    config, t = self.config, self.config.segment_len
     one = dataclasses.replace(config, mpc=dataclasses.replace(config.mpc, num_episodes=1))
-    episodes = outer_loop.make_mpc_fns(env, self.graphdef, one)
+    episodes = outer_loop.make_mpc_fns(env, self.graphdefs, one)
 
     def replay(params, seed):
       key = jax.random.key(seed)
@@ -82,7 +83,8 @@ class SectarBackend:
       _, after = jax.lax.scan(progress_after, jnp.int32(0), segments)
       progress = jnp.concatenate([jnp.zeros((1,), jnp.int32), after[:-1]])
       plan_keys = jax.vmap(lambda k: jax.random.split(k)[0])(jax.random.split(episode_key, config.mpc.num_latents))
-      plans = jax.vmap(lambda s0, pr, k: planning.plan(decode, env.reward_fn, sd_p, s0, pr, k, planner))(
+      plans = jax.vmap(lambda s0, pr, k: planning.plan(decode, env.reward_fn, sd_p, s0, pr, k, config.mpc, t,
+                                                                 config.model.latent_dim))(
           seg_starts, progress, plan_keys)
       predicted = model.state_decoder(ep.latents, seg_starts, t)[0]
       return {"start": start, "obs": ep.obs, "rewards": ep.rewards, "latents": ep.latents,
@@ -97,7 +99,8 @@ class SectarBackend:
     def consistency(params, z, s0, seed):
       model = nnx.merge(self.graphdef, params)
       decoded = model.state_decoder(z[None], s0[None], t)[0][0]
-      executed = ppo.rollout(env, model.policy, s0[None], z[None], t, jax.random.key(seed)).next_obs[0]
+      policy_fn = ppo.policy_sampler(model.policy, z[None])
+      executed = ppo.rollout(env, policy_fn, s0[None], t, jax.random.key(seed)).next_obs[0]
       return decoded, executed
 
     return consistency

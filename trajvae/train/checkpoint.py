@@ -64,6 +64,10 @@ class CheckpointStore:
   def latest_step(self) -> int | None:
     return self._manager.latest_step()
 
+  def due(self, step: int) -> bool:
+    """Whether save(step, ...) would write a checkpoint by the interval (without force)."""
+    return self._manager.should_save(step)
+
   def save(self, step: int, state: Any, force: bool = False) -> bool:
     """Save state at step if the interval says so (or force); returns whether it saved."""
     return self._manager.save(step, args=ocp.args.StandardSave(state), force=force)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import Any, Callable, Literal
 
 import jax
 import jax.numpy as jnp
@@ -17,6 +17,8 @@ class OptimConfig:
   # adagrad is what Kingma & Welling used; adam is what MusicVAE and SeCTAR use.
   name: Literal["adam", "adagrad", "sgd"] = "adam"
   learning_rate: float = 1e-3
+  # Adam's epsilon (the SeCTAR authors' Adam uses 1e-5; optax's and TensorFlow's default is 1e-8).
+  adam_eps: float = 1e-8
   # constant, or MusicVAE's (lr - min_lr) * decay_rate**step + min_lr.
   schedule: Literal["constant", "exponential"] = "constant"
   decay_rate: float = 0.9999
@@ -53,7 +55,7 @@ def make_optimizer(config: OptimConfig) -> optax.GradientTransformation:
   """Clip (optional) -> L2 (optional) -> the optimiser, as one optax chain."""
   lr = learning_rate_schedule(config)
   if config.name == "adam":
-    core = optax.adam(lr)
+    core = optax.adam(lr, eps=config.adam_eps)
   elif config.name == "adagrad":
     core = optax.adagrad(lr, initial_accumulator_value=0.0, eps=1e-8)
   else:
@@ -66,3 +68,16 @@ def make_optimizer(config: OptimConfig) -> optax.GradientTransformation:
   if config.l2_regularization:
     parts.append(optax.add_decayed_weights(config.l2_regularization))
   return optax.chain(*parts, core)
+
+
+def gradient_step(
+    loss_of: Callable[[Any], tuple[jax.Array, Any]], tx: optax.GradientTransformation, params: Any, opt_state: Any
+) -> tuple[Any, Any, jax.Array, Any, Any]:
+  """One optimiser step on loss_of(params) -> (loss, aux): (params, opt_state, loss, aux, grads).
+
+  The one place a gradient meets an optimiser, shared by the supervised step,
+  SeCTAR's VAE fit and PPO's minibatch update.
+  """
+  (loss, aux), grads = jax.value_and_grad(loss_of, has_aux=True)(params)
+  updates, opt_state = tx.update(grads, opt_state, params)
+  return optax.apply_updates(params, updates), opt_state, loss, aux, grads

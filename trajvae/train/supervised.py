@@ -1,14 +1,13 @@
-"""The training loop every model shares.
+"""Supervised training (VAE, MusicVAE) on the shared driver (`trajvae.train.driver`).
 
 A model plugs in as a `TrainTask`: its NNX graph definition and initial
 parameters, a loss function over (model, batch, key, step), and a step-indexed
-batch source. The loop owns the rest: a jit-compiled data-parallel step,
-optimiser, checkpoints with exact resume, metrics and progress.
+batch source. This module turns that into the driver's step: fetch and check
+the step's batch, then one jit-compiled data-parallel gradient step.
 
-Exact resume follows from three choices: batches are a pure function of the
-step, the step's random key is fold_in(seed key, step), and the optimiser state
-is checkpointed with the parameters. A run restarted from its last checkpoint
-therefore replays precisely the steps it lost.
+Exact resume follows from the driver's rules plus two choices here: batches
+are a pure function of the step, and the optimiser state is checkpointed with
+the parameters.
 """
 
 from __future__ import annotations
@@ -22,11 +21,11 @@ import numpy as np
 import optax
 from flax import nnx, struct
 
-from trajvae.train import sharding
+from trajvae.train import driver, sharding
 from trajvae.train.checkpoint import CheckpointStore
 from trajvae.train.distributed import check_same_config
-from trajvae.train.metrics import MetricWriter, Progress, to_python
-from trajvae.train.optim import OptimConfig, make_optimizer
+from trajvae.train.metrics import MetricWriter
+from trajvae.train.optim import OptimConfig, gradient_step, make_optimizer
 from trajvae.train.workdir import PathLike, workdir_path
 
 Batch = Mapping[str, Any]
@@ -76,10 +75,6 @@ class TrainTask:
   evaluate: Callable[[nnx.Module, int], Mapping[str, float]] | None = None
 
 
-class NonFiniteLossError(FloatingPointError):
-  """The loss became NaN or infinite; training stops before saving a broken state."""
-
-
 def init_train_state(params: nnx.State, tx: optax.GradientTransformation) -> TrainState:
   return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params))
 
@@ -91,9 +86,7 @@ def make_train_step(graphdef: nnx.GraphDef, loss_fn: LossFn, tx: optax.GradientT
     def loss_of(params):
       return loss_fn(nnx.merge(graphdef, params), batch, key, state.step)
 
-    (loss, metrics), grads = jax.value_and_grad(loss_of, has_aux=True)(state.params)
-    updates, opt_state = tx.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
+    params, opt_state, loss, metrics, grads = gradient_step(loss_of, tx, state.params, state.opt_state)
     metrics = {"loss": loss, "grad_norm": optax.global_norm(grads), **metrics}
     return TrainState(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
@@ -120,10 +113,6 @@ def check_finite_batch(batch: Batch) -> None:
       raise ValueError(f"batch field {name!r} holds {bad} NaN/inf value(s)")
 
 
-def step_key(seed_key: jax.Array, step: int) -> jax.Array:
-  return jax.random.fold_in(seed_key, step)
-
-
 def fit(
     task: TrainTask,
     optim: OptimConfig,
@@ -134,7 +123,7 @@ def fit(
     verbose: bool = True,
     on_step: Callable[[int], None] | None = None,
 ) -> TrainState:
-  """Train task to train.steps, resuming from workdir's latest checkpoint if there is one.
+  """Train task to train.steps on the driver, resuming from workdir's latest checkpoint if there is one.
 
   on_step(step) is called after each completed step (tests use it to simulate
   a crash). Returns the final state, replicated on the mesh.
@@ -144,52 +133,25 @@ def fit(
   mesh = sharding.data_mesh()
   sharding.check_batch_divisible(train.batch_size, mesh)
   tx = make_optimizer(optim)
+  jitted = jit_data_parallel(make_train_step(task.graphdef, task.loss_fn, tx), mesh)
+
+  def step_fn(state: TrainState, step: int, key: jax.Array) -> tuple[TrainState, dict[str, jax.Array]]:
+    batch = task.batches(step)
+    task.validate_batch(batch)
+    check_finite_batch(batch)
+    return jitted(state, sharding.shard_batch(batch, mesh), key)
+
+  evaluate = None
+  if task.evaluate is not None:
+    evaluate = lambda state, step: task.evaluate(nnx.merge(task.graphdef, state.params), step)
   store = CheckpointStore(
       workdir / "checkpoints", task.name, dict(config_dict), train.checkpoint_every, train.keep_checkpoints
   )
-  state = sharding.replicate(init_train_state(task.params, tx), mesh)
-  if store.latest_step() is not None:
-    state = store.restore(state)
-    if verbose:
-      print(f"resumed {task.name} from {store.directory}/{store.latest_step()}", flush=True)
-  start = int(state.step)
-
-  step_fn = jit_data_parallel(make_train_step(task.graphdef, task.loss_fn, tx), mesh)
-  seed_key = jax.random.key(train.seed)
-  writer = MetricWriter(workdir, enabled=jax.process_index() == 0)
-  progress = Progress(train.steps, start, enabled=verbose and jax.process_index() == 0)
-  try:
-    for step in range(start, train.steps):
-      batch = task.batches(step)
-      task.validate_batch(batch)
-      check_finite_batch(batch)
-      state, metrics = step_fn(state, sharding.shard_batch(batch, mesh), step_key(seed_key, step))
-      done = step + 1
-      if step == start:
-        jax.block_until_ready(state)
-        progress.restart_clock(done)
-      last = done == train.steps
-      if done % train.log_every == 0 or last or done % train.checkpoint_every == 0:
-        values = to_python(metrics)
-        if not np.isfinite(values["loss"]):
-          raise NonFiniteLossError(
-              f"{task.name}: loss is {values['loss']} at step {done}; last good checkpoint: step {store.latest_step()}"
-          )
-        if done % train.log_every == 0 or last:
-          writer.write(done, values)
-          progress.update(done, {"loss": values["loss"]})
-      if task.evaluate is not None and train.eval_every and (done % train.eval_every == 0 or last):
-        eval_metrics = task.evaluate(nnx.merge(task.graphdef, state.params), done)
-        writer.write(done, eval_metrics, split="eval")
-        if verbose and jax.process_index() == 0:
-          print(f"eval @ {done}: " + " ".join(f"{k} {v:.4g}" for k, v in eval_metrics.items()), flush=True)
-      store.save(done, state, force=last)
-      if on_step is not None:
-        on_step(done)
-  finally:
-    store.close()
-    writer.close()
-  return state
+  return driver.run(
+      sharding.replicate(init_train_state(task.params, tx), mesh), step_fn, train.steps, store,
+      MetricWriter(workdir, enabled=jax.process_index() == 0), name=task.name, seed=train.seed,
+      log_every=train.log_every, evaluate=evaluate, eval_every=train.eval_every, verbose=verbose, on_step=on_step,
+  )
 
 
 def load_trained_params(
