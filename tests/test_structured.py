@@ -11,10 +11,11 @@ from scipy import stats
 
 from trajvae.structured import losses
 from trajvae.structured.alignment import PATCH, DigitAlignment, make_alignment_data
+from trajvae.structured.configs import LearnerConfig
 from trajvae.structured.gibbs import evaluate, pac_bayes_sigma
-from trajvae.structured.learners import LearnerConfig, fit_direct, fit_latent_ssvm, fit_randomized, num_proposal_samples
+from trajvae.structured.learners import fit_direct, fit_latent_ssvm, fit_randomized, num_proposal_samples
 from trajvae.structured.problem import brute_force_augmented, brute_force_scores
-from trajvae.structured.study import alignment_canvas, experiment_config
+from trajvae.structured.study import alignment_canvas, study_config
 from trajvae.structured.synthetic import PlantedMultilabel, make_planted_data
 
 SYNTHETIC = PlantedMultilabel(num_bits=3, num_views=5, view_dim=4, proposal_bit_prob=0.3)
@@ -213,4 +214,4 @@ def test_bad_input_gives_clear_errors():
   with pytest.raises(ValueError, match="perfect square"):
     alignment_canvas(10)
   with pytest.raises(ValueError, match="unknown config key"):
-    experiment_config("small", ["learner.lamda=0.1"])
+    study_config("small", ["learner.lamda=0.1"])
