@@ -13,7 +13,13 @@ from trajvae.structured import losses
 from trajvae.structured.alignment import PATCH, DigitAlignment, make_alignment_data
 from trajvae.structured.configs import LearnerConfig
 from trajvae.structured.gibbs import evaluate, pac_bayes_sigma
-from trajvae.structured.learners import fit_direct, fit_latent_ssvm, fit_randomized, num_proposal_samples
+from trajvae.structured.learners import (
+    CompiledLearners,
+    fit_direct,
+    fit_latent_ssvm,
+    fit_randomized,
+    num_proposal_samples,
+)
 from trajvae.structured.problem import brute_force_augmented, brute_force_scores
 from trajvae.structured.study import alignment_canvas, study_config
 from trajvae.structured.synthetic import PlantedMultilabel, make_planted_data
@@ -177,6 +183,21 @@ def test_gibbs_decoder_interpolates_between_plain_and_chance():
   assert abs(large.gibbs_distortion - 0.5) < 0.05  # a random w' gets half the bits wrong
   sigmas = [pac_bayes_sigma(500, 64, h, 100.0) for h in (4, 64, 1024)]
   assert sigmas[0] > sigmas[1] > sigmas[2] > 0  # more latents: less noise allowed, only logarithmically
+
+
+def test_a_caller_owned_cache_compiles_each_learner_once_per_shape():
+  data = make_planted_data(SYNTHETIC, seed=0, num_train=30, num_test=10, label_noise=0.0, salience=3.0)
+  compiled = CompiledLearners()
+  config = LearnerConfig(epochs=2, outer_iterations=1, seed=0)
+  first = fit_randomized(SYNTHETIC, data.train_x, data.train_y, config, compiled=compiled)
+  again = fit_randomized(SYNTHETIC, data.train_x, data.train_y, LearnerConfig(epochs=2, outer_iterations=1, seed=1),
+                         compiled=compiled)  # the seed is not static: same executable, other draws
+  assert len(compiled.executables) == 1 and not np.allclose(first.w, again.w)
+  fit_latent_ssvm(SYNTHETIC, data.train_x, data.train_y, config, compiled=compiled)
+  assert len(compiled.executables) == 2
+  alone = fit_randomized(SYNTHETIC, data.train_x, data.train_y, config)  # no cache given: compiles for itself
+  np.testing.assert_array_equal(alone.w, first.w)
+  assert len(compiled.executables) == 2
 
 
 def test_alignment_data_places_the_digit_at_its_latent_shift():
