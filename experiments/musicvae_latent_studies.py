@@ -27,6 +27,7 @@ import numpy as np
 
 from trajvae.music import commands, latent_plots, latent_studies
 from trajvae.music.attributes import ATTRIBUTES, LABELS
+from trajvae.music.data.loading import load_windows
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -88,8 +89,8 @@ def main(argv=None) -> dict:
   rng = np.random.default_rng(args.seed)
   key = jax.random.key(args.seed)
   interp_key, attr_key, sweep_key = jax.random.split(key, 3)
-  heldout = commands.load_windows(config.data, config.eval.split)
-  train = commands.load_windows(config.data, "train")
+  heldout = load_windows(config.data, config.eval.split)
+  train = load_windows(config.data, "train")
   if args.max_train and len(train) > args.max_train:
     train = train[rng.choice(len(train), args.max_train, replace=False)]
   names = tuple(ATTRIBUTES)

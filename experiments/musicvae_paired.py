@@ -21,6 +21,7 @@ import numpy as np
 from flax import nnx
 
 from trajvae.music import commands
+from trajvae.music.data.loading import dataset_name, load_window_records
 from trajvae.music.objective import reconstruction_logits, split_logits
 
 METRICS = ("accuracy_teacher_forced", "accuracy_sampled", "event_accuracy_teacher_forced", "event_accuracy_sampled")
@@ -76,10 +77,10 @@ def main() -> None:
   args = parser.parse_args()
   config, trained_a, _ = commands.load_run(args.run_a)
   config_b, trained_b, _ = commands.load_run(args.run_b)
-  if commands.dataset_name(config.data) != commands.dataset_name(config_b.data):
-    raise ValueError(f"the runs use different data: {commands.dataset_name(config.data)} vs "
-                     f"{commands.dataset_name(config_b.data)}")
-  tokens, ids = commands.load_window_records(config.data, "test")  # Table 1 scores the first max_windows
+  if dataset_name(config.data) != dataset_name(config_b.data):
+    raise ValueError(f"the runs use different data: {dataset_name(config.data)} vs "
+                     f"{dataset_name(config_b.data)}")
+  tokens, ids = load_window_records(config.data, "test")  # Table 1 scores the first max_windows
   windows, pieces = tokens[: args.max_windows], np.asarray(ids[: args.max_windows])
   a = score_run(trained_a, windows, args.seeds, args.batch)
   b = score_run(trained_b, windows, args.seeds, args.batch)

@@ -20,7 +20,7 @@ import sys
 import time
 
 from trajvae.config import to_dict
-from trajvae.structured import study
+from trajvae.structured import configs, study
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -32,12 +32,12 @@ def main(argv: list[str] | None = None) -> None:
   parser.add_argument("--alignment-hs", type=int, nargs="+", help="|H| values (squares) for digit alignment")
   parser.add_argument("--ns", type=int, nargs="+", help="training-set sizes")
   parser.add_argument("--seeds", type=int, nargs="+")
-  parser.add_argument("--methods", nargs="+", choices=list(study.METHODS),
+  parser.add_argument("--methods", nargs="+", choices=list(configs.METHODS),
                       help="default: all four (classic, randomized, direct full-loss control, exhaustive-inference classic)")
   parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, e.g. learner.epochs=60")
   args = parser.parse_args(argv)
 
-  config = study.experiment_config("small" if args.small else "default", args.set)
+  config = study.study_config("small" if args.small else "default", args.set)
   for field, value in (("problems", args.problems), ("synthetic_latents", args.synthetic_hs),
                        ("alignment_latents", args.alignment_hs), ("train_sizes", args.ns), ("seeds", args.seeds),
                        ("methods", args.methods)):

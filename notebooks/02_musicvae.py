@@ -33,6 +33,7 @@ from trajvae.config import override, select_preset
 from trajvae.music import commands, plots
 from trajvae.music.configs import PRESETS
 from trajvae.music.data.encodings import get_converter
+from trajvae.music.data.loading import load_windows
 
 SMOKE = os.environ.get("SMOKE") == "1"
 OUT = pathlib.Path(os.environ.get("NOTEBOOK_OUT", tempfile.mkdtemp(prefix="musicvae-notebook-")))
@@ -49,8 +50,8 @@ if SMOKE:
   config = override(select_preset(PRESETS, "smoke-mel_2bar"), [f"data.data_dir={OUT / 'data'}", "train.steps=30"])
 else:
   config = override(select_preset(PRESETS, "cat-mel_2bar_cpu"), ["train.steps=3000"])
-train_windows = commands.load_windows(config.data, "train")
-test_windows = commands.load_windows(config.data, "test")
+train_windows = load_windows(config.data, "train")
+test_windows = load_windows(config.data, "test")
 print(f"{len(train_windows)} training windows, {len(test_windows)} test windows")
 converter = get_converter(config.data.encoding, config.data.num_bars)
 plots.save_piano_rolls([converter.from_tensors(w) for w in test_windows[:4]], OUT / "data.png",

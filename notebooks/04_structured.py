@@ -39,10 +39,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from trajvae.structured import losses, study
+from trajvae.structured import configs, losses, study
 from trajvae.structured.alignment import PATCH, DigitAlignment, make_alignment_data
+from trajvae.structured.configs import LearnerConfig
 from trajvae.structured.gibbs import evaluate, pac_bayes_sigma
-from trajvae.structured.learners import LearnerConfig, fit_latent_ssvm, fit_randomized, num_proposal_samples
+from trajvae.structured.learners import fit_latent_ssvm, fit_randomized, num_proposal_samples
 
 SMOKE = os.environ.get("SMOKE") == "1"
 OUT = pathlib.Path(os.environ.get("NOTEBOOK_OUT", tempfile.mkdtemp(prefix="structured-notebook-")))
@@ -180,7 +181,7 @@ fig.savefig(OUT / "gibbs_sigma.png", dpi=100)
 
 # %%
 sweep = dataclasses.replace(
-    study.PRESETS["small"](),
+    configs.PRESETS["small"](),
     problems=("alignment",),
     alignment_latents=(9,) if SMOKE else (9, 25, 81, 225),
     train_sizes=(60,) if SMOKE else (400,),
@@ -188,7 +189,7 @@ sweep = dataclasses.replace(
     seeds=(0,) if SMOKE else (0, 1),
     gibbs_draws=4 if SMOKE else 20,
     learner=config,
-    alignment=study.AlignmentConfig(noise=0.1, max_rotation_deg=10.0),
+    alignment=configs.AlignmentConfig(noise=0.1, max_rotation_deg=10.0),
 )
 rows = study.summarize(study.run(sweep))
 print(study.markdown_table(rows))

@@ -70,8 +70,15 @@ def test_debug_adds_the_traceback(tmp_path, capsys):
 def test_a_bug_is_not_a_user_error(tmp_path, monkeypatch):
   # A registered model module that breaks the CLI's contract (no NAME, PRESETS, ...) is a bug: it must propagate.
   monkeypatch.setitem(cli.MODELS, "broken", "trajvae.errors")
-  with pytest.raises(AttributeError, match="has no attribute"):
+  with pytest.raises(TypeError, match="trajvae.errors is not a model commands module: it lacks NAME, Config"):
     cli.main(["train", "broken", "--workdir", str(tmp_path)])
+
+
+@pytest.mark.parametrize("model", ["vae", "musicvae"])
+def test_registered_models_keep_the_contract(model):
+  module = cli.load_model_module(model)
+  assert isinstance(module, cli.ModelCommands) and module.NAME == model
+  assert module.DEFAULT_PRESET in module.PRESETS and isinstance(module.PRESETS[module.DEFAULT_PRESET](), module.Config)
 
 
 @pytest.mark.e2e
@@ -81,7 +88,7 @@ def test_console_script_debug_and_bug(tmp_path):
   code = ("import sys; from trajvae import cli; cli.MODELS['broken'] = 'trajvae.errors'; "
           "sys.argv[0] = 'trajvae'; sys.exit(cli.main())")
   result = console("train", "broken", "--workdir", str(tmp_path), code=code)
-  assert result.returncode == 1 and "Traceback" in result.stderr and "AttributeError" in result.stderr
+  assert result.returncode == 1 and "Traceback" in result.stderr and "TypeError" in result.stderr
 
 
 @pytest.fixture(scope="module")

@@ -60,3 +60,31 @@ def test_unknown_preset():
 def test_configs_are_immutable():
   with pytest.raises(dataclasses.FrozenInstanceError):
     VAEConfig().train.steps = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("module", ["trajvae.vae.configs", "trajvae.music.configs", "trajvae.structured.configs"])
+def test_every_preset_is_a_function_that_names_its_command_and_expected_figure(module):
+  import importlib
+
+  presets = importlib.import_module(module).PRESETS
+  for name, preset in presets.items():
+    doc = preset.__doc__ or ""
+    assert preset.__name__ != "<lambda>" and "Run:" in doc and "Expected" in doc, (name, doc)
+
+
+def test_config_class_names_are_unique_in_the_package():
+  import importlib
+  import pkgutil
+
+  import trajvae
+
+  defined: dict[str, list[str]] = {}
+  for info in pkgutil.walk_packages(trajvae.__path__, "trajvae."):
+    if info.name.endswith("__main__"):
+      continue
+    module = importlib.import_module(info.name)
+    for name, value in vars(module).items():
+      if name.endswith("Config") and dataclasses.is_dataclass(value) and value.__module__ == info.name:
+        defined.setdefault(name, []).append(info.name)
+  assert "VAEConfig" in defined and "MusicVAEConfig" in defined
+  assert {name: where for name, where in defined.items() if len(where) > 1} == {}

@@ -76,7 +76,8 @@ def test_a_shift_that_moves_a_note_out_of_range_uses_the_exactly_transposed_wind
 def test_beta_is_zero_at_the_first_step_without_annealing():
   import jax.numpy as jnp
 
-  from trajvae.music.objective import MusicLossConfig, kl_beta
+  from trajvae.music.configs import MusicLossConfig
+  from trajvae.music.objective import kl_beta
 
   config = MusicLossConfig(max_beta=0.2, beta_rate=0.0)
   assert float(kl_beta(config, jnp.asarray(0))) == 0.0  # tf.pow(0., 0.) = 1 in the reference

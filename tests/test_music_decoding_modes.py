@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from trajvae.music.model import MusicModelConfig, init_model
+from trajvae.music.configs import MusicModelConfig
+from trajvae.music.model import init_model
 
 TINY = dict(z_size=8, enc_rnn_sizes=(16,), dec_rnn_sizes=(16, 12))
 KINDS = [

@@ -10,8 +10,8 @@ import pytest
 from trajvae.config import override, select_preset
 from trajvae.music import attributes, commands, latent_studies
 from trajvae.music.api import TrainedMusicVAE
-from trajvae.music.configs import PRESETS
-from trajvae.music.model import MusicModelConfig, init_model
+from trajvae.music.configs import PRESETS, MusicModelConfig
+from trajvae.music.model import init_model
 
 STEPS = 32
 

@@ -11,7 +11,8 @@ from flax import nnx
 
 from trajvae.music import objective
 from trajvae.music.api import TrainedMusicVAE, slerp
-from trajvae.music.model import MusicModelConfig, drum_roll, init_model
+from trajvae.music.configs import MusicLossConfig, MusicModelConfig
+from trajvae.music.model import drum_roll, init_model
 from trajvae.train.optim import zero_if_norm_at_least
 from trajvae.train.supervised import init_train_state, make_train_step
 
@@ -97,22 +98,22 @@ def test_drum_roll_input():
 
 
 def test_schedules_match_reference_formulas():
-  inv = objective.MusicLossConfig(sampling_schedule="inverse_sigmoid", sampling_rate=1000.0)
+  inv = MusicLossConfig(sampling_schedule="inverse_sigmoid", sampling_rate=1000.0)
   for step in (0, 1000, 5000, 20000):
     expected = 1 - 1000 / (1000 + math.exp(step / 1000))
     assert float(objective.sampling_probability(inv, step)) == pytest.approx(expected, rel=1e-5)
   assert objective.sampling_probability(inv, 0, training=False) == 1.0
-  tf = objective.MusicLossConfig()
+  tf = MusicLossConfig()
   assert objective.sampling_probability(tf, 10, training=False) == 0.0
-  annealed = objective.MusicLossConfig(max_beta=0.2, beta_rate=0.99999)
+  annealed = MusicLossConfig(max_beta=0.2, beta_rate=0.99999)
   assert float(objective.kl_beta(annealed, jnp.asarray(10000))) == pytest.approx((1 - 0.99999**10000) * 0.2, rel=1e-4)
-  assert float(objective.kl_beta(objective.MusicLossConfig(max_beta=0.2), jnp.asarray(3))) == pytest.approx(0.2)
+  assert float(objective.kl_beta(MusicLossConfig(max_beta=0.2), jnp.asarray(3))) == pytest.approx(0.2)
 
 
 def test_loss_is_summed_cross_entropy_plus_beta_times_kl_above_free_bits():
   config, model = build()
   tokens = random_tokens(config, batch=4)
-  loss_config = objective.MusicLossConfig(free_bits=1.0, max_beta=0.5)
+  loss_config = MusicLossConfig(free_bits=1.0, max_beta=0.5)
   key = jax.random.key(3)
   loss, metrics = objective.loss_and_metrics(model, tokens, key, jnp.asarray(7), loss_config)
   # Recompute by hand with the same randomness.
@@ -136,7 +137,7 @@ def test_tiny_model_learns_to_reconstruct():
   graphdef, params = init_model(config, 0)
   rng = np.random.default_rng(0)
   tokens = jnp.asarray(rng.integers(0, 90, (8, 32, 1)), jnp.int32)
-  loss_config = objective.MusicLossConfig(max_beta=0.01)
+  loss_config = MusicLossConfig(max_beta=0.01)
   tx = optax.adam(3e-3)
   step_fn = jax.jit(make_train_step(
       graphdef, lambda m, b, k, s: objective.loss_and_metrics(m, b["tokens"], k, s, loss_config), tx))

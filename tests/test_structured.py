@@ -11,10 +11,17 @@ from scipy import stats
 
 from trajvae.structured import losses
 from trajvae.structured.alignment import PATCH, DigitAlignment, make_alignment_data
+from trajvae.structured.configs import LearnerConfig
 from trajvae.structured.gibbs import evaluate, pac_bayes_sigma
-from trajvae.structured.learners import LearnerConfig, fit_direct, fit_latent_ssvm, fit_randomized, num_proposal_samples
+from trajvae.structured.learners import (
+    CompiledLearners,
+    fit_direct,
+    fit_latent_ssvm,
+    fit_randomized,
+    num_proposal_samples,
+)
 from trajvae.structured.problem import brute_force_augmented, brute_force_scores
-from trajvae.structured.study import alignment_canvas, experiment_config
+from trajvae.structured.study import alignment_canvas, study_config
 from trajvae.structured.synthetic import PlantedMultilabel, make_planted_data
 
 SYNTHETIC = PlantedMultilabel(num_bits=3, num_views=5, view_dim=4, proposal_bit_prob=0.3)
@@ -178,6 +185,21 @@ def test_gibbs_decoder_interpolates_between_plain_and_chance():
   assert sigmas[0] > sigmas[1] > sigmas[2] > 0  # more latents: less noise allowed, only logarithmically
 
 
+def test_a_caller_owned_cache_compiles_each_learner_once_per_shape():
+  data = make_planted_data(SYNTHETIC, seed=0, num_train=30, num_test=10, label_noise=0.0, salience=3.0)
+  compiled = CompiledLearners()
+  config = LearnerConfig(epochs=2, outer_iterations=1, seed=0)
+  first = fit_randomized(SYNTHETIC, data.train_x, data.train_y, config, compiled=compiled)
+  again = fit_randomized(SYNTHETIC, data.train_x, data.train_y, LearnerConfig(epochs=2, outer_iterations=1, seed=1),
+                         compiled=compiled)  # the seed is not static: same executable, other draws
+  assert len(compiled.executables) == 1 and not np.allclose(first.w, again.w)
+  fit_latent_ssvm(SYNTHETIC, data.train_x, data.train_y, config, compiled=compiled)
+  assert len(compiled.executables) == 2
+  alone = fit_randomized(SYNTHETIC, data.train_x, data.train_y, config)  # no cache given: compiles for itself
+  np.testing.assert_array_equal(alone.w, first.w)
+  assert len(compiled.executables) == 2
+
+
 def test_alignment_data_places_the_digit_at_its_latent_shift():
   problem = DigitAlignment(canvas=12)
   data = make_alignment_data(problem, seed=0, num_train=20, num_test=5, noise=0.0)
@@ -213,4 +235,4 @@ def test_bad_input_gives_clear_errors():
   with pytest.raises(ValueError, match="perfect square"):
     alignment_canvas(10)
   with pytest.raises(ValueError, match="unknown config key"):
-    experiment_config("small", ["learner.lamda=0.1"])
+    study_config("small", ["learner.lamda=0.1"])

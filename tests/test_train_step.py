@@ -16,15 +16,15 @@ from flax import nnx
 
 from trajvae.config import select_preset
 from trajvae.music import objective as music_objective
-from trajvae.music.configs import MusicVAEConfig
-from trajvae.music.model import MusicModelConfig
+from trajvae.music.configs import MusicModelConfig, MusicVAEConfig
 from trajvae.music.model import init_model as init_music_model
 from trajvae.sectar import ppo
 from trajvae.sectar.configs import PPOConfig, SectarModelConfig
 from trajvae.sectar.envs import make_env
 from trajvae.sectar.losses import Batch, vae_bc_loss
 from trajvae.sectar.model import Sectar
-from trajvae.structured.learners import LearnerConfig, full_objective, initial_weights
+from trajvae.structured.configs import LearnerConfig
+from trajvae.structured.learners import full_objective, initial_weights
 from trajvae.structured.losses import full_latent_loss, randomized_latent_loss
 from trajvae.structured.solver import stochastic_subgradient
 from trajvae.structured.synthetic import PlantedMultilabel, make_planted_data

@@ -15,8 +15,9 @@ from trajvae.config import override
 from trajvae.train.checkpoint import CheckpointMismatchError, CheckpointStore
 from trajvae.train.supervised import fit
 from trajvae.vae import commands, objective
-from trajvae.vae.data import DataConfig, load_dataset
-from trajvae.vae.model import ModelConfig, init_model
+from trajvae.vae.configs import VAEDataConfig, VAEModelConfig
+from trajvae.vae.data import load_dataset
+from trajvae.vae.model import init_model
 
 
 def smoke_config(**train_overrides) -> commands.VAEConfig:
@@ -25,8 +26,8 @@ def smoke_config(**train_overrides) -> commands.VAEConfig:
 
 
 def test_digits_dataset_split_and_variants():
-  binary = load_dataset(DataConfig())
-  continuous = load_dataset(DataConfig(binarize=False))
+  binary = load_dataset(VAEDataConfig())
+  continuous = load_dataset(VAEDataConfig(binarize=False))
   assert binary.train_images.shape == (1438, 64) and binary.test_images.shape == (359, 64)
   assert set(np.unique(binary.train_images)) == {0.0, 1.0}
   assert continuous.num_levels == 17 and continuous.train_images.max() == 1.0
@@ -51,8 +52,8 @@ def test_training_reaches_measured_test_elbo(tmp_path):
 
 @pytest.mark.slow
 def test_iwae_is_above_elbo_and_grows_with_k():
-  dataset = load_dataset(DataConfig())
-  graphdef, params = init_model(ModelConfig(input_dim=64, hidden_dim=32, latent_dim=2, init_std=0.3), seed=0)
+  dataset = load_dataset(VAEDataConfig())
+  graphdef, params = init_model(VAEModelConfig(input_dim=64, hidden_dim=32, latent_dim=2, init_std=0.3), seed=0)
   model = nnx.merge(graphdef, params)
   x = jnp.asarray(dataset.test_images[:200])
   elbo = float(objective.elbo(model, x, jax.random.key(0)).elbo.mean())
@@ -126,9 +127,9 @@ def test_kill_and_resume_through_the_cli(tmp_path):
 
 def test_wrong_image_shape_is_a_clear_error():
   with pytest.raises(ValueError, match=r"expected images flattened to \[batch, 64\], got shape \(100, 8, 8\)"):
-    commands.validate_images(np.zeros((100, 8, 8)), ModelConfig(input_dim=64))
+    commands.validate_images(np.zeros((100, 8, 8)), VAEModelConfig(input_dim=64))
   with pytest.raises(ValueError, match="values must lie in"):
-    commands.validate_images(np.full((2, 64), 3.0), ModelConfig(input_dim=64))
+    commands.validate_images(np.full((2, 64), 3.0), VAEModelConfig(input_dim=64))
   config = override(commands.PRESETS["smoke"](), ["model.input_dim=784"])
   with pytest.raises(ValueError, match="has \\(8, 8\\) images \\(64 features\\) but model.input_dim=784"):
     commands.build_task(config, load_dataset(config.data))

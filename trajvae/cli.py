@@ -15,12 +15,31 @@ import json
 import pathlib
 import sys
 import traceback
-from types import ModuleType
+from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
 from trajvae.config import override, select_preset
 from trajvae.errors import ConfigError, MissingFileError, UserError
 
-# Model name -> module exposing NAME, Config, PRESETS, DEFAULT_PRESET, train, evaluate, sample.
+
+@runtime_checkable
+class ModelCommands(Protocol):
+  """What a model's commands module gives the CLI; `interpolate(workdir, start, end, num_steps=, seed=,
+  out_dir=, temperature=)` is optional (MusicVAE has it)."""
+
+  NAME: str
+  Config: type
+  PRESETS: Mapping[str, Callable[[], Any]]
+  DEFAULT_PRESET: str
+
+  def train(self, config: Any, workdir: str, verbose: bool = True) -> Any: ...
+
+  def evaluate(self, workdir: str, overrides: Sequence[str] = ()) -> dict[str, Any]: ...
+
+  def sample(self, workdir: str, *, seed: int = 0, out_dir: str | None = None, **options: Any) -> list[str]: ...
+
+
+# Model name -> its commands module (a ModelCommands). The structured-prediction study is not here: it has no
+# checkpoints to evaluate or sample from; experiments/structured_compare.py runs it.
 MODELS = {
     "vae": "trajvae.vae.commands",
     "musicvae": "trajvae.music.commands",
@@ -28,18 +47,24 @@ MODELS = {
 }
 
 
-def load_model_module(name: str) -> ModuleType:
+def load_model_module(name: str) -> ModelCommands:
+  """The commands module of a registered model; a TypeError if it lacks part of the ModelCommands contract."""
   if name not in MODELS:
     raise ConfigError(f"unknown model {name!r} (known: {', '.join(MODELS)})")
-  return importlib.import_module(MODELS[name])
+  module = importlib.import_module(MODELS[name])
+  if not isinstance(module, ModelCommands):
+    missing = [n for n in ("NAME", "Config", "PRESETS", "DEFAULT_PRESET", "train", "evaluate", "sample")
+               if not hasattr(module, n)]
+    raise TypeError(f"{MODELS[name]} is not a model commands module: it lacks {', '.join(missing)}")
+  return module
 
 
-def build_config(module: ModuleType, preset: str | None, assignments: list[str]):
+def build_config(module: ModelCommands, preset: str | None, assignments: list[str]):
   """The named preset (or the model's default) with key=value overrides applied."""
   return override(select_preset(module.PRESETS, preset or module.DEFAULT_PRESET), assignments)
 
 
-def check_workdir(module: ModuleType, workdir: str, must_hold_run: bool) -> None:
+def check_workdir(module: ModelCommands, workdir: str, must_hold_run: bool) -> None:
   """Raise a UserError, before any work, if workdir holds another model's run (or, if must_hold_run, no run)."""
   from trajvae.train.checkpoint import read_checkpoint_meta
   from trajvae.train.workdir import workdir_path

@@ -17,7 +17,7 @@ import numpy as np
 from flax import nnx
 
 from trajvae.core.distributions import gaussian_sample
-from trajvae.music.model import MusicModelConfig
+from trajvae.music.configs import MusicModelConfig
 
 
 @functools.partial(jax.jit, static_argnums=0)

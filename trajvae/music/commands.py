@@ -12,131 +12,64 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from trajvae.config import from_dict, override, to_dict
+from trajvae.config import to_dict
 from trajvae.errors import InputError
 from trajvae.music import objective
 from trajvae.music.api import TrainedMusicVAE
-from trajvae.music.configs import PRESETS, MusicDataConfig, MusicVAEConfig
-from trajvae.music.model import MusicModelConfig, init_model
-from trajvae.train.checkpoint import read_checkpoint_meta
-from trajvae.train.supervised import TrainTask, fit, load_trained_params
+from trajvae.music.configs import DEFAULT_PRESET, PRESETS, MusicVAEConfig
+from trajvae.music.data.loading import (
+    check_encoding_matches_model,
+    dataset_name,
+    load_windows,
+    training_batches,
+    validate_tokens,
+)
+from trajvae.music.model import init_model
+from trajvae.train import runs
+from trajvae.train.supervised import TrainTask, fit
 from trajvae.train.workdir import local_output_dir, workdir_path
 
 NAME = "musicvae"
-DEFAULT_PRESET = "cat-mel_2bar_cpu"
 Config = MusicVAEConfig
-__all__ = ["PRESETS", "DEFAULT_PRESET", "Config", "train", "evaluate", "sample", "interpolate"]
-
-
-def dataset_name(data: MusicDataConfig) -> str:
-  return f"{data.encoding}-{data.num_bars}bar"
-
-
-def load_windows(data: MusicDataConfig, split: str) -> np.ndarray:
-  """Token windows [N, steps, tracks] of one split, building the TFDS dataset on first use."""
-  from trajvae.music.data.tfds_notes import load_split
-
-  return load_split(dataset_name(data), data.source, _data_dir(data), split, max_pieces=data.max_pieces or None)
-
-
-def load_window_records(data: MusicDataConfig, split: str) -> tuple[np.ndarray, list[str]]:
-  """The windows of load_windows with the piece each comes from (not for the groove source, which has no pieces)."""
-  from trajvae.music.data.tfds_notes import load_split_records
-
-  return load_split_records(dataset_name(data), data.source, _data_dir(data), split, data.max_pieces or None)
-
-
-def load_training_windows(data: MusicDataConfig):
-  """Every training window with its piece and stored shift (tfds_notes.SplitWindows), for the per-epoch feeder."""
-  from trajvae.music.data.tfds_notes import load_split_windows
-
-  return load_split_windows(dataset_name(data), data.source, _data_dir(data), "train", data.max_pieces or None)
-
-
-def training_batches(data: MusicDataConfig, batch_size: int, seed: int):
-  """step -> batch: per piece and epoch one shift in [-transpose_range, r] and at most windows_per_piece windows.
-
-  The groove source has no pieces; each of its windows is fed as its own piece.
-  """
-  from trajvae.music.data.feeding import make_batches
-
-  if data.source == "groove":
-    return make_batches(load_windows(data, "train"), batch_size, seed, data.transpose_range)
-  windows = load_training_windows(data)
-  return make_batches(windows.tokens, batch_size, seed, data.transpose_range, pieces=windows.piece,
-                      shifts=windows.shift, max_per_piece=data.windows_per_piece or None)
-
-
-def _data_dir(data: MusicDataConfig) -> str:
-  return str(pathlib.Path(data.data_dir).expanduser())
-
-
-def check_encoding_matches_model(data: MusicDataConfig, model: MusicModelConfig) -> None:
-  """An encoding/config mismatch (e.g. drum data into a melody model) is an error before anything runs."""
-  from trajvae.music.data.encodings import get_converter
-
-  converter = get_converter(data.encoding, data.num_bars)
-  if tuple(converter.track_depths) != tuple(model.track_depths) or converter.num_steps != model.num_steps:
-    raise ValueError(
-        f"data {dataset_name(data)!r} gives windows of {converter.num_steps} steps with track depths "
-        f"{tuple(converter.track_depths)}, but the model expects {model.num_steps} steps with {model.track_depths}"
-    )
-
-
-def validate_tokens(tokens: np.ndarray, model: MusicModelConfig) -> None:
-  tokens = np.asarray(tokens)
-  expected = (model.num_steps, len(model.track_depths))
-  if tokens.ndim != 3 or tokens.shape[1:] != expected:
-    raise ValueError(f"expected token batches [batch, {expected[0]}, {expected[1]}], got {tokens.shape}")
-  for i, depth in enumerate(model.track_depths):
-    if tokens[..., i].min() < 0 or tokens[..., i].max() >= depth:
-      raise ValueError(f"track {i} holds tokens outside [0, {depth}): range {tokens[..., i].min()}..{tokens[..., i].max()}")
+__all__ = ["NAME", "Config", "PRESETS", "DEFAULT_PRESET", "train", "evaluate", "sample", "interpolate", "load_run"]
 
 
 @functools.partial(jax.jit, static_argnums=(0, 4))
 def _eval_batch(graphdef, params, tokens, key, loss_config):
+  """Batch means of the ELBO, KL and Table 1's accuracies (per track where the value is an array)."""
   model = nnx.merge(graphdef, params)
   k1, k2, k3 = jax.random.split(key, 3)
   _, metrics = objective.loss_and_metrics(model, tokens, k1, jnp.asarray(10**9), loss_config, training=False)
+  accuracy = functools.partial(objective.reconstruction_accuracy, model, tokens)
   return {
-      "elbo": metrics["elbo"] * tokens.shape[0],
-      "r_loss": metrics["r_loss"] * tokens.shape[0],
-      "kl_bits": metrics["kl_bits"] * tokens.shape[0],
-      "accuracy_teacher_forced": objective.reconstruction_accuracy(model, tokens, k2, None) * tokens.shape[0],
-      "accuracy_sampled": objective.reconstruction_accuracy(model, tokens, k3, 1.0) * tokens.shape[0],
+      "elbo": metrics["elbo"],
+      "r_loss": metrics["r_loss"],
+      "kl_bits": metrics["kl_bits"],
+      "accuracy_teacher_forced": accuracy(k2, None),
+      "accuracy_sampled": accuracy(k3, 1.0),
       # The same two, counting only steps whose target is an event (not token 0, which fills ~70% of melody steps).
-      "event_accuracy_teacher_forced":
-          objective.reconstruction_accuracy(model, tokens, k2, None, events_only=True) * tokens.shape[0],
-      "event_accuracy_sampled":
-          objective.reconstruction_accuracy(model, tokens, k3, 1.0, events_only=True) * tokens.shape[0],
-      "majority_baseline": jnp.stack(
-          [jnp.mean(tokens[..., i] == 0) for i in range(tokens.shape[-1])]) * tokens.shape[0],
+      "event_accuracy_teacher_forced": accuracy(k2, None, events_only=True),
+      "event_accuracy_sampled": accuracy(k3, 1.0, events_only=True),
+      "majority_baseline": jnp.stack([jnp.mean(tokens[..., i] == 0) for i in range(tokens.shape[-1])]),
   }
 
 
 def evaluate_params(graphdef, params, windows: np.ndarray, config: MusicVAEConfig) -> dict[str, Any]:
-  """Held-out ELBO, KL and Table 1's teacher-forced and sampled reconstruction accuracy (per track and mean)."""
+  """Held-out ELBO, KL and Table 1's teacher-forced and sampled reconstruction accuracy (per track and mean).
+
+  Whole batches only (one compiled shape), unless the split is smaller than a batch.
+  """
   if config.eval.max_examples:
     windows = windows[: config.eval.max_examples]
   batch = config.eval.batch_size
-  usable = len(windows) // batch * batch or len(windows)
-  windows = windows[:usable]
-  key = jax.random.key(config.eval.seed)
-  totals: dict[str, Any] = {}
-  for start in range(0, len(windows), batch):
-    out = _eval_batch(graphdef, params, jnp.asarray(windows[start : start + batch]), jax.random.fold_in(key, start),
-                      config.loss)
-    for name, value in out.items():
-      totals[name] = totals.get(name, 0.0) + np.asarray(value)
+  windows = windows[: len(windows) // batch * batch or len(windows)]
+  means = runs.dataset_means(lambda tokens, key: _eval_batch(graphdef, params, tokens, key, config.loss),
+                             windows, batch, jax.random.key(config.eval.seed))
   results: dict[str, Any] = {"num_examples": len(windows)}
-  for name, total in totals.items():
-    value = total / len(windows)
-    if np.ndim(value):
-      results[name] = float(np.mean(value))
-      if len(value) > 1:
-        results[f"{name}_per_track"] = [float(v) for v in value]
-    else:
-      results[name] = float(value)
+  for name, value in means.items():
+    results[name] = float(np.mean(value))
+    if np.ndim(value) and len(value) > 1:
+      results[f"{name}_per_track"] = [float(v) for v in value]
   return results
 
 
@@ -154,8 +87,9 @@ def build_task(config: MusicVAEConfig) -> TrainTask:
     held_out = load_windows(config.data, "validation")
 
     def evaluate(model, step):
-      _, p = nnx.split(model, nnx.Param)
-      return {k: v for k, v in evaluate_params(graphdef, p, held_out, config).items() if not k.endswith("per_track")}
+      del step
+      results = evaluate_params(graphdef, nnx.state(model, nnx.Param), held_out, config)
+      return {k: v for k, v in results.items() if not k.endswith("per_track")}
 
   return TrainTask(
       name=NAME,
@@ -169,16 +103,15 @@ def build_task(config: MusicVAEConfig) -> TrainTask:
 
 
 def train(config: MusicVAEConfig, workdir, verbose: bool = True, on_step=None):
+  """Train (or resume) a MusicVAE in workdir; returns the final TrainState."""
   task = build_task(config)
   return fit(task, config.optim, config.train, workdir, to_dict(config), verbose=verbose, on_step=on_step)
 
 
 def load_run(workdir, overrides: Sequence[str] = ()) -> tuple[MusicVAEConfig, TrainedMusicVAE, int]:
-  meta = read_checkpoint_meta(workdir_path(workdir) / "checkpoints")
-  config = override(from_dict(MusicVAEConfig, meta["config"]), overrides)
-  graphdef, params = init_model(config.model, config.train.seed)
-  params, step = load_trained_params(workdir, NAME, params, config.optim)
-  return config, TrainedMusicVAE(config.model, graphdef, params), step
+  """A trained run's config (with overrides applied), its model behind the TrainedMusicVAE API, and its step."""
+  run = runs.load_run(workdir, NAME, MusicVAEConfig, lambda c: init_model(c.model, c.train.seed), overrides)
+  return run.config, TrainedMusicVAE(run.config.model, run.graphdef, run.params), run.step
 
 
 def evaluate(workdir, overrides: Sequence[str] = ()) -> dict[str, Any]:

@@ -37,8 +37,7 @@ Two decoding modes, chosen by which method is called (never by a value):
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Literal, Sequence
+from typing import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -47,36 +46,11 @@ from flax import nnx
 
 from trajvae.core import recurrent
 from trajvae.core.recurrent import LSTMLayer, ScanOptions
+from trajvae.music.configs import MusicModelConfig
 
 Carries = list[tuple[jax.Array, jax.Array]]
 DRUM_DEPTH = 512
 NUM_DRUM_CLASSES = 9
-
-
-@dataclasses.dataclass(frozen=True)
-class MusicModelConfig:
-  # Vocabulary size of each track: (90,) melody, (512,) drums, (90, 90, 512) trio.
-  track_depths: tuple[int, ...] = (90,)
-  num_steps: int = 32
-  steps_per_bar: int = 16
-  decoder: Literal["flat", "hierarchical"] = "flat"
-  z_size: int = 256
-  enc_rnn_sizes: tuple[int, ...] = (512,)
-  dec_rnn_sizes: tuple[int, ...] = (256, 256)
-  # Feed 512-way drum tokens to the encoder as the 10-d roll (9 class bits + silence), as the reference's roll_input.
-  drum_roll_input: bool = False
-  # How the recurrent core runs (trajvae.core.recurrent.ScanOptions); none changes the model's function.
-  scan_unroll: int = 1
-  compute_dtype: Literal["float32", "bfloat16"] = "float32"
-  remat: bool = False
-
-  @property
-  def num_bars(self) -> int:
-    return self.num_steps // self.steps_per_bar
-
-  @property
-  def scan_options(self) -> ScanOptions:
-    return ScanOptions(self.scan_unroll, self.compute_dtype, self.remat)
 
 
 def _small_normal() -> nnx.initializers.Initializer:

@@ -7,26 +7,15 @@ Scheduled sampling, inverse sigmoid: p(step) = 1 - k / (k + exp(step / k)).
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from typing import Literal
 
 import jax
 import jax.numpy as jnp
 
 from trajvae.core.distributions import gaussian_sample, kl_to_standard_normal
 from trajvae.core.objectives import elbo_terms
+from trajvae.music.configs import MusicLossConfig
 from trajvae.music.model import MusicVAE, split_logits
-
-
-@dataclasses.dataclass(frozen=True)
-class MusicLossConfig:
-  free_bits: float = 0.0
-  max_beta: float = 1.0
-  beta_rate: float = 0.0
-  # teacher_forcing (p = 0), inverse_sigmoid (rate = k), or constant (rate = p).
-  sampling_schedule: Literal["teacher_forcing", "inverse_sigmoid", "constant"] = "teacher_forcing"
-  sampling_rate: float = 0.0
 
 
 def kl_beta(config: MusicLossConfig, step: jax.Array) -> jax.Array:

@@ -101,7 +101,7 @@ class MusicBackend:
     empty = np.zeros((0, self.num_steps, len(self.depths)), np.int32)
     if not wanted:
       return empty, "held-out windows not loaded (--no-held-out)"
-    from trajvae.music.commands import load_windows
+    from trajvae.music.data.loading import load_windows
 
     try:
       windows = np.asarray(load_windows(self.config.data, self.config.eval.split))[:MAX_HELD_OUT]

@@ -132,9 +132,8 @@ class AlignmentData:
   test_h: np.ndarray
 
 
-@functools.lru_cache(maxsize=1)
 def load_digit_images() -> tuple[np.ndarray, np.ndarray]:
-  """The 1797 scikit-learn digits as [N, 8, 8] intensities in [0, 1] and their classes (read once)."""
+  """The 1797 scikit-learn digits as [N, 8, 8] intensities in [0, 1] and their classes."""
   from sklearn.datasets import load_digits
 
   digits = load_digits()

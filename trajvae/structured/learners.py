@@ -21,51 +21,18 @@ import dataclasses
 import functools
 import math
 import time
-from typing import Literal
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from trajvae.structured.configs import LearnerConfig
 from trajvae.structured.losses import full_latent_loss, randomized_latent_loss
 from trajvae.structured.problem import Array, LatentProblem
 from trajvae.structured.solver import steps_per_epoch, stochastic_subgradient
 
-
-@dataclasses.dataclass(frozen=True)
-class LearnerConfig:
-  # l2 weight: the objective is lam/2 ||w||^2 + mean loss.
-  lam: float = 1e-3
-  # Passes over the training set in all (the classic learner splits them over its outer iterations).
-  epochs: int = 40
-  batch_size: int = 10
-  # Pegasos steps 1/(lam (t + step_offset)): an offset damps the first, largest steps.
-  step_offset: int = 100
-  # Classic: CCCP outer iterations (impute latents, then epochs // outer_iterations passes).
-  outer_iterations: int = 4
-  # Both learners start from w0 ~ N(0, init_scale^2 I), the same draw: at w = 0 every (y, h) ties,
-  # and a deterministic tie-break would bias every example towards the same first pair.
-  init_scale: float = 1e-3
-  # Classic: "slack" (same loss as the randomized learner) or "margin" (Yu & Joachims' form).
-  rescaling: Literal["slack", "margin"] = "slack"
-  # Randomized: pairs per example; None means ceil(samples_per_log_n * log n).
-  num_samples: int | None = None
-  samples_per_log_n: float = 2.0
-  # Randomized: draw fresh pairs at every epoch, i.e. every visit of an example (True), or one fixed set per example.
-  resample: bool = True
-  seed: int = 0
-
-  def __post_init__(self):
-    if self.lam <= 0:
-      raise ValueError(f"lam must be > 0, got {self.lam}")
-    if self.epochs < 1 or self.batch_size < 1 or self.outer_iterations < 1:
-      raise ValueError(f"epochs, batch_size and outer_iterations must be >= 1, got {self.epochs}, {self.batch_size}, {self.outer_iterations}")
-    if self.outer_iterations > self.epochs:
-      raise ValueError(f"outer_iterations ({self.outer_iterations}) cannot exceed epochs ({self.epochs})")
-    if self.num_samples is not None and self.num_samples < 1:
-      raise ValueError(f"empty proposal: num_samples={self.num_samples}; the randomized loss needs at least one sampled (y, h) pair")
-    if self.samples_per_log_n <= 0:
-      raise ValueError(f"empty proposal: samples_per_log_n must be > 0, got {self.samples_per_log_n}")
+DEFAULT_LEARNER = LearnerConfig()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,52 +134,76 @@ def _direct(problem: LatentProblem, config: LearnerConfig, traced: bool, xs: Arr
   )
 
 
-_COMPILED: dict = {}
+class CompiledLearners:
+  """Compiled learners, one executable per (learner, static settings, input shapes), owned by whoever fits.
+
+  Pass one to several fits (e.g. every seed of a study's setting) to compile each shape once; a fit
+  without one compiles for itself.
+  """
+
+  def __init__(self):
+    self.executables: dict = {}
+
+  def executable(self, jitted, static: tuple, xs: Array, ys: Array, key: Array) -> tuple[Any, bool]:
+    """The compiled learner for these inputs, and whether it was compiled by this call."""
+    cache_key = (jitted, static, xs.shape, ys.shape)
+    fresh = cache_key not in self.executables
+    if fresh:
+      self.executables[cache_key] = jitted.lower(*static, xs, ys, key).compile()
+    return self.executables[cache_key], fresh
 
 
-def _run_timed(jitted, static: tuple, xs: Array, ys: Array, key: Array) -> tuple[np.ndarray, np.ndarray, float, float]:
-  """Compile once per (learner, static settings, shapes), then time the run alone."""
-  cache_key = (jitted, static, xs.shape, ys.shape)
-  fresh = cache_key not in _COMPILED
+def _run_timed(
+    compiled: CompiledLearners, jitted, static: tuple, xs: Array, ys: Array, key: Array
+) -> tuple[np.ndarray, np.ndarray, float, float]:
+  """Compile once per (learner, static settings, shapes) in `compiled`, then time the run alone."""
   start = time.perf_counter()
-  if fresh:
-    _COMPILED[cache_key] = jitted.lower(*static, xs, ys, key).compile()
-  compiled = _COMPILED[cache_key]
+  executable, fresh = compiled.executable(jitted, static, xs, ys, key)
   compile_seconds = time.perf_counter() - start
   start = time.perf_counter()
-  w, trace = jax.block_until_ready(compiled(xs, ys, key))
+  w, trace = jax.block_until_ready(executable(xs, ys, key))
   seconds = time.perf_counter() - start
   if fresh and seconds < 1.0:
     # A new executable's first run carries one-off costs that dwarf a short run; time a second one.
     start = time.perf_counter()
-    w, trace = jax.block_until_ready(compiled(xs, ys, key))
+    w, trace = jax.block_until_ready(executable(xs, ys, key))
     seconds = time.perf_counter() - start
   return np.asarray(w), np.asarray(trace), compile_seconds, seconds
 
 
-def fit_latent_ssvm(problem: LatentProblem, xs, ys, config: LearnerConfig = LearnerConfig(), trace: bool = False) -> FitResult:
+def _fit(
+    label: str, jitted, problem: LatentProblem, xs, ys, config: LearnerConfig, trace: bool,
+    compiled: CompiledLearners | None, num_samples: int | None = None,
+) -> FitResult:
+  """Check the data, run a jitted learner (static args: problem, config without seed, [num_samples], trace)."""
+  xs, ys = _checked(problem, xs, ys)
+  extra = () if num_samples is None else (num_samples,)
+  static = (problem, dataclasses.replace(config, seed=0), *extra, trace)
+  compiled = compiled if compiled is not None else CompiledLearners()
+  w, values, compile_s, train_s = _run_timed(compiled, jitted, static, xs, ys, jax.random.key(config.seed))
+  return FitResult(label, w, values if trace else values[:0], compile_s, train_s, num_samples)
+
+
+def fit_latent_ssvm(
+    problem: LatentProblem, xs, ys, config: LearnerConfig = DEFAULT_LEARNER, trace: bool = False,
+    compiled: CompiledLearners | None = None,
+) -> FitResult:
   """The classic latent structural SVM by CCCP; train_seconds excludes compilation."""
-  xs, ys = _checked(problem, xs, ys)
-  key = jax.random.key(config.seed)
-  static = (problem, dataclasses.replace(config, seed=0), trace)
-  w, values, compile_s, train_s = _run_timed(_latent_ssvm, static, xs, ys, key)
-  return FitResult(f"classic ({config.rescaling})", w, values if trace else values[:0], compile_s, train_s)
+  return _fit(f"classic ({config.rescaling})", _latent_ssvm, problem, xs, ys, config, trace, compiled)
 
 
-def fit_randomized(problem: LatentProblem, xs, ys, config: LearnerConfig = LearnerConfig(), trace: bool = False) -> FitResult:
+def fit_randomized(
+    problem: LatentProblem, xs, ys, config: LearnerConfig = DEFAULT_LEARNER, trace: bool = False,
+    compiled: CompiledLearners | None = None,
+) -> FitResult:
   """Bello & Honorio's randomized learner; train_seconds excludes compilation."""
-  xs, ys = _checked(problem, xs, ys)
-  num_samples = num_proposal_samples(xs.shape[0], config)
-  key = jax.random.key(config.seed)
-  static = (problem, dataclasses.replace(config, seed=0), num_samples, trace)
-  w, values, compile_s, train_s = _run_timed(_randomized, static, xs, ys, key)
-  return FitResult("randomized", w, values if trace else values[:0], compile_s, train_s, num_samples)
+  num_samples = num_proposal_samples(np.shape(xs)[0], config)
+  return _fit("randomized", _randomized, problem, xs, ys, config, trace, compiled, num_samples)
 
 
-def fit_direct(problem: LatentProblem, xs, ys, config: LearnerConfig = LearnerConfig(), trace: bool = False) -> FitResult:
+def fit_direct(
+    problem: LatentProblem, xs, ys, config: LearnerConfig = DEFAULT_LEARNER, trace: bool = False,
+    compiled: CompiledLearners | None = None,
+) -> FitResult:
   """A control: the randomized learner's solver on the exact full latent loss (max over all of Y x H, no CCCP)."""
-  xs, ys = _checked(problem, xs, ys)
-  key = jax.random.key(config.seed)
-  static = (problem, dataclasses.replace(config, seed=0), trace)
-  w, values, compile_s, train_s = _run_timed(_direct, static, xs, ys, key)
-  return FitResult("direct (full)", w, values if trace else values[:0], compile_s, train_s)
+  return _fit("direct (full)", _direct, problem, xs, ys, config, trace, compiled)

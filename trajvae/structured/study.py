@@ -1,4 +1,4 @@
-"""Classic vs randomized learning as |H| and n grow: configs, the runs, the table and the figures.
+"""Classic vs randomized learning as |H| and n grow: the runs, the table and the figures (configs: configs.py).
 
 One setting is a problem (synthetic or alignment), a latent-space size |H|, a training-set size
 n and a seed; each learner is fitted on the same data and scored on the same test set by the
@@ -11,83 +11,21 @@ from __future__ import annotations
 import dataclasses
 import math
 import pathlib
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from trajvae.config import override, select_preset
 from trajvae.structured.alignment import DigitAlignment, make_alignment_data
+from trajvae.structured.configs import METHODS, PRESETS, LearnerConfig, StructuredStudyConfig
 from trajvae.structured.gibbs import evaluate, pac_bayes_sigma
-from trajvae.structured.learners import FitResult, LearnerConfig, fit_direct, fit_latent_ssvm, fit_randomized
+from trajvae.structured.learners import CompiledLearners, FitResult, fit_direct, fit_latent_ssvm, fit_randomized
 from trajvae.structured.problem import LatentProblem
 from trajvae.structured.synthetic import PlantedMultilabel, make_planted_data
 
-ProblemKind = Literal["synthetic", "alignment"]
-# classic: CCCP latent structural SVM with the problem's structured exact inference;
-# randomized: Bello & Honorio; direct: the randomized learner's solver on the full loss (control);
-# exhaustive: classic with inference by enumerating Y x H (synthetic only; the alignment
-# problem's inference already enumerates Y, so there it would repeat "classic").
-METHODS = ("classic", "randomized", "direct", "exhaustive")
 
-
-@dataclasses.dataclass(frozen=True)
-class SyntheticConfig:
-  num_bits: int = 6
-  view_dim: int = 10
-  label_noise: float = 0.05
-  salience: float = 3.0
-
-
-@dataclasses.dataclass(frozen=True)
-class AlignmentConfig:
-  noise: float = 0.1
-  # Unmodelled nuisance: each digit is also turned by up to this many degrees.
-  max_rotation_deg: float = 10.0
-
-
-@dataclasses.dataclass(frozen=True)
-class ExperimentConfig:
-  problems: tuple[str, ...] = ("synthetic", "alignment")
-  synthetic_latents: tuple[int, ...] = (4, 16, 64, 256, 1024)
-  # Alignment |H| = (canvas - 7)^2, so these must be squares.
-  alignment_latents: tuple[int, ...] = (9, 25, 81, 225)
-  train_sizes: tuple[int, ...] = (200, 800)
-  test_size: int = 500
-  seeds: tuple[int, ...] = (0, 1, 2)
-  methods: tuple[str, ...] = ("classic", "randomized", "direct", "exhaustive")
-  gibbs_draws: int = 20
-  # sigma of the Gibbs decoder; <= 0 means the PAC-Bayes choice `pac_bayes_sigma` for each fitted w.
-  gibbs_sigma: float = 0.0
-  learner: LearnerConfig = LearnerConfig()
-  synthetic: SyntheticConfig = SyntheticConfig()
-  alignment: AlignmentConfig = AlignmentConfig()
-
-  def __post_init__(self):
-    for method in self.methods:
-      if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
-    for kind in self.problems:
-      if kind not in ("synthetic", "alignment"):
-        raise ValueError(f"unknown problem {kind!r}; expected 'synthetic' or 'alignment'")
-
-
-PRESETS = {
-    "default": ExperimentConfig,
-    # Seconds, for CI and the notebook's SMOKE mode.
-    "small": lambda: ExperimentConfig(
-        synthetic_latents=(4, 16),
-        alignment_latents=(4, 16),
-        train_sizes=(60,),
-        test_size=60,
-        seeds=(0,),
-        methods=("classic", "randomized"),
-        gibbs_draws=4,
-        learner=LearnerConfig(epochs=8, outer_iterations=2),
-    ),
-}
-
-
-def experiment_config(preset: str = "default", overrides: Sequence[str] = ()) -> ExperimentConfig:
+def study_config(preset: str = "default", overrides: Sequence[str] = ()) -> StructuredStudyConfig:
+  """The named preset of trajvae.structured.configs with key=value overrides applied."""
   return override(select_preset(PRESETS, preset), overrides)
 
 
@@ -99,7 +37,7 @@ def alignment_canvas(num_latents: int) -> int:
   return side + 7
 
 
-def make_setting(kind: str, num_latents: int, n: int, seed: int, config: ExperimentConfig) -> tuple[LatentProblem, Any]:
+def make_setting(kind: str, num_latents: int, n: int, seed: int, config: StructuredStudyConfig) -> tuple[LatentProblem, Any]:
   """The problem and its train/test data for one setting."""
   if kind == "synthetic":
     s = config.synthetic
@@ -112,28 +50,32 @@ def make_setting(kind: str, num_latents: int, n: int, seed: int, config: Experim
   raise ValueError(f"unknown problem {kind!r}; expected 'synthetic' or 'alignment'")
 
 
-def fit_method(method: str, problem: LatentProblem, xs, ys, learner: LearnerConfig) -> FitResult | None:
-  """Fit one named method; None where it does not apply (exhaustive on alignment)."""
+def fit_method(
+    method: str, problem: LatentProblem, xs, ys, learner: LearnerConfig, compiled: CompiledLearners
+) -> FitResult | None:
+  """Fit one named method, compiling through `compiled`; None where it does not apply (exhaustive on alignment)."""
   if method == "classic":
-    return fit_latent_ssvm(problem, xs, ys, learner)
+    return fit_latent_ssvm(problem, xs, ys, learner, compiled=compiled)
   if method == "randomized":
-    return fit_randomized(problem, xs, ys, learner)
+    return fit_randomized(problem, xs, ys, learner, compiled=compiled)
   if method == "direct":
-    return fit_direct(problem, xs, ys, learner)
+    return fit_direct(problem, xs, ys, learner, compiled=compiled)
   if method == "exhaustive":
     if not isinstance(problem, PlantedMultilabel):
       return None
-    return fit_latent_ssvm(dataclasses.replace(problem, exhaustive_inference=True), xs, ys, learner)
+    return fit_latent_ssvm(dataclasses.replace(problem, exhaustive_inference=True), xs, ys, learner, compiled=compiled)
   raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
 
 
-def run_setting(kind: str, num_latents: int, n: int, seed: int, config: ExperimentConfig) -> list[dict[str, Any]]:
-  """Fit every configured method on one setting; one record per method."""
+def run_setting(
+    kind: str, num_latents: int, n: int, seed: int, config: StructuredStudyConfig, compiled: CompiledLearners
+) -> list[dict[str, Any]]:
+  """Fit every configured method on one setting (compiling through `compiled`); one record per method."""
   problem, data = make_setting(kind, num_latents, n, seed, config)
   learner = dataclasses.replace(config.learner, seed=seed)
   records = []
   for method in config.methods:
-    result = fit_method(method, problem, data.train_x, data.train_y, learner)
+    result = fit_method(method, problem, data.train_x, data.train_y, learner, compiled)
     if result is None:
       continue
     w_sq = float(result.w @ result.w)
@@ -150,15 +92,16 @@ def run_setting(kind: str, num_latents: int, n: int, seed: int, config: Experime
   return records
 
 
-def run(config: ExperimentConfig, log: Callable[[str], None] = print) -> list[dict[str, Any]]:
-  """Every problem x |H| x n x seed; the Python loop is over settings only."""
+def run(config: StructuredStudyConfig, log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+  """Every problem x |H| x n x seed; the Python loop is over settings only, each learner compiled once a shape."""
+  compiled = CompiledLearners()
   records = []
   for kind in config.problems:
     latents = config.synthetic_latents if kind == "synthetic" else config.alignment_latents
     for num_latents in latents:
       for n in config.train_sizes:
         for seed in config.seeds:
-          fitted = run_setting(kind, num_latents, n, seed, config)
+          fitted = run_setting(kind, num_latents, n, seed, config, compiled)
           records.extend(fitted)
           log(f"{kind} |H|={num_latents} n={n} seed={seed}: " + " | ".join(
               f"{r['method']} test {r['test_distortion']:.3f} gibbs {r['gibbs_distortion']:.3f} "

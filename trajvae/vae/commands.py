@@ -1,98 +1,33 @@
-"""VAE configs, presets, and the train / evaluate / sample entry points the CLI calls."""
+"""The VAE's train / evaluate / sample entry points the CLI calls (configs and presets: trajvae.vae.configs)."""
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import pathlib
-from typing import Any, Sequence
+from typing import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from trajvae.config import ConfigError, from_dict, override, to_dict
+from trajvae.config import ConfigError, to_dict
 from trajvae.data.batches import array_batches
-from trajvae.train.checkpoint import read_checkpoint_meta
-from trajvae.train.optim import OptimConfig
-from trajvae.train.supervised import TrainConfig, TrainTask, fit, load_trained_params
+from trajvae.train import runs
+from trajvae.train.supervised import TrainTask, fit
 from trajvae.train.workdir import local_output_dir, workdir_path
 from trajvae.vae import objective, plots
-from trajvae.vae.data import DataConfig, ImageDataset, load_dataset
-from trajvae.vae.model import ModelConfig, init_model
+from trajvae.vae.configs import DEFAULT_PRESET, PRESETS, VAEConfig, VAEEvalConfig, VAEModelConfig
+from trajvae.vae.data import ImageDataset, load_dataset
+from trajvae.vae.model import init_model
 
 NAME = "vae"
-
-
-@dataclasses.dataclass(frozen=True)
-class LossConfig:
-  beta: float = 1.0
-  free_nats: float = 0.0
-
-
-@dataclasses.dataclass(frozen=True)
-class EvalConfig:
-  # k for the headline importance-weighted log-likelihood (Burda et al. use 5000).
-  iwae_samples: int = 5000
-  iwae_chunk: int = 500
-  # k for the cheaper estimate logged during training (0: ELBO only).
-  train_iwae_samples: int = 100
-  batch_size: int = 500
-  seed: int = 1234
-
-
-@dataclasses.dataclass(frozen=True)
-class VAEConfig:
-  model: ModelConfig = ModelConfig()
-  data: DataConfig = DataConfig()
-  optim: OptimConfig = OptimConfig(name="adagrad", learning_rate=0.02)
-  train: TrainConfig = TrainConfig()
-  loss: LossConfig = LossConfig()
-  eval: EvalConfig = EvalConfig()
-
-
-def _digits(latent_dim: int, binarize: bool = True, steps: int = 20_000) -> VAEConfig:
-  likelihood = "bernoulli" if binarize else "gaussian"
-  return VAEConfig(
-      model=ModelConfig(input_dim=64, hidden_dim=200, latent_dim=latent_dim, likelihood=likelihood),
-      data=DataConfig(name="digits", binarize=binarize),
-      optim=OptimConfig(name="adagrad", learning_rate=0.02),
-      train=TrainConfig(steps=steps, batch_size=100, log_every=500, eval_every=5_000, checkpoint_every=5_000),
-  )
-
-
-def _mnist(latent_dim: int) -> VAEConfig:
-  return VAEConfig(
-      model=ModelConfig(input_dim=784, hidden_dim=500, latent_dim=latent_dim, likelihood="bernoulli"),
-      data=DataConfig(name="binarized_mnist"),
-      optim=OptimConfig(name="adagrad", learning_rate=0.02),
-      train=TrainConfig(steps=1_000_000, batch_size=100, log_every=1_000, eval_every=50_000, checkpoint_every=10_000),
-  )
-
-
-PRESETS = {
-    # 2-D latent space on the offline digits: the manifold picture of the paper's Fig. 4.
-    "digits-2d": lambda: _digits(2),
-    "digits": lambda: _digits(10),
-    "digits-gaussian": lambda: _digits(10, binarize=False),
-    # The paper's MNIST model (500 tanh units, Adagrad, minibatch 100); needs a TFDS download.
-    "binarized_mnist": lambda: _mnist(20),
-    "binarized_mnist-2d": lambda: _mnist(2),
-    # A few hundred steps of a small model, for tests and the notebook's small setting.
-    "smoke": lambda: dataclasses.replace(
-        _digits(2, steps=300),
-        model=ModelConfig(input_dim=64, hidden_dim=64, latent_dim=2),
-        train=TrainConfig(steps=300, batch_size=100, log_every=100, eval_every=0, checkpoint_every=100),
-        eval=EvalConfig(iwae_samples=200, iwae_chunk=100, train_iwae_samples=0),
-    ),
-}
-DEFAULT_PRESET = "digits-2d"
 Config = VAEConfig
+__all__ = ["NAME", "Config", "PRESETS", "DEFAULT_PRESET", "train", "evaluate", "sample", "load_run"]
 
 
-def validate_images(x: np.ndarray, model: ModelConfig) -> None:
+def validate_images(x: np.ndarray, model: VAEModelConfig) -> None:
   """Raise ValueError unless x is [batch, input_dim] with values in [0, 1]."""
   x = np.asarray(x)
   if x.ndim != 2 or x.shape[1] != model.input_dim:
@@ -131,6 +66,7 @@ def make_loss_fn(config: VAEConfig, num_levels: int):
 
 @functools.partial(jax.jit, static_argnums=(0, 4, 5, 6))
 def _eval_batch(graphdef, params, x, key, num_levels: int, iwae_samples: int, iwae_chunk: int):
+  """Batch means of the ELBO, its two terms and (if iwae_samples) the IWAE log-likelihood."""
   model = nnx.merge(graphdef, params)
   observe_key, elbo_key, iwae_key = jax.random.split(key, 3)
   x = objective.observe(model, observe_key, x, num_levels)
@@ -138,21 +74,18 @@ def _eval_batch(graphdef, params, x, key, num_levels: int, iwae_samples: int, iw
   out = {"elbo": terms.elbo, "log_likelihood": terms.log_likelihood, "kl": terms.kl}
   if iwae_samples:
     out["iwae"] = objective.iwae_log_likelihood(model, x, iwae_key, iwae_samples, iwae_chunk)
-  return out
+  return {name: value.mean() for name, value in out.items()}
 
 
 def evaluate_params(
-    graphdef, params, images: np.ndarray, num_levels: int, config: EvalConfig, iwae_samples: int
+    graphdef, params, images: np.ndarray, num_levels: int, config: VAEEvalConfig, iwae_samples: int
 ) -> dict[str, float]:
   """Mean per-example test ELBO, its two terms, and (if iwae_samples) the IWAE log-likelihood, in nats."""
-  key = jax.random.key(config.seed)
-  totals: dict[str, float] = {}
-  for start in range(0, len(images), config.batch_size):
-    x = jnp.asarray(images[start : start + config.batch_size])
-    out = _eval_batch(graphdef, params, x, jax.random.fold_in(key, start), num_levels, iwae_samples, config.iwae_chunk)
-    for name, value in out.items():
-      totals[name] = totals.get(name, 0.0) + float(jnp.sum(value))
-  return {name: total / len(images) for name, total in totals.items()}
+  means = runs.dataset_means(
+      lambda x, key: _eval_batch(graphdef, params, x, key, num_levels, iwae_samples, config.iwae_chunk),
+      images, config.batch_size, jax.random.key(config.seed),
+  )
+  return {name: float(value) for name, value in means.items()}
 
 
 def build_task(config: VAEConfig, dataset: ImageDataset) -> TrainTask:
@@ -161,9 +94,8 @@ def build_task(config: VAEConfig, dataset: ImageDataset) -> TrainTask:
 
   def evaluate(model, step):
     del step
-    _, p = nnx.split(model, nnx.Param)
     return evaluate_params(
-        graphdef, p, dataset.test_images, dataset.num_levels, config.eval, config.eval.train_iwae_samples
+        graphdef, nnx.state(model, nnx.Param), dataset.test_images, dataset.num_levels, config.eval, config.eval.train_iwae_samples
     )
 
   return TrainTask(
@@ -184,13 +116,9 @@ def train(config: VAEConfig, workdir: str | pathlib.Path, verbose: bool = True, 
   return fit(task, config.optim, config.train, workdir, to_dict(config), verbose=verbose, on_step=on_step)
 
 
-def load_run(workdir: str | pathlib.Path, overrides: Sequence[str] = ()) -> tuple[VAEConfig, Any, Any, int]:
+def load_run(workdir: str | pathlib.Path, overrides: Sequence[str] = ()) -> runs.RestoredRun[VAEConfig]:
   """A trained run's (config with overrides applied, graphdef, params, step) from its checkpoints."""
-  meta = read_checkpoint_meta(workdir_path(workdir) / "checkpoints")
-  config = override(from_dict(VAEConfig, meta["config"]), overrides)
-  graphdef, params = init_model(config.model, config.train.seed)
-  params, step = load_trained_params(workdir, NAME, params, config.optim)
-  return config, graphdef, params, step
+  return runs.load_run(workdir, NAME, VAEConfig, lambda c: init_model(c.model, c.train.seed), overrides)
 
 
 def evaluate(workdir: str | pathlib.Path, overrides: Sequence[str] = ()) -> dict[str, float]:

@@ -9,21 +9,10 @@ dequantizes them with uniform noise so its density is a proper one.
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
 
 import numpy as np
 
-
-@dataclasses.dataclass(frozen=True)
-class DataConfig:
-  # digits ships inside scikit-learn (1797 8x8 images, 17 grey levels); the others come from TFDS.
-  name: Literal["digits", "mnist", "binarized_mnist"] = "digits"
-  binarize: bool = True
-  # digits only: share of the data held out as the test split, drawn once with split_seed.
-  test_fraction: float = 0.2
-  split_seed: int = 0
-  # TFDS data_dir; None uses TFDS's default (~/tensorflow_datasets).
-  tfds_data_dir: str | None = None
+from trajvae.vae.configs import VAEDataConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,7 +30,7 @@ class ImageDataset:
     return self.image_shape[0] * self.image_shape[1]
 
 
-def load_dataset(config: DataConfig) -> ImageDataset:
+def load_dataset(config: VAEDataConfig) -> ImageDataset:
   if config.name == "digits":
     return _digits(config)
   return _tfds_images(config)
@@ -58,7 +47,7 @@ def _finish(train_x, train_y, test_x, test_y, shape, levels, binarize) -> ImageD
   )
 
 
-def _digits(config: DataConfig) -> ImageDataset:
+def _digits(config: VAEDataConfig) -> ImageDataset:
   from sklearn.datasets import load_digits
 
   digits = load_digits()
@@ -69,7 +58,7 @@ def _digits(config: DataConfig) -> ImageDataset:
   return _finish(images[train], labels[train], images[test], labels[test], (8, 8), 17, config.binarize)
 
 
-def _tfds_images(config: DataConfig) -> ImageDataset:
+def _tfds_images(config: VAEDataConfig) -> ImageDataset:
   """MNIST or binarized MNIST through TFDS (downloads once, then reads the local array_record copy)."""
   import tensorflow_datasets as tfds
 

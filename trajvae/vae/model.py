@@ -9,21 +9,11 @@ Weights start from N(0, init_std^2) as in the paper (init_std = 0.01).
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Literal
-
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
-
-@dataclasses.dataclass(frozen=True)
-class ModelConfig:
-  input_dim: int = 64
-  hidden_dim: int = 500
-  latent_dim: int = 2
-  likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"
-  init_std: float = 0.01
+from trajvae.vae.configs import VAEModelConfig
 
 
 def _dense(din: int, dout: int, init_std: float, rngs: nnx.Rngs) -> nnx.Linear:
@@ -62,7 +52,7 @@ class BernoulliMLP(nnx.Module):
 class VAE(nnx.Module):
   """Encoder q(z|x) and decoder p(x|z); the objective lives in trajvae.vae.objective."""
 
-  def __init__(self, config: ModelConfig, *, rngs: nnx.Rngs):
+  def __init__(self, config: VAEModelConfig, *, rngs: nnx.Rngs):
     self.likelihood = config.likelihood
     self.encoder = GaussianMLP(config.input_dim, config.hidden_dim, config.latent_dim, config.init_std, False, rngs=rngs)
     if config.likelihood == "bernoulli":
@@ -84,7 +74,7 @@ class VAE(nnx.Module):
     return jax.nn.sigmoid(out) if self.likelihood == "bernoulli" else out[0]
 
 
-def init_model(config: ModelConfig, seed: int) -> tuple[nnx.GraphDef, nnx.State]:
+def init_model(config: VAEModelConfig, seed: int) -> tuple[nnx.GraphDef, nnx.State]:
   """Build the VAE and split it into (graphdef, params) for the functional API."""
   model = VAE(config, rngs=nnx.Rngs(seed))
   graphdef, params = nnx.split(model, nnx.Param)

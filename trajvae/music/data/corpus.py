@@ -18,7 +18,6 @@ non-commercially (see docs/music_data.md).
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 import math
 import os
@@ -219,21 +218,14 @@ def load_corpus(
   which keeps tests fast. off_grid="skip" drops tunes with times off the 16th grid
   (counted as off_grid); "quantize" rounds them as note_seq rounds MIDI. num_workers > 1
   parses files in that many processes (largest files first, so that no core idles at
-  the end). progress shows a bar on stderr (files, files/s, ETA). A load is kept in
-  memory for the rest of the process, so building several configs parses and unpickles once.
+  the end). progress shows a bar on stderr (files, files/s, ETA). Nothing is kept in
+  memory between calls: each call reads the per-file cache under cache_dir (keyed by
+  CACHE_VERSION, the music21 version, collection and file) and parses only the files it lacks.
   """
   if off_grid not in ("skip", "quantize"):
     raise ValueError(f"off_grid must be 'skip' or 'quantize', not {off_grid!r}")
-  cache = pathlib.Path(cache_dir) if cache_dir is not None else default_cache_dir()
-  return _load_corpus(tuple(collections), max_pieces, cache.expanduser().resolve(), off_grid, num_workers, progress)
-
-
-@functools.lru_cache(maxsize=2)
-def _load_corpus(
-    collections: tuple[str, ...], max_pieces: int | None, cache: pathlib.Path, off_grid: str, num_workers: int,
-    progress: bool,
-) -> Corpus:
-  sources = corpus_sources(collections)
+  cache = (pathlib.Path(cache_dir) if cache_dir is not None else default_cache_dir()).expanduser().resolve()
+  sources = corpus_sources(tuple(collections))
   totals: Counter = Counter()
   pieces: list[CorpusPiece] = []
   began = time.perf_counter()

@@ -12,6 +12,7 @@ import pytest
 from trajvae.config import override, select_preset
 from trajvae.music import commands
 from trajvae.music.configs import PRESETS
+from trajvae.music.data.loading import validate_tokens
 from trajvae.music.data.note_sequence import Note, NoteSequence, write_midi
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -71,9 +72,9 @@ def test_encoding_config_mismatch_is_a_clear_error(data_dir):
   with pytest.raises(ValueError, match=r"track depths \(90,\), but the model expects 32 steps with \(512,\)"):
     commands.build_task(dataclasses.replace(config, model=drums_model))
   with pytest.raises(ValueError, match="tokens outside"):
-    commands.validate_tokens(np.full((2, 32, 1), 95), config.model)
+    validate_tokens(np.full((2, 32, 1), 95), config.model)
   with pytest.raises(ValueError, match=r"expected token batches \[batch, 32, 1\]"):
-    commands.validate_tokens(np.zeros((2, 256, 1)), config.model)
+    validate_tokens(np.zeros((2, 256, 1)), config.model)
 
 
 def test_empty_dataset_fails_before_training(tmp_path):

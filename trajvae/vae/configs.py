@@ -1,0 +1,155 @@
+"""The VAE's whole config tree and its named presets (one function a preset).
+
+Each preset's docstring gives the command that runs it and the figure it is
+expected to give (measured here, or the paper's where marked).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Literal
+
+from trajvae.train.optim import OptimConfig
+from trajvae.train.supervised import TrainConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class VAEModelConfig:
+  input_dim: int = 64
+  hidden_dim: int = 500
+  latent_dim: int = 2
+  likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"
+  init_std: float = 0.01
+
+
+@dataclasses.dataclass(frozen=True)
+class VAEDataConfig:
+  # digits ships inside scikit-learn (1797 8x8 images, 17 grey levels); the others come from TFDS.
+  name: Literal["digits", "mnist", "binarized_mnist"] = "digits"
+  binarize: bool = True
+  # digits only: share of the data held out as the test split, drawn once with split_seed.
+  test_fraction: float = 0.2
+  split_seed: int = 0
+  # TFDS data_dir; None uses TFDS's default (~/tensorflow_datasets).
+  tfds_data_dir: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class VAELossConfig:
+  beta: float = 1.0
+  free_nats: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class VAEEvalConfig:
+  # k for the headline importance-weighted log-likelihood (Burda et al. use 5000).
+  iwae_samples: int = 5000
+  iwae_chunk: int = 500
+  # k for the cheaper estimate logged during training (0: ELBO only).
+  train_iwae_samples: int = 100
+  batch_size: int = 500
+  seed: int = 1234
+
+
+@dataclasses.dataclass(frozen=True)
+class VAEConfig:
+  model: VAEModelConfig = VAEModelConfig()
+  data: VAEDataConfig = VAEDataConfig()
+  optim: OptimConfig = OptimConfig(name="adagrad", learning_rate=0.02)
+  train: TrainConfig = TrainConfig()
+  loss: VAELossConfig = VAELossConfig()
+  eval: VAEEvalConfig = VAEEvalConfig()
+
+
+def digits_config(*, latent_dim: int, binarize: bool = True, steps: int = 20_000) -> VAEConfig:
+  """The paper's MLP VAE sized for the 8x8 digits: 200 tanh units, Adagrad lr 0.02, minibatch 100."""
+  return VAEConfig(
+      model=VAEModelConfig(input_dim=64, hidden_dim=200, latent_dim=latent_dim,
+                           likelihood="bernoulli" if binarize else "gaussian"),
+      data=VAEDataConfig(name="digits", binarize=binarize),
+      optim=OptimConfig(name="adagrad", learning_rate=0.02),
+      train=TrainConfig(steps=steps, batch_size=100, log_every=500, eval_every=5_000, checkpoint_every=5_000),
+  )
+
+
+def mnist_config(*, latent_dim: int) -> VAEConfig:
+  """The paper's MNIST model: 500 tanh units, Adagrad, minibatch 100 (TFDS downloads the data once)."""
+  return VAEConfig(
+      model=VAEModelConfig(input_dim=784, hidden_dim=500, latent_dim=latent_dim, likelihood="bernoulli"),
+      data=VAEDataConfig(name="binarized_mnist"),
+      optim=OptimConfig(name="adagrad", learning_rate=0.02),
+      train=TrainConfig(steps=1_000_000, batch_size=100, log_every=1_000, eval_every=50_000, checkpoint_every=10_000),
+  )
+
+
+def digits_2d() -> VAEConfig:
+  """2-D latent space on the offline digits: the manifold picture of the paper's Fig. 4.
+
+  Run: `make demo` or `trajvae train vae --preset digits-2d --workdir runs/demo`.
+  Expected (README, `make experiment-vae`, 3 seeds): test ELBO -20.51 ± 0.23 nats, IWAE (k=5000)
+  log p(x) -20.05 ± 0.18 nats; about 40 s on 2 CPU cores.
+  """
+  return digits_config(latent_dim=2)
+
+
+def digits() -> VAEConfig:
+  """10-D latent space on the binarized digits.
+
+  Run: `make train-vae CONFIG=digits` or `trajvae train vae --preset digits --workdir runs/digits`.
+  Expected (README, 3 seeds): test ELBO -18.02 ± 0.10 nats, IWAE (k=5000) log p(x) -17.43 ± 0.03 nats.
+  """
+  return digits_config(latent_dim=10)
+
+
+def digits_gaussian() -> VAEConfig:
+  """10-D latent space, Gaussian decoder on the 17 grey levels (dequantised).
+
+  Run: `make train-vae CONFIG=digits-gaussian`.
+  Expected (README, 3 seeds): test ELBO 71.21 ± 0.91, IWAE (k=5000) 74.30 ± 0.99 nats of log-density;
+  as a bound on the discrete images' log-probability (`iwae_discrete_bound`) -107.02 nats.
+  """
+  return digits_config(latent_dim=10, binarize=False)
+
+
+def binarized_mnist() -> VAEConfig:
+  """The paper's binarized MNIST model with a 20-D latent space; needs a TFDS download.
+
+  Run: `make train-vae CONFIG=binarized_mnist` then `make eval-vae CONFIG=binarized_mnist`.
+  Expected: not measured here (no download on the machines used). The paper gives its MNIST bound only
+  as a curve (its Fig. 2); the literature figure the README compares with is Burda et al. 2016's
+  IWAE (k=5000) of about -86.8 nats for a one-stochastic-layer VAE (their figure, another architecture).
+  """
+  return mnist_config(latent_dim=20)
+
+
+def binarized_mnist_2d() -> VAEConfig:
+  """The paper's binarized MNIST model with a 2-D latent space (its Fig. 4 manifold); needs a TFDS download.
+
+  Run: `make train-vae CONFIG=binarized_mnist-2d`. Expected: not measured here.
+  """
+  return mnist_config(latent_dim=2)
+
+
+def smoke() -> VAEConfig:
+  """A few hundred steps of a small model, for tests and the notebook's small setting.
+
+  Run: `trajvae train vae --preset smoke --workdir runs/smoke` (seconds). Expected: no figure; it checks
+  that training, evaluation and pictures run.
+  """
+  return dataclasses.replace(
+      digits_config(latent_dim=2, steps=300),
+      model=VAEModelConfig(input_dim=64, hidden_dim=64, latent_dim=2),
+      train=TrainConfig(steps=300, batch_size=100, log_every=100, eval_every=0, checkpoint_every=100),
+      eval=VAEEvalConfig(iwae_samples=200, iwae_chunk=100, train_iwae_samples=0),
+  )
+
+
+PRESETS: dict[str, Callable[[], VAEConfig]] = {
+    "digits-2d": digits_2d,
+    "digits": digits,
+    "digits-gaussian": digits_gaussian,
+    "binarized_mnist": binarized_mnist,
+    "binarized_mnist-2d": binarized_mnist_2d,
+    "smoke": smoke,
+}
+DEFAULT_PRESET = "digits-2d"
