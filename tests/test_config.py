@@ -62,7 +62,8 @@ def test_configs_are_immutable():
     VAEConfig().train.steps = 3  # type: ignore[misc]
 
 
-@pytest.mark.parametrize("module", ["trajvae.vae.configs", "trajvae.music.configs", "trajvae.structured.configs"])
+@pytest.mark.parametrize("module", ["trajvae.vae.configs", "trajvae.music.configs", "trajvae.structured.configs",
+                                    "trajvae.sectar.configs"])
 def test_every_preset_is_a_function_that_names_its_command_and_expected_figure(module):
   import importlib
 

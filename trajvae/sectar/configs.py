@@ -176,8 +176,8 @@ class DynamicsMPCConfig:
 def waypoint(*, task: int = 0, iterations: int = 1000) -> SectarConfig:
   """The authors' waypoint hyperparameters (exps/waypoint): discrete, T = 19, K = 2048, H = 10, 20 latents.
 
-  Command: `make train-sectar CONFIG=waypoint`. Expected: the paper's Fig. 4 reaches ~8 of the oracle's 10
-  waypoints after ~1M env steps (recalled from the paper, not checked); not run at this size on 2 CPU cores.
+  Run: `make train-sectar CONFIG=waypoint`. Expected: not run at this size on 2 CPU cores; the paper's
+  waypoint curve (its Fig. 4, recalled, not checked) rises towards the oracle's 10 within ~1M env steps.
   """
   return SectarConfig(
       env=SectarEnvConfig("waypoint", task=task),
@@ -191,7 +191,7 @@ def waypoint(*, task: int = 0, iterations: int = 1000) -> SectarConfig:
 def block(*, task: int = 0, iterations: int = 1000) -> SectarConfig:
   """The authors' block-pushing hyperparameters (exps/block): discrete, 50 latents, discount 0.995.
 
-  Command: `make train-sectar CONFIG=block`. Expected: not run at this size on 2 CPU cores (the oracle scores 4).
+  Run: `make train-sectar CONFIG=block`. Expected: not run at this size on 2 CPU cores (the oracle scores 4).
   """
   return SectarConfig(
       env=SectarEnvConfig("block", task=task),
@@ -205,7 +205,7 @@ def block(*, task: int = 0, iterations: int = 1000) -> SectarConfig:
 def wheeled(*, task: int = 0, iterations: int = 1000) -> SectarConfig:
   """The authors' wheeled-robot hyperparameters (exps/wheeled/explore_exp.py): Gaussian PD, H = 20, 50 latents.
 
-  Command: `make train-sectar CONFIG=wheeled`. Expected: not run at this size on 2 CPU cores.
+  Run: `make train-sectar CONFIG=wheeled`. Expected: not run at this size on 2 CPU cores.
   """
   explore_ppo = dataclasses.replace(ExploreConfig().ppo, entropy_coef=1e-3)
   return SectarConfig(
@@ -220,7 +220,7 @@ def wheeled(*, task: int = 0, iterations: int = 1000) -> SectarConfig:
 def swimmer(*, task: int = 0, iterations: int = 1000) -> SectarConfig:
   """The authors' swimmer hyperparameters (exps/swimmer/swimmer_explore.py): T = 99, K = 4000, H = 30.
 
-  Command: `make train-sectar CONFIG=swimmer`. Expected: not run at this size on 2 CPU cores.
+  Run: `make train-sectar CONFIG=swimmer`. Expected: not run at this size on 2 CPU cores.
   """
   explore_ppo = dataclasses.replace(ExploreConfig().ppo, entropy_coef=1e-3)
   return SectarConfig(
@@ -256,7 +256,7 @@ def shrink_for_cpu(config: SectarConfig, *, iterations: int) -> SectarConfig:
 def waypoint_cpu(*, task: int = 0, iterations: int = 30) -> SectarConfig:
   """waypoint shrunk for 2 CPU cores (shrink_for_cpu), 30 iterations of 6,588 env steps.
 
-  Command: `make train-sectar CONFIG=waypoint_cpu` (~5 min). Expected (docs/sectar.md): MPC task reward
+  Run: `make train-sectar CONFIG=waypoint_cpu` (~5 min). Expected (docs/sectar.md): MPC task reward
   ~1.1 of 10 over the last 5 iterations, consistency reward per step rising from ~-200 to ~-5.
   """
   return shrink_for_cpu(waypoint(task=task), iterations=iterations)
@@ -265,7 +265,7 @@ def waypoint_cpu(*, task: int = 0, iterations: int = 30) -> SectarConfig:
 def block_cpu(*, task: int = 0, iterations: int = 30) -> SectarConfig:
   """block shrunk for 2 CPU cores (shrink_for_cpu), 30 iterations.
 
-  Command: `make train-sectar CONFIG=block_cpu`. Expected (docs/sectar.md, 4 iterations): task reward
+  Run: `make train-sectar CONFIG=block_cpu`. Expected (docs/sectar.md, 4 iterations): task reward
   0.08 +- 0.12 of the oracle's 4.
   """
   return shrink_for_cpu(block(task=task), iterations=iterations)
@@ -274,7 +274,7 @@ def block_cpu(*, task: int = 0, iterations: int = 30) -> SectarConfig:
 def wheeled_cpu(*, task: int = 0, iterations: int = 20) -> SectarConfig:
   """wheeled shrunk for 2 CPU cores: episodes of 20 latents (380 steps), 32 explorer rollouts of 4 segments.
 
-  Command: `make train-sectar CONFIG=wheeled_cpu` (~12 min). Expected (docs/sectar.md): VAE loss falling
+  Run: `make train-sectar CONFIG=wheeled_cpu` (~12 min). Expected (docs/sectar.md): VAE loss falling
   ~8x over 20 iterations; task reward 0 at this budget.
   """
   base = shrink_for_cpu(wheeled(task=task), iterations=iterations)
@@ -286,7 +286,7 @@ def swimmer_cpu(*, task: int = 0, iterations: int = 10) -> SectarConfig:
   """swimmer at CPU size (every env step is 200 MJX substeps): T = 99 as the authors', 2 MPC episodes of 10
   latents, K = 128, H = 3, 16 explorer rollouts of 2 segments, 3 x {20 VAE minibatches, 1 PPO of 8 rollouts}.
 
-  Command: `make train-sectar CONFIG=swimmer_cpu` (~16 min). Expected (docs/sectar.md): VAE loss 454 -> 355
+  Run: `make train-sectar CONFIG=swimmer_cpu` (~16 min). Expected (docs/sectar.md): VAE loss 454 -> 355
   over 10 iterations; task reward 0 at this budget.
   """
   base = shrink_for_cpu(swimmer(task=task), iterations=iterations)
@@ -302,7 +302,7 @@ def swimmer_cpu(*, task: int = 0, iterations: int = 10) -> SectarConfig:
 def smoke(*, iterations: int = 3) -> SectarConfig:
   """Tiny end-to-end waypoint run (T = 9, 16-unit nets): tests and the notebook's SMOKE setting.
 
-  Command: `trajvae train sectar --preset smoke --workdir /tmp/sectar-smoke` (< 60 s on 2 CPU cores incl.
+  Run: `trajvae train sectar --preset smoke --workdir /tmp/sectar-smoke` (< 60 s on 2 CPU cores incl.
   compilation). Expected: the loop runs end to end; no task reward is expected.
   """
   base = waypoint()
@@ -323,7 +323,7 @@ def smoke(*, iterations: int = 3) -> SectarConfig:
 def physics_smoke(*, env: Literal["wheeled", "swimmer"] = "wheeled", iterations: int = 2) -> SectarConfig:
   """Tiny end-to-end run on a physics env (T = 9, 16-unit nets): tests.
 
-  Command: `trajvae train sectar --preset wheeled_smoke --workdir /tmp/w` (or swimmer_smoke; ~50 s).
+  Run: `trajvae train sectar --preset wheeled_smoke --workdir /tmp/w` (or swimmer_smoke; ~50 s).
   Expected: the loop runs end to end on MJX physics; no task reward is expected.
   """
   base = smoke()
@@ -340,12 +340,18 @@ def physics_smoke(*, env: Literal["wheeled", "swimmer"] = "wheeled", iterations:
 
 
 def wheeled_smoke() -> SectarConfig:
-  """physics_smoke on the wheeled robot. Command: `trajvae train sectar --preset wheeled_smoke --workdir W`."""
+  """physics_smoke on the wheeled robot.
+
+  Run: `trajvae train sectar --preset wheeled_smoke --workdir W`. Expected: the loop runs; no task reward.
+  """
   return physics_smoke(env="wheeled")
 
 
 def swimmer_smoke() -> SectarConfig:
-  """physics_smoke on the swimmer. Command: `trajvae train sectar --preset swimmer_smoke --workdir W`."""
+  """physics_smoke on the swimmer.
+
+  Run: `trajvae train sectar --preset swimmer_smoke --workdir W`. Expected: the loop runs; no task reward.
+  """
   return physics_smoke(env="swimmer")
 
 
