@@ -1,0 +1,89 @@
+"""The shared training driver on a toy step: keys, resume, NaN guard, logging, no-checkpoint runs."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from trajvae.train import driver
+from trajvae.train.checkpoint import CheckpointStore
+
+
+class Interrupt(Exception):
+  pass
+
+
+class Recorder:
+  def __init__(self):
+    self.rows, self.closed = [], False
+
+  def write(self, step, metrics, split="train"):
+    self.rows.append((split, step, dict(metrics)))
+
+  def close(self):
+    self.closed = True
+
+
+def noisy_walk(state, step, key):
+  """A state that depends on every step's key and index, so a wrong key or a skipped step shows."""
+  x = state["x"] + jax.random.normal(key, (3,)) + step
+  return {"x": x, "n": state["n"] + 1}, {"loss": jnp.sum(x**2)}
+
+
+def fresh():
+  return {"x": jnp.zeros(3), "n": jnp.zeros((), jnp.int32)}
+
+
+def store_at(path, every=2):
+  return CheckpointStore(path, "toy", {"toy": True}, save_every=every, keep=3)
+
+
+def test_step_keys_are_fold_in_of_the_seed():
+  seen = []
+
+  def step_fn(state, step, key):
+    seen.append(np.asarray(jax.random.key_data(key)))
+    return state, {}
+
+  driver.run(fresh(), step_fn, 3, None, Recorder(), name="toy", seed=5, verbose=False, finite=())
+  for i, data in enumerate(seen):
+    np.testing.assert_array_equal(data, jax.random.key_data(jax.random.fold_in(jax.random.key(5), i)))
+
+
+def test_crash_and_resume_equals_an_uninterrupted_run(tmp_path):
+  full = driver.run(fresh(), noisy_walk, 7, store_at(tmp_path / "a"), Recorder(), name="toy", seed=1, verbose=False)
+
+  def crash(step):
+    if step == 5:
+      raise Interrupt
+
+  with pytest.raises(Interrupt):
+    driver.run(fresh(), noisy_walk, 7, store_at(tmp_path / "b"), Recorder(), name="toy", seed=1, verbose=False,
+               on_step=crash)
+  log = Recorder()
+  resumed = driver.run(fresh(), noisy_walk, 7, store_at(tmp_path / "b"), log, name="toy", seed=1, verbose=False)
+  assert int(resumed["n"]) == 7
+  np.testing.assert_array_equal(np.asarray(full["x"]), np.asarray(resumed["x"]))
+  # The crash came after step 5; the last checkpoint was step 4 (every 2), so steps 5-7 ran again.
+  assert [step for _, step, _ in log.rows] == [5, 6, 7] and log.closed
+
+
+def test_a_nan_loss_stops_before_it_is_saved(tmp_path):
+  def blow_up(state, step, key):
+    state, metrics = noisy_walk(state, step, key)
+    return state, {"loss": jnp.where(step >= 2, jnp.nan, metrics["loss"])}
+
+  store = store_at(tmp_path, every=1)
+  with pytest.raises(driver.NonFiniteLossError, match="loss is nan at step 3; last good checkpoint: step 2"):
+    driver.run(fresh(), blow_up, 5, store, Recorder(), name="toy", seed=0, verbose=False, log_every=10)
+  assert store_at(tmp_path).latest_step() == 2
+
+
+def test_logging_and_evaluation_cadence():
+  log = Recorder()
+  evaluate = lambda state, step: {"n": float(state["n"])}
+  driver.run(fresh(), noisy_walk, 5, None, log, name="toy", seed=0, verbose=False, log_every=2, evaluate=evaluate,
+             eval_every=4)
+  assert [(split, step) for split, step, _ in log.rows] == [("train", 2), ("train", 4), ("eval", 4), ("train", 5),
+                                                           ("eval", 5)]
+  assert log.rows[2][2] == {"n": 4.0}
