@@ -211,7 +211,7 @@ def test_groove_examples_go_through_the_drums_converter(tmp_path, caplog):
 @pytest.mark.multiprocess
 def test_concurrent_first_builds_into_one_data_dir(midi_folder, tmp_path):
   """Processes that find the dataset missing at once (e.g. the workers of a multi-host run) all get it."""
-  code = ("import json, sys; from trajvae.music import tfds_notes; "
+  code = ("import json, sys; from trajvae.music.data import tfds_notes; "
           "print(json.dumps(tfds_notes.build_note_windows('melody-2bar', sys.argv[1], sys.argv[2])))")
   procs = [subprocess.Popen([sys.executable, "-c", code, str(midi_folder), str(tmp_path)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True) for _ in range(3)]

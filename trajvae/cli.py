@@ -45,12 +45,23 @@ MODELS = {
     "musicvae": "trajvae.music.commands",
     "sectar": "trajvae.sectar.commands",
 }
+# Model name -> the module of its PRESETS and DEFAULT_PRESET, free of JAX: a mistaken preset, override or workdir
+# is answered in a fraction of a second, before the model (JAX, Flax, orbax) is imported.
+PRESET_MODULES = {
+    "vae": "trajvae.vae.configs",
+    "musicvae": "trajvae.music.configs",
+    "sectar": "trajvae.sectar.configs",
+}
+
+
+def check_model_name(name: str) -> None:
+  if name not in MODELS:
+    raise ConfigError(f"unknown model {name!r} (known: {', '.join(MODELS)})")
 
 
 def load_model_module(name: str) -> ModelCommands:
   """The commands module of a registered model; a TypeError if it lacks part of the ModelCommands contract."""
-  if name not in MODELS:
-    raise ConfigError(f"unknown model {name!r} (known: {', '.join(MODELS)})")
+  check_model_name(name)
   module = importlib.import_module(MODELS[name])
   if not isinstance(module, ModelCommands):
     missing = [n for n in ("NAME", "Config", "PRESETS", "DEFAULT_PRESET", "train", "evaluate", "sample")
@@ -59,21 +70,28 @@ def load_model_module(name: str) -> ModelCommands:
   return module
 
 
-def build_config(module: ModelCommands, preset: str | None, assignments: list[str]):
+def load_presets(name: str) -> Any:
+  """The module holding a model's PRESETS and DEFAULT_PRESET (its light configs module where there is one)."""
+  check_model_name(name)
+  if name in PRESET_MODULES:
+    return importlib.import_module(PRESET_MODULES[name])
+  return load_model_module(name)
+
+
+def build_config(presets: Any, preset: str | None, assignments: list[str]):
   """The named preset (or the model's default) with key=value overrides applied."""
-  return override(select_preset(module.PRESETS, preset or module.DEFAULT_PRESET), assignments)
+  return override(select_preset(presets.PRESETS, preset or presets.DEFAULT_PRESET), assignments)
 
 
-def check_workdir(module: ModelCommands, workdir: str, must_hold_run: bool) -> None:
+def check_workdir(model: str, workdir: str, must_hold_run: bool) -> None:
   """Raise a UserError, before any work, if workdir holds another model's run (or, if must_hold_run, no run)."""
-  from trajvae.train.checkpoint import read_checkpoint_meta
-  from trajvae.train.workdir import workdir_path
+  from trajvae.train.workdir import read_checkpoint_meta, workdir_path
 
   try:
-    read_checkpoint_meta(workdir_path(workdir) / "checkpoints", model_name=module.NAME)
+    read_checkpoint_meta(workdir_path(workdir) / "checkpoints", model_name=model)
   except MissingFileError:
     if must_hold_run:
-      raise MissingFileError(f"workdir {workdir} holds no trained {module.NAME} run (no checkpoints)") from None
+      raise MissingFileError(f"workdir {workdir} holds no trained {model} run (no checkpoints)") from None
 
 
 def check_files_exist(*paths: str | None) -> None:
@@ -155,11 +173,22 @@ def main(argv: list[str] | None = None) -> int:
 
       serve(args.workdir, host=args.host, port=args.port, sectar_tasks=args.sectar_tasks)
       return 0
-    module = load_model_module(args.model)
+    check_model_name(args.model)
     if args.command in ("train", "eval", "sample", "interpolate"):
-      check_workdir(module, args.workdir, must_hold_run=args.command != "train")
+      check_workdir(args.model, args.workdir, must_hold_run=args.command != "train")
+    if args.command == "presets":
+      presets = load_presets(args.model)
+      if args.name:
+        from trajvae.config import to_dict
+
+        print(json.dumps(to_dict(select_preset(presets.PRESETS, args.name)), indent=2))
+      else:
+        print("\n".join(f"{name}{' (default)' if name == presets.DEFAULT_PRESET else ''}" for name in presets.PRESETS))
+      return 0
     if args.command == "train":
-      config = build_config(module, args.preset, args.set)
+      config = build_config(load_presets(args.model), args.preset, args.set)
+    module = load_model_module(args.model)
+    if args.command == "train":
       if args.distributed or args.coordinator_address or args.num_processes:
         from trajvae.train.distributed import initialize
 
@@ -178,13 +207,6 @@ def main(argv: list[str] | None = None) -> int:
       paths = module.interpolate(args.workdir, args.start, args.end, num_steps=args.steps, seed=args.seed,
                                  out_dir=args.out, temperature=args.temperature)
       print("\n".join(paths))
-    elif args.command == "presets":
-      if args.name:
-        from trajvae.config import to_dict
-
-        print(json.dumps(to_dict(select_preset(module.PRESETS, args.name)), indent=2))
-      else:
-        print("\n".join(f"{name}{' (default)' if name == module.DEFAULT_PRESET else ''}" for name in module.PRESETS))
   except UserError as e:
     if args.debug:
       traceback.print_exc()

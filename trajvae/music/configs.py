@@ -11,9 +11,7 @@ import dataclasses
 import math
 from typing import Callable, Literal
 
-from trajvae.core.recurrent import ScanOptions
-from trajvae.train.optim import OptimConfig
-from trajvae.train.supervised import TrainConfig
+from trajvae.train.configs import OptimConfig, TrainConfig
 
 MELODY, DRUMS, TRIO = (90,), (512,), (90, 90, 512)
 # music_vae_train.py's default --num_steps: the horizon the reference's schedules were set for.
@@ -42,7 +40,9 @@ class MusicModelConfig:
     return self.num_steps // self.steps_per_bar
 
   @property
-  def scan_options(self) -> ScanOptions:
+  def scan_options(self) -> ScanOptions:  # noqa: F821 (imported here: configs stay free of JAX)
+    from trajvae.core.recurrent import ScanOptions
+
     return ScanOptions(self.scan_unroll, self.compute_dtype, self.remat)
 
 

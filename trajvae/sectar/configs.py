@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from trajvae.train.optim import OptimConfig
+from trajvae.train.configs import OptimConfig
 
 # The authors' Adam: eps 1e-5, no gradient clipping.
 AUTHORS_ADAM = OptimConfig(name="adam", learning_rate=3e-4, adam_eps=1e-5)

@@ -13,14 +13,11 @@ from typing import Any
 import jax
 import orbax.checkpoint as ocp
 
-from trajvae.errors import MissingFileError, WorkdirMismatchError
-from trajvae.train.workdir import PathLike, workdir_path
+from trajvae.errors import MissingFileError
+from trajvae.train.workdir import META_FILE as _META_FILE
+from trajvae.train.workdir import CheckpointMismatchError, PathLike, read_checkpoint_meta, workdir_path
 
-_META_FILE = "trajvae_checkpoint.json"
-
-
-class CheckpointMismatchError(WorkdirMismatchError):
-  """The checkpoint directory belongs to another model or an incompatible config."""
+__all__ = ["CheckpointMismatchError", "CheckpointStore", "read_checkpoint_meta"]
 
 
 class CheckpointStore:
@@ -98,14 +95,3 @@ def _as_abstract(x: Any) -> Any:
   if isinstance(x, jax.Array):
     return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding)
   return x
-
-
-def read_checkpoint_meta(directory: PathLike, model_name: str | None = None) -> dict[str, Any]:
-  """The model name and config saved beside a run's checkpoints; checks the model when model_name is given."""
-  meta_path = workdir_path(directory) / _META_FILE
-  if not meta_path.exists():
-    raise MissingFileError(f"{directory} holds no trajvae checkpoints (missing {_META_FILE})")
-  meta = json.loads(meta_path.read_text())
-  if model_name is not None and meta.get("model") != model_name:
-    raise CheckpointMismatchError(f"{directory} holds a {meta.get('model')!r} run, not a {model_name!r} one")
-  return meta

@@ -23,6 +23,7 @@ from flax import nnx, struct
 
 from trajvae.train import driver, sharding
 from trajvae.train.checkpoint import CheckpointStore
+from trajvae.train.configs import TrainConfig
 from trajvae.train.distributed import check_same_config
 from trajvae.train.metrics import MetricWriter
 from trajvae.train.optim import OptimConfig, gradient_step, make_optimizer
@@ -30,20 +31,6 @@ from trajvae.train.workdir import PathLike, workdir_path
 
 Batch = Mapping[str, Any]
 LossFn = Callable[[nnx.Module, Batch, jax.Array, jax.Array], tuple[jax.Array, dict[str, jax.Array]]]
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-  """Loop settings shared by every model."""
-
-  steps: int = 10_000
-  batch_size: int = 100
-  seed: int = 0
-  log_every: int = 100
-  # 0 disables periodic evaluation.
-  eval_every: int = 0
-  checkpoint_every: int = 1_000
-  keep_checkpoints: int = 3
 
 
 @struct.dataclass

@@ -9,8 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable, Literal
 
-from trajvae.train.optim import OptimConfig
-from trajvae.train.supervised import TrainConfig
+from trajvae.train.configs import OptimConfig, TrainConfig
 
 
 @dataclasses.dataclass(frozen=True)
