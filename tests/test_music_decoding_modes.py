@@ -10,11 +10,13 @@ from trajvae.music.configs import MusicModelConfig
 from trajvae.music.model import init_model
 
 TINY = dict(z_size=8, enc_rnn_sizes=(16,), dec_rnn_sizes=(16, 12))
+# The hierarchical kinds compile the most: they run in `make test`, the flat ones in `make test-fast` too.
 KINDS = [
-    dict(),
-    dict(num_steps=64, decoder="hierarchical"),
-    dict(track_depths=(90, 90, 512), num_steps=32, decoder="hierarchical"),
-    dict(track_depths=(90, 90, 512), num_steps=32, decoder="flat"),
+    pytest.param(dict(), id="flat-melody"),
+    pytest.param(dict(num_steps=64, decoder="hierarchical"), id="hier-melody", marks=pytest.mark.slow),
+    pytest.param(dict(track_depths=(90, 90, 512), num_steps=32, decoder="hierarchical"), id="hier-trio",
+                 marks=pytest.mark.slow),
+    pytest.param(dict(track_depths=(90, 90, 512), num_steps=32, decoder="flat"), id="flat-trio"),
 ]
 
 
@@ -52,6 +54,7 @@ def test_bars_in_parallel_equal_bars_in_sequence(kwargs):
   np.testing.assert_allclose(parallel, jnp.swapaxes(sequential, 0, 1), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kwargs", KINDS)
 def test_scheduled_logits_and_gradients_equal_the_sampling_pass(kwargs):
   config, graphdef, params = build(**kwargs)
@@ -73,6 +76,7 @@ def test_scheduled_logits_and_gradients_equal_the_sampling_pass(kwargs):
   assert not np.allclose(logits_fast, teacher, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_each_bar_starts_from_the_ground_truth_token_even_when_sampling():
   """The reference's per-bar inputs: with targets, bar b's first input is target[b * 16 - 1], whatever was sampled."""
   config, graphdef, params = build(num_steps=48, decoder="hierarchical")
@@ -89,6 +93,7 @@ def test_each_bar_starts_from_the_ground_truth_token_even_when_sampling():
   np.testing.assert_allclose(changed[:, 32:], base[:, 32:], atol=1e-6)
 
 
+@pytest.mark.slow
 def test_free_running_carries_the_sampled_token_over_the_bar_line():
   config, graphdef, params = build(num_steps=32, decoder="hierarchical")
   model = nnx.merge(graphdef, params)

@@ -34,10 +34,11 @@ def random_tokens(config, batch=2, seed=0):
 
 @pytest.mark.parametrize("kwargs", [
     dict(),
-    dict(num_steps=64, decoder="hierarchical"),
+    pytest.param(dict(num_steps=64, decoder="hierarchical"), marks=pytest.mark.slow),
     dict(track_depths=(512,), drum_roll_input=True),
-    dict(track_depths=(90, 90, 512), num_steps=64, decoder="hierarchical"),
-    dict(track_depths=(90, 90, 512), num_steps=32, decoder="flat", dec_rnn_sizes=(16, 16)),
+    pytest.param(dict(track_depths=(90, 90, 512), num_steps=64, decoder="hierarchical"), marks=pytest.mark.slow),
+    pytest.param(dict(track_depths=(90, 90, 512), num_steps=32, decoder="flat", dec_rnn_sizes=(16, 16)),
+                 marks=pytest.mark.slow),
 ])
 def test_shapes_and_free_running_decode(kwargs):
   config, model = build(**kwargs)
@@ -66,6 +67,7 @@ def test_flat_decoder_is_causal_and_remembers_across_bars():
   assert not np.allclose(a[:, 20], b[:, 20])  # and the state runs on through the bar line
 
 
+@pytest.mark.slow
 def test_hierarchical_decoder_resets_each_bar_but_carries_the_last_token():
   config, model = build(num_steps=64, decoder="hierarchical")
   tokens = random_tokens(config)
@@ -79,6 +81,7 @@ def test_hierarchical_decoder_resets_each_bar_but_carries_the_last_token():
   np.testing.assert_allclose(a[:, 32:], c[:, 32:], atol=1e-6)
 
 
+@pytest.mark.slow
 def test_hierarchical_trio_tracks_have_separate_decoders():
   config, model = build(track_depths=(90, 90, 512), num_steps=32, decoder="hierarchical")
   tokens = random_tokens(config)
@@ -110,6 +113,7 @@ def test_schedules_match_reference_formulas():
   assert float(objective.kl_beta(MusicLossConfig(max_beta=0.2), jnp.asarray(3))) == pytest.approx(0.2)
 
 
+@pytest.mark.slow
 def test_loss_is_summed_cross_entropy_plus_beta_times_kl_above_free_bits():
   config, model = build()
   tokens = random_tokens(config, batch=4)

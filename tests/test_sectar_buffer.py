@@ -51,6 +51,7 @@ def test_continuous_actions_and_bad_split():
     rb.empty(5, 3, 2)
 
 
+@pytest.mark.slow
 def test_epoch_slots_are_one_capped_pass_over_the_training_split():
   buf = rb.add(rb.empty(200, 3, 2), *segments(np.arange(100)))  # 90 training segments
   slots, count = jax.jit(rb.epoch_slots, static_argnums=(2, 3))(buf, jax.random.key(0), 30, 5)

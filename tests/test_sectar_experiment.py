@@ -25,6 +25,7 @@ def test_entry_points_train_evaluate_sample(tmp_path):
   assert all((tmp_path / "png" / p.rsplit("/", 1)[-1]).stat().st_size > 5000 for p in paths)
 
 
+@pytest.mark.slow
 def test_skill_reuse_plans_any_task_with_one_compilation(tmp_path):
   """evaluate's task-generic MPC (the task's start and goals traced) equals the MPC built for that task config."""
   import dataclasses

@@ -90,6 +90,7 @@ def test_explore_step_fills_buffer_and_updates():
   assert leaves_equal(same.params, state.params)
 
 
+@pytest.mark.slow
 def test_fresh_explorer_starts_above_the_reset_threshold():
   """The authors' init (xavier-uniform weights, torch-default biases) gives a fresh 400-300-200 explorer an
   entropy of ~1.36 > 1.34 (waypoint) and ~1.76 > 1.6 (block); flax's default init gave 1.20-1.27."""
@@ -105,6 +106,7 @@ def test_fresh_explorer_starts_above_the_reset_threshold():
   assert leaves_equal(new.params, state.params)
 
 
+@pytest.mark.slow
 def test_low_entropy_explorer_is_reset_weights_only():
   _, eparams = explore.init_explorer(BIG, ExploreConfig(), jax.random.key(5))
   policy = nnx.merge(nnx.split(PolicyDecoder(BIG, use_latent=False, rngs=nnx.Rngs(0)), nnx.Param)[0], eparams)

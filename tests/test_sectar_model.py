@@ -17,6 +17,7 @@ SMALL = SectarModelConfig(obs_dim=2, action_dim=4, discrete=True, encoder_hidden
                     decoder_mlp=(16,), policy_mlp=(32, 32))
 
 
+@pytest.mark.slow
 def test_shapes_and_encoder_sees_both_directions():
   model = Sectar(SMALL, rngs=nnx.Rngs(0))
   states = jax.random.normal(jax.random.key(1), (5, 20, 2))
@@ -58,6 +59,7 @@ def test_nll_and_consistency_reward_hand_computed():
   np.testing.assert_allclose(losses.state_decoder_nll(means, std, targets), [-(step0 + step1)], rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_loss_terms_combine_as_stated():
   model = Sectar(SMALL, rngs=nnx.Rngs(0))
   states = jax.random.normal(jax.random.key(1), (4, 20, 2))

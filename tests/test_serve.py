@@ -24,7 +24,8 @@ from trajvae.music.data.note_sequence import Note, NoteSequence, read_midi, writ
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 # One xdist worker runs this file (`make test` passes --dist loadgroup), so the runs are loaded and warmed up once.
-pytestmark = pytest.mark.xdist_group("serve")
+# Real servers, trained runs and a browser: the e2e tier (make test), not make test-fast.
+pytestmark = [pytest.mark.xdist_group("serve"), pytest.mark.e2e]
 SCREENSHOTS = REPO / "docs" / "images"
 
 

@@ -78,7 +78,7 @@ def test_vae_step():
   assert float(metrics["kl"]) >= 0 and float(metrics["elbo"]) < 0
 
 
-@pytest.mark.parametrize("decoder,num_steps", [("flat", 32), ("hierarchical", 64)])
+@pytest.mark.parametrize("decoder,num_steps", [("flat", 32), pytest.param("hierarchical", 64, marks=pytest.mark.slow)])
 def test_musicvae_step(decoder, num_steps):
   model = MusicModelConfig(z_size=8, enc_rnn_sizes=(16,), dec_rnn_sizes=(16,), num_steps=num_steps, decoder=decoder)
   config = dataclasses.replace(MusicVAEConfig(), model=model)
