@@ -10,11 +10,14 @@ import numpy as np
 import portpicker
 import pytest
 
+FAST_COMPILE = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"  # as conftest.py
+
 HERE = os.path.dirname(__file__)
 
 
 def env_with_devices(count: int) -> dict:
-  return dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={count}", JAX_PLATFORMS="cpu")
+  return dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={count} {FAST_COMPILE}",
+              JAX_PLATFORMS="cpu")
 
 
 @pytest.mark.multiprocess
