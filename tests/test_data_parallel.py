@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-FAST_COMPILE = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"  # as conftest.py
+FAST_COMPILE = "--xla_llvm_disable_expensive_passes=true"  # as conftest.py
 
 WORKER = os.path.join(os.path.dirname(__file__), "data_parallel_worker.py")
 

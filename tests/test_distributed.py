@@ -10,7 +10,7 @@ import numpy as np
 import portpicker
 import pytest
 
-FAST_COMPILE = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"  # as conftest.py
+FAST_COMPILE = "--xla_llvm_disable_expensive_passes=true"  # as conftest.py
 
 HERE = os.path.dirname(__file__)
 

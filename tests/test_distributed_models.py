@@ -21,7 +21,7 @@ WORKER = os.path.join(HERE, "model_worker.py")
 
 
 # Cheaper XLA CPU compilation (about a third less time here); every run of a comparison uses the same flags.
-FAST_COMPILE = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+FAST_COMPILE = "--xla_llvm_disable_expensive_passes=true"
 
 
 def env_with_devices(count: int) -> dict:
