@@ -20,7 +20,7 @@ HERE = os.path.dirname(__file__)
 WORKER = os.path.join(HERE, "model_worker.py")
 
 
-# Cheaper XLA CPU compilation (about a third less time here); every run of a comparison uses the same flags.
+# Cheaper XLA CPU compilation, as tests/conftest.py; every run of a comparison uses the same flags.
 FAST_COMPILE = "--xla_llvm_disable_expensive_passes=true"
 
 
