@@ -41,9 +41,9 @@ class NonFiniteLossError(FloatingPointError):
   """A watched loss became NaN or infinite; training stops before saving a broken state."""
 
 
-def step_key(seed: int, step: int) -> jax.Array:
-  """The random key of step `step` of a run seeded `seed` (the same after a resume)."""
-  return jax.random.fold_in(jax.random.key(seed), step)
+def step_key(seed_key: jax.Array, step: int) -> jax.Array:
+  """The random key of step `step` of a run whose seed key is `jax.random.key(seed)` (the same after a resume)."""
+  return jax.random.fold_in(seed_key, step)
 
 
 def check_finite(name: str, values: Mapping[str, float], keys: Sequence[str], step: int, last_good: int | None) -> None:
@@ -88,8 +88,9 @@ def run(
       if verbose and lead:
         print(f"resumed {name} from {store.directory}/{start}", flush=True)
     progress = Progress(num_steps, start, enabled=verbose and lead)
+    seed_key = jax.random.key(seed)
     for step in range(start, num_steps):
-      state, metrics = step_fn(state, step, step_key(seed, step))
+      state, metrics = step_fn(state, step, step_key(seed_key, step))
       done = step + 1
       last = done == num_steps
       if step == start:
