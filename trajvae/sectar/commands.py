@@ -12,12 +12,11 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from trajvae.config import from_dict, override
 from trajvae.sectar import buffer as rb
 from trajvae.sectar import outer_loop, planning, plots, ppo
 from trajvae.sectar.configs import DEFAULT_PRESET, PRESETS, SectarConfig
 from trajvae.sectar.envs import make_env
-from trajvae.train.checkpoint import read_checkpoint_meta
+from trajvae.train.runs import read_run_config
 from trajvae.train.workdir import local_output_dir, workdir_path
 
 NAME = outer_loop.NAME
@@ -41,8 +40,7 @@ class TrainedRun(NamedTuple):
 
 def load_run(workdir: str | pathlib.Path, overrides: Sequence[str] = ()) -> TrainedRun:
   """A trained run from its latest checkpoint; overrides (e.g. mpc.num_sequences=2048) apply to its use here."""
-  meta = read_checkpoint_meta(workdir_path(workdir) / "checkpoints")
-  config = override(from_dict(SectarConfig, meta["config"]), overrides)
+  config = read_run_config(workdir, SectarConfig, overrides)
   stages = outer_loop.build(config)
   state, step = outer_loop.restore_state(config, workdir, stages)
   return TrainedRun(config, stages, state, step)
