@@ -220,3 +220,17 @@ def test_concurrent_first_builds_into_one_data_dir(midi_folder, tmp_path):
   counts = [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
   assert counts[0] == counts[1] == counts[2] and counts[0]["windows_train"] > 0
   assert len(list(tmp_path.glob("*/note_windows/melody-2bar/*"))) == 1  # one build, no leftover incomplete.* folder
+
+
+def test_corpus_progress_counts_bytes_so_the_eta_holds_with_big_files_first(capsys):
+  from trajvae.music.data.corpus import _progress_bar
+
+  bar = _progress_bar([3_000, 1_000, 1_000], enabled=True)
+  bar.advance(3_000)  # the big file first: most of the work is done after one file of three
+  bar.bar.refresh()
+  line = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
+  assert "music21 corpus" in line and "1/3 files" in line and " 60%" in line
+  bar.advance(1_000)
+  bar.advance(1_000)
+  bar.close()
+  assert "3/3 files" in capsys.readouterr().err

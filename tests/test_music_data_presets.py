@@ -76,3 +76,20 @@ def test_api_randomness_is_explicit():
   import inspect
 
   assert inspect.signature(model.interpolate).parameters["temperature"].default == 1.0  # as the reference
+
+
+def test_a_longer_run_of_a_cpu_preset_re_times_its_schedules():
+  from trajvae.config import override
+  from trajvae.music.configs import fit_schedules
+
+  short = PRESETS["cat-mel_2bar_cpu"]()
+  assert short.schedule_steps == short.train.steps and fit_schedules(short) is short
+  longer = fit_schedules(override(short, ["train.steps=8000"]))
+  direct = compress_schedules(PRESETS["cat-mel_2bar_small"](), 8000)
+  assert longer.schedule_steps == 8000
+  assert longer.loss.beta_rate == pytest.approx(direct.loss.beta_rate, rel=1e-9)
+  assert longer.loss.sampling_rate == pytest.approx(direct.loss.sampling_rate, rel=1e-6)
+  assert longer.optim.decay_rate == pytest.approx(direct.optim.decay_rate, rel=1e-12)
+  # The reference presets keep the reference's schedules at any length.
+  reference = override(PRESETS["cat-mel_2bar_small"](), ["train.steps=8000"])
+  assert reference.schedule_steps == 0 and fit_schedules(reference) is reference

@@ -16,7 +16,7 @@ from trajvae.config import to_dict
 from trajvae.errors import InputError
 from trajvae.music import objective
 from trajvae.music.api import TrainedMusicVAE
-from trajvae.music.configs import DEFAULT_PRESET, PRESETS, MusicVAEConfig
+from trajvae.music.configs import DEFAULT_PRESET, PRESETS, MusicVAEConfig, fit_schedules
 from trajvae.music.data.loading import (
     check_encoding_matches_model,
     dataset_name,
@@ -103,7 +103,16 @@ def build_task(config: MusicVAEConfig) -> TrainTask:
 
 
 def train(config: MusicVAEConfig, workdir, verbose: bool = True, on_step=None):
-  """Train (or resume) a MusicVAE in workdir; returns the final TrainState."""
+  """Train (or resume) a MusicVAE in workdir; returns the final TrainState.
+
+  A CPU preset's schedules are re-timed to train.steps first (configs.fit_schedules); resuming with another
+  train.steps therefore re-times the remaining steps' schedules too.
+  """
+  fitted = fit_schedules(config)
+  if verbose and fitted is not config:
+    print(f"schedules (beta, sampling, learning rate) re-timed from {config.schedule_steps:,} to "
+          f"{fitted.train.steps:,} steps", flush=True)
+  config = fitted
   task = build_task(config)
   return fit(task, config.optim, config.train, workdir, to_dict(config), verbose=verbose, on_step=on_step)
 

@@ -93,6 +93,9 @@ class MusicVAEConfig:
   )
   train: TrainConfig = TrainConfig(steps=50_000, batch_size=512, log_every=100, eval_every=5_000, checkpoint_every=1_000)
   eval: MusicEvalConfig = MusicEvalConfig()
+  # The run length the loss and learning-rate schedules are fitted to (compress_schedules); 0: the reference's own
+  # schedules. When train.steps is set to another length, fit_schedules re-times them to it.
+  schedule_steps: int = 0
 
 
 def inverse_sigmoid_rate_for_midpoint(midpoint: float) -> float:
@@ -103,8 +106,8 @@ def inverse_sigmoid_rate_for_midpoint(midpoint: float) -> float:
   return k
 
 
-def compress_schedules(config: MusicVAEConfig, steps: int) -> MusicVAEConfig:
-  """The reference's schedules, set for REFERENCE_STEPS (200k), fitted to a run of `steps` steps.
+def compress_schedules(config: MusicVAEConfig, steps: int, from_steps: int = REFERENCE_STEPS) -> MusicVAEConfig:
+  """Schedules set for a run of `from_steps` (the reference's: REFERENCE_STEPS, 200k) fitted to `steps` steps.
 
   - KL weight: beta_rate ** (200k / steps), so beta ends at the share of max_beta the reference reaches at
     200k steps (1 - e^-2 = 86% for 0.99999). beta_rate 0 (constant beta) is unchanged.
@@ -114,7 +117,7 @@ def compress_schedules(config: MusicVAEConfig, steps: int) -> MusicVAEConfig:
     its floor at the last step. The reference meets it at step 45,950 (23% of 200k) and trains on at 1e-5;
     compressed 100-fold, a 2,000-step run would spend 1,540 steps at 1e-5 and learn little.
   """
-  factor = REFERENCE_STEPS / steps
+  factor = from_steps / steps
   loss = config.loss
   if 0 < loss.beta_rate < 1:
     loss = dataclasses.replace(loss, beta_rate=loss.beta_rate**factor)
@@ -125,7 +128,19 @@ def compress_schedules(config: MusicVAEConfig, steps: int) -> MusicVAEConfig:
   if optim.schedule == "exponential":
     floor = optim.min_learning_rate / (optim.learning_rate - optim.min_learning_rate)
     optim = dataclasses.replace(optim, decay_rate=floor ** (1.0 / steps))
-  return dataclasses.replace(config, loss=loss, optim=optim)
+  return dataclasses.replace(config, loss=loss, optim=optim, schedule_steps=steps)
+
+
+def fit_schedules(config: MusicVAEConfig) -> MusicVAEConfig:
+  """config with its schedules re-timed to train.steps, when a preset fitted them to another length.
+
+  A CPU preset compresses the reference's schedules to its own step count; `--set train.steps=N` on it would
+  otherwise hold the learning rate at its floor (and beta at its top) after the preset's length. The
+  reference presets (schedule_steps 0) keep the reference's schedules whatever the run length.
+  """
+  if not config.schedule_steps or config.schedule_steps == config.train.steps:
+    return config
+  return compress_schedules(config, config.train.steps, from_steps=config.schedule_steps)
 
 
 

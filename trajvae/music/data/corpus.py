@@ -229,7 +229,8 @@ def load_corpus(
   totals: Counter = Counter()
   pieces: list[CorpusPiece] = []
   began = time.perf_counter()
-  bar = _progress_bar(len(sources), progress)
+  sizes = [_source_size(path) for _, path in sources]
+  bar = _progress_bar(sizes, progress)
 
   def take(result) -> bool:
     tunes, counts = result
@@ -249,25 +250,25 @@ def load_corpus(
     results: list = [None] * len(sources)
     with ProcessPoolExecutor(num_workers, mp_context=_spawn()) as pool:
       # Largest files first: the Essen books take half a minute each and would otherwise finish last.
-      order = sorted(range(len(sources)), key=lambda i: -_source_size(sources[i][1]))
+      order = sorted(range(len(sources)), key=lambda i: -sizes[i])
       futures = {pool.submit(_cached_parse, *sources[i], cache): i for i in order}
       for future in as_completed(futures):
         results[futures[future]] = future.result()
-        bar.update(1)
+        bar.advance(sizes[futures[future]])
     for result in results:
       take(result)
   elif num_workers > 1:
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(num_workers, mp_context=_spawn()) as pool:
-      for result in pool.map(_cached_parse, *zip(*sources), [cache] * len(sources)):
-        bar.update(1)
+      for size, result in zip(sizes, pool.map(_cached_parse, *zip(*sources), [cache] * len(sources))):
+        bar.advance(size)
         if take(result):
           pool.shutdown(wait=True, cancel_futures=True)
           break
   else:
-    for collection, source in sources:
-      bar.update(1)
+    for size, (collection, source) in zip(sizes, sources):
+      bar.advance(size)
       if take(_cached_parse(collection, source, cache)):
         break
   bar.close()
@@ -291,9 +292,26 @@ def _source_size(source: str) -> int:
     return 0
 
 
-def _progress_bar(total: int, enabled: bool):
-  """A tqdm bar on stderr counting corpus files (with files/s and ETA); a no-op when disabled."""
-  from tqdm import tqdm
+def _progress_bar(sizes: Sequence[int], enabled: bool) -> _CorpusBar:
+  """A bar on stderr over the corpus's bytes (so the ETA holds although the Essen books come first), with files
+  done of all; a no-op when disabled."""
+  return _CorpusBar(sizes, enabled)
 
-  return tqdm(total=total, desc="music21 corpus", unit=" files", file=sys.stderr, disable=not enabled,
-              mininterval=1.0, smoothing=0.05)
+
+class _CorpusBar:
+  """tqdm over bytes parsed, showing `files done/all` beside the rate and ETA."""
+
+  def __init__(self, sizes: Sequence[int], enabled: bool):
+    from tqdm import tqdm
+
+    self.files, self.total_files = 0, len(sizes)
+    self.bar = tqdm(total=max(sum(sizes), 1), desc="music21 corpus", unit="B", unit_scale=True, file=sys.stderr,
+                    disable=not enabled, mininterval=1.0, smoothing=0.05)
+
+  def advance(self, size: int) -> None:
+    self.files += 1
+    self.bar.set_postfix_str(f"{self.files}/{self.total_files} files", refresh=False)
+    self.bar.update(size)
+
+  def close(self) -> None:
+    self.bar.close()
