@@ -234,3 +234,21 @@ def test_corpus_progress_counts_bytes_so_the_eta_holds_with_big_files_first(caps
   bar.advance(1_000)
   bar.close()
   assert "3/3 files" in capsys.readouterr().err
+
+
+def test_the_corpus_parse_without_beaming_reads_the_same_tunes_as_music21s_default():
+  from collections import Counter
+
+  from music21 import converter, stream
+
+  from trajvae.music.data.corpus import _parse_source, extract_tune
+
+  by_name = dict((pathlib.PurePath(path).name, path) for _, path in corpus_sources(["oneills1850", "miscFolk"]))
+  for name in ("0501-0550.abc", "americanfifeopus.abc"):  # 50 jigs and reels; 56 fife tunes (triplets, ties)
+    fast, counts = _parse_source("folk", by_name[name])
+    default = converter.parse(by_name[name], forceSource=True, storePickle=False)  # beamed, as music21 reads it
+    scores = list(default.scores) if isinstance(default, stream.Opus) else [default]
+    tunes = [extract_tune(s.parts[0] if s.parts else s, Counter()) for s in scores]
+    assert counts["tunes"] == len(scores) > 40
+    assert [tune for _, tune in fast] == [t for t in tunes if t is not None]
+  assert stream.Stream.makeBeams is not None and "no_beams" not in stream.Stream.makeBeams.__name__  # restored

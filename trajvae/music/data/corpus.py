@@ -17,6 +17,7 @@ non-commercially (see docs/music_data.md).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
@@ -161,18 +162,19 @@ def tune_to_sections(tune: _RawTune, off_grid: str = "skip") -> tuple[NoteSequen
 
 def _parse_source(collection: str, source: str) -> tuple[list[tuple[str, _RawTune]], dict[str, int]]:
   """One corpus file -> (piece_id, exact tune) pairs and counts: the slow music21 step."""
-  from music21 import corpus, stream
+  from music21 import converter, corpus, stream
 
   counts: Counter = Counter()
   try:
-    parsed = corpus.parse(source)
-  except Exception:  # noqa: BLE001 - e.g. music21's own pickle cache read while another process writes it
-    try:
-      parsed = corpus.parse(source, forceSource=True)
-    except Exception as e:  # noqa: BLE001 - music21 raises many kinds of parse errors
-      log.warning("music21 could not parse %s: %s", source, e)
-      counts["parse_errors"] += 1
-      return [], dict(counts)
+    path = corpus.getWork(source) if collection == "bach" else source
+    # From the source every time and never into music21's own pickle cache: that cache would then hold
+    # scores without beams for every other user of music21 on the machine.
+    with _without_beaming():
+      parsed = converter.parse(path, forceSource=True, storePickle=False)
+  except Exception as e:  # noqa: BLE001 - music21 raises many kinds of parse errors
+    log.warning("music21 could not parse %s: %s", source, e)
+    counts["parse_errors"] += 1
+    return [], dict(counts)
   scores = list(parsed.scores) if isinstance(parsed, stream.Opus) else [parsed]
   stem = _stem(collection, source)
   tunes = []
@@ -183,6 +185,28 @@ def _parse_source(collection: str, source: str) -> tuple[list[tuple[str, _RawTun
     if tune is not None:
       tunes.append((f"{collection}/{stem}#{k}" if len(scores) > 1 else f"{collection}/{stem}", tune))
   return tunes, dict(counts)
+
+
+@contextlib.contextmanager
+def _without_beaming():
+  """music21 without its beaming pass while reading ABC files.
+
+  abcFormat beams every part it reads (makeBeams: eighth-note beam groups and stem directions, pure
+  notation), which took about 3/4 of the corpus's parse time. Pitches, offsets, durations, ties and meters,
+  all that extract_tune reads, do not depend on it (tests/test_music_data_pipeline.py compares both parses).
+  """
+  from music21 import stream
+
+  original = stream.Stream.makeBeams
+  stream.Stream.makeBeams = _no_beams
+  try:
+    yield
+  finally:
+    stream.Stream.makeBeams = original
+
+
+def _no_beams(self, *, inPlace: bool = False, **unused):  # noqa: N803 - music21's keyword
+  return None if inPlace else self
 
 
 def _stem(collection: str, source: str) -> str:
