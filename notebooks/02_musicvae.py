@@ -30,7 +30,8 @@ import jax
 import numpy as np
 
 from trajvae.config import override, select_preset
-from trajvae.music import commands, plots
+from trajvae.music import commands, latent_plots, latent_studies, plots
+from trajvae.music.attributes import ATTRIBUTES, LABELS
 from trajvae.music.configs import PRESETS
 from trajvae.music.data.encodings import get_converter
 from trajvae.music.data.loading import load_windows
@@ -96,4 +97,32 @@ _, mu, _ = model.encode(test_windows[:1])
 busier = model.decode(np.concatenate([mu, mu + vector]), temperature=1e-3, key=3)
 plots.save_piano_rolls([converter.from_tensors(t) for t in busier], OUT / "attribute.png",
                        ["decoded mean", "+ note-density vector"], columns=2)
+
+# %% [markdown]
+# ## The paper's latent studies (§5), small
+# Interpolating between two melodies in latent space (slerp between posterior
+# means, then decode) against switching their tokens in proportion (data
+# space): how far is each interpolant from both ends, and how plausible is it
+# under the model (ELBO)? Then the five attribute vectors, each added to
+# held-out encodings: the matrix shows how much every attribute of the
+# decodings moves. `make experiment-musicvae-latent` runs both at full size on a
+# longer-trained model; its figures are in the README.
+
+# %%
+rng = np.random.default_rng(0)
+pairs = 8 if SMOKE else 64
+picks = rng.choice(len(test_windows), 2 * pairs, replace=len(test_windows) < 2 * pairs)
+amounts = np.linspace(0.0, 1.0, 5 if SMOKE else 9)
+study = latent_studies.interpolation_study(model, test_windows[picks[:pairs]], test_windows[picks[pairs:]], amounts,
+                                           jax.random.key(4), batch=64)
+latent_plots.plot_interpolation(amounts, study, OUT / "interpolation_study.png", f"{pairs} held-out pairs")
+train_subset = train_windows[rng.choice(len(train_windows), min(len(train_windows), 256 if SMOKE else 4000),
+                                        replace=False)]
+attributes = latent_studies.attribute_study(model, train_subset, test_windows[: 32 if SMOKE else 256],
+                                            jax.random.key(5), batch=64)
+latent_plots.plot_attribute_matrix(attributes["change"], [LABELS[n] for n in ATTRIBUTES],
+                                   OUT / "attribute_matrix.png", "vector added (row) -> attribute change (column)")
+print("Hamming distance to the start at the midpoint: latent "
+      f"{study['latent']['distance_to_start'][:, len(amounts) // 2].mean():.2f}, data "
+      f"{study['data']['distance_to_start'][:, len(amounts) // 2].mean():.2f}")
 print("pictures in", OUT)

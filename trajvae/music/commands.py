@@ -105,12 +105,12 @@ def build_task(config: MusicVAEConfig) -> TrainTask:
 def train(config: MusicVAEConfig, workdir, verbose: bool = True, on_step=None):
   """Train (or resume) a MusicVAE in workdir; returns the final TrainState.
 
-  A CPU preset's schedules are re-timed to train.steps first (configs.fit_schedules); resuming with another
-  train.steps therefore re-times the remaining steps' schedules too.
+  A CPU preset's KL-weight schedule is re-timed to train.steps first (configs.fit_schedules); resuming with
+  another train.steps therefore re-times the remaining steps' KL weight too.
   """
   fitted = fit_schedules(config)
   if verbose and fitted is not config:
-    print(f"schedules (beta, sampling, learning rate) re-timed from {config.schedule_steps:,} to "
+    print(f"KL-weight schedule re-timed from {config.schedule_steps:,} to "
           f"{fitted.train.steps:,} steps", flush=True)
   config = fitted
   task = build_task(config)

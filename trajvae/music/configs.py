@@ -93,8 +93,8 @@ class MusicVAEConfig:
   )
   train: TrainConfig = TrainConfig(steps=50_000, batch_size=512, log_every=100, eval_every=5_000, checkpoint_every=1_000)
   eval: MusicEvalConfig = MusicEvalConfig()
-  # The run length the loss and learning-rate schedules are fitted to (compress_schedules); 0: the reference's own
-  # schedules. When train.steps is set to another length, fit_schedules re-times them to it.
+  # The run length the KL-weight schedule is fitted to (compress_schedules); 0: the reference's own
+  # schedule. When train.steps is set to another length, fit_schedules re-times it to it.
   schedule_steps: int = 0
 
 

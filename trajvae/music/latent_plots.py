@@ -54,7 +54,7 @@ def plot_attribute_matrix(change: np.ndarray, labels: Sequence[str], path: str |
   change = np.asarray(change, float) * 100
   finite = np.abs(change[np.isfinite(change)])
   # Colours saturate at +-200% so that one huge cell does not wash out the rest; the text gives every value.
-  limit = float(np.clip(finite.max(), 1e-9, 200.0)) if finite.size else 1.0
+  limit = float(np.clip(finite.max(), 1.0, 200.0)) if finite.size else 1.0  # at least +-1% on the scale
   fig, ax = plt.subplots(figsize=(6.4, 5.4))
   image = ax.imshow(np.where(np.isfinite(change), change, np.nan), cmap="RdBu_r", vmin=-limit, vmax=limit)
   for i in range(change.shape[0]):
