@@ -13,6 +13,8 @@ PyTorch is never a trajvae dependency: name a Python that has it.
   python benchmarks/musicvae_vs_torch.py --torch-python ... --shape hier-16bar-reference=4 --rounds 2 --steps 2
   # also time another trajvae checkout (e.g. an older commit) in the same alternation:
   python benchmarks/musicvae_vs_torch.py --torch-python ... --baseline /tmp/trajvae-old
+  # and this tree under other XLA:CPU flags:
+  python benchmarks/musicvae_vs_torch.py --torch-python ... --xla-variant one_thread=--xla_cpu_multi_thread_eigen=false
 """
 
 from __future__ import annotations
@@ -131,6 +133,11 @@ def compare(shape: str, batch: int, args) -> dict:
                     dict(os.environ, PYTHONPATH=str(HERE.parent)))]
   if args.baseline:
     workers.append(Worker("baseline", here, dict(os.environ, PYTHONPATH=str(pathlib.Path(args.baseline).resolve()))))
+  for variant in args.xla_variant:  # this tree again, under other XLA flags
+    name, flags = variant.split("=", 1)
+    workers.append(Worker(f"xla:{name}", here + ["--model-overrides", overrides],
+                          dict(os.environ, PYTHONPATH=str(HERE.parent),
+                               XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip())))
   workers.append(Worker("torch", [args.torch_python, str(HERE / "torch_musicvae.py"), shape, str(batch)]))
   per_round = []
   for r in range(args.rounds):
@@ -166,6 +173,9 @@ def main() -> None:
   parser.add_argument("--baseline", help="another trajvae checkout to time in the same alternation")
   parser.add_argument("--model-set", action="append", default=[], metavar="FIELD=VALUE",
                       help="MusicModelConfig field for trajvae's side, e.g. scan_unroll=2 (JSON value)")
+  parser.add_argument("--xla-variant", action="append", default=[], metavar="NAME=FLAGS",
+                      help="repeatable: also time this tree with these XLA_FLAGS, e.g. "
+                           "xnnpack=--xla_cpu_use_xnnpack=true")
   parser.add_argument("--out", default="benchmarks/results/musicvae_vs_torch.json")
   parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
   parser.add_argument("--model-overrides", default="{}", help=argparse.SUPPRESS)
