@@ -66,8 +66,12 @@ experiment-vae: $(VENV)/.installed  ## the README's digits table: latent sizes x
 bench-vae: $(VENV)/.installed  ## compile time and examples/s of the MNIST-size VAE
 	$(PY) benchmarks/vae.py
 
-experiment-musicvae: $(VENV)/.installed  ## Table 1 (flat vs hierarchical 16-bar melody) at CPU scale
-	$(PY) experiments/musicvae_table1.py --out $(RUNS)/experiment-musicvae
+STEPS_2BAR ?= 8000
+STEPS_16BAR ?= 2000
+experiment-musicvae: $(VENV)/.installed  ## Table 1 at CPU scale: 2-bar (8k steps), flat vs hierarchical 16-bar (2k) + paired bootstrap (~1.5 h)
+	$(PY) experiments/musicvae_table1.py --out $(RUNS)/experiment-musicvae --preset cat-mel_2bar_cpu --steps $(STEPS_2BAR)
+	$(PY) experiments/musicvae_table1.py --out $(RUNS)/experiment-musicvae --preset flat-mel_16bar_cpu hierdec-mel_16bar_cpu --steps $(STEPS_16BAR)
+	$(PY) experiments/musicvae_paired.py $(RUNS)/experiment-musicvae/hierdec-mel_16bar_cpu $(RUNS)/experiment-musicvae/flat-mel_16bar_cpu
 
 experiment-sectar: $(VENV)/.installed  ## SeCTAR vs flat PPO vs learned-dynamics MPC on waypoint and block (CPU scale)
 	$(PY) experiments/sectar_compare.py --small --out $(RUNS)/experiment-sectar
@@ -102,9 +106,9 @@ bench-serve: $(VENV)/.installed  ## explorer latency under load on loopback: mak
 clean:  ## remove runs and caches (keeps .venv)
 	rm -rf $(RUNS) .cache
 
-# The paper's latent-space studies (§5) on the 2-bar melody model: trains cat-mel_2bar_cpu first if the run has no checkpoint.
-LATENT_RUN ?= $(RUNS)/experiment-musicvae-latent
+# The paper's latent-space studies (§5) on Table 1's 2-bar melody run; trains it first (STEPS_2BAR) if it has no checkpoint.
+LATENT_RUN ?= $(RUNS)/experiment-musicvae/cat-mel_2bar_cpu
 .PHONY: experiment-musicvae-latent
 experiment-musicvae-latent: $(VENV)/.installed  ## interpolation (latent vs data space) and attribute vectors -> PNG + JSON
-	test -d $(LATENT_RUN)/checkpoints || $(PY) -m trajvae train musicvae --preset cat-mel_2bar_cpu --workdir $(LATENT_RUN) $(if $(SET),--set $(SET))
+	test -d $(LATENT_RUN)/checkpoints || $(PY) -m trajvae train musicvae --preset cat-mel_2bar_cpu --workdir $(LATENT_RUN) --set train.steps=$(STEPS_2BAR) $(SET)
 	$(PY) experiments/musicvae_latent_studies.py $(LATENT_RUN)
