@@ -167,6 +167,8 @@ def _parse_source(collection: str, source: str) -> tuple[list[tuple[str, _RawTun
   counts: Counter = Counter()
   try:
     path = corpus.getWork(source) if collection == "bach" else source
+    if isinstance(path, list):  # several formats of one chorale (e.g. .krn and .mxl): the first, as corpus.parse
+      path = path[0]
     # From the source every time and never into music21's own pickle cache: that cache would then hold
     # scores without beams for every other user of music21 on the machine.
     with _without_beaming():
