@@ -12,6 +12,13 @@ FAST_COMPILE = "--xla_llvm_disable_expensive_passes=true"
 if "xla_llvm_disable_expensive_passes" not in os.environ.get("XLA_FLAGS", ""):
   os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {FAST_COMPILE}".strip()
 
+
+def cpu_devices_env(count: int) -> dict:
+  """The environment of a subprocess (worker, console script) with `count` fake CPU devices and the suite's
+  compile flags; every run of a multi-device comparison uses it, so the runs differ only in the devices."""
+  return dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={count} {FAST_COMPILE}",
+              JAX_PLATFORMS="cpu")
+
 import pytest  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parent.parent

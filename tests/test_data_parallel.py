@@ -11,16 +11,13 @@ import sys
 
 import numpy as np
 import pytest
-
-FAST_COMPILE = "--xla_llvm_disable_expensive_passes=true"  # as conftest.py
+from conftest import cpu_devices_env
 
 WORKER = os.path.join(os.path.dirname(__file__), "data_parallel_worker.py")
 
 
 def run_with_devices(count: int, out_dir) -> tuple[dict, dict]:
-  env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={count} {FAST_COMPILE}",
-              JAX_PLATFORMS="cpu")
-  subprocess.run([sys.executable, WORKER, str(out_dir)], env=env, check=True)
+  subprocess.run([sys.executable, WORKER, str(out_dir)], env=cpu_devices_env(count), check=True)
   result = json.loads((out_dir / "result.json").read_text())
   params = dict(np.load(out_dir / "params.npz"))
   return result, params

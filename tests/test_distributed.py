@@ -9,15 +9,9 @@ import time
 import numpy as np
 import portpicker
 import pytest
-
-FAST_COMPILE = "--xla_llvm_disable_expensive_passes=true"  # as conftest.py
+from conftest import cpu_devices_env
 
 HERE = os.path.dirname(__file__)
-
-
-def env_with_devices(count: int) -> dict:
-  return dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={count} {FAST_COMPILE}",
-              JAX_PLATFORMS="cpu")
 
 
 @pytest.mark.multiprocess
@@ -25,7 +19,7 @@ def test_two_processes_match_one(tmp_path):
   port = portpicker.pick_unused_port()
   procs = [
       subprocess.Popen([sys.executable, os.path.join(HERE, "distributed_worker.py"), str(pid), str(port),
-                        str(tmp_path / "multi"), "4"], env=env_with_devices(2))
+                        str(tmp_path / "multi"), "4"], env=cpu_devices_env(2))
       for pid in (0, 1)
   ]
   for proc in procs:
@@ -34,7 +28,7 @@ def test_two_processes_match_one(tmp_path):
   assert multi["processes"] == 2 and multi["devices"] == 4
 
   subprocess.run([sys.executable, os.path.join(HERE, "data_parallel_worker.py"), str(tmp_path / "single")],
-                 env=env_with_devices(4), check=True)
+                 env=cpu_devices_env(4), check=True)
   single = json.loads((tmp_path / "single" / "result.json").read_text())
   np.testing.assert_allclose(multi["losses"], single["losses"], rtol=1e-5)
   a, b = np.load(tmp_path / "multi" / "params.npz"), np.load(tmp_path / "single" / "params.npz")
@@ -44,7 +38,7 @@ def test_two_processes_match_one(tmp_path):
   # The checkpoint written by the 2-process run restores in one process with one device.
   code = ("from trajvae.vae import commands; c, g, p, s = commands.load_run(r'%s'); print(s)"
           % (tmp_path / "multi" / "run"))
-  out = subprocess.run([sys.executable, "-c", code], env=env_with_devices(1), capture_output=True, text=True, check=True)
+  out = subprocess.run([sys.executable, "-c", code], env=cpu_devices_env(1), capture_output=True, text=True, check=True)
   assert out.stdout.strip().endswith("4")
 
 
@@ -54,7 +48,7 @@ def test_unreachable_coordinator_fails_fast_with_a_clear_message():
   code = ("from trajvae.train.distributed import initialize; "
           f"initialize('127.0.0.1:{port}', 2, 1, timeout_s=5)")
   start = time.time()
-  result = subprocess.run([sys.executable, "-c", code], env=env_with_devices(1), capture_output=True, text=True,
+  result = subprocess.run([sys.executable, "-c", code], env=cpu_devices_env(1), capture_output=True, text=True,
                           timeout=120)
   assert result.returncode != 0
   assert "could not join the run at 127.0.0.1" in result.stderr
@@ -66,7 +60,7 @@ def test_mismatched_configs_are_detected_before_training(tmp_path):
   port = portpicker.pick_unused_port()
   procs = [
       subprocess.Popen([sys.executable, os.path.join(HERE, "distributed_worker.py"), str(pid), str(port),
-                        str(tmp_path / "run"), str(steps)], env=env_with_devices(2), stderr=subprocess.PIPE, text=True)
+                        str(tmp_path / "run"), str(steps)], env=cpu_devices_env(2), stderr=subprocess.PIPE, text=True)
       for pid, steps in ((0, 4), (1, 5))
   ]
   errors = [proc.communicate(timeout=300)[1] for proc in procs]

@@ -15,31 +15,23 @@ import sys
 import numpy as np
 import portpicker
 import pytest
+from conftest import cpu_devices_env
 
 HERE = os.path.dirname(__file__)
 WORKER = os.path.join(HERE, "model_worker.py")
 
 
-# Cheaper XLA CPU compilation, as tests/conftest.py; every run of a comparison uses the same flags.
-FAST_COMPILE = "--xla_llvm_disable_expensive_passes=true"
-
-
-def env_with_devices(count: int) -> dict:
-  return dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={count} {FAST_COMPILE}",
-              JAX_PLATFORMS="cpu")
-
-
 def run_multi(model: str, out, data_dir) -> dict:
   port = str(portpicker.pick_unused_port())
   procs = [subprocess.Popen([sys.executable, WORKER, model, str(out), str(data_dir), str(pid), "2", port],
-                            env=env_with_devices(2)) for pid in (0, 1)]
+                            env=cpu_devices_env(2)) for pid in (0, 1)]
   for proc in procs:
     assert proc.wait(timeout=600) == 0
   return json.loads((out / "result.json").read_text())
 
 
 def run_single(model: str, out, data_dir, devices: int) -> dict:
-  subprocess.run([sys.executable, WORKER, model, str(out), str(data_dir)], env=env_with_devices(devices), check=True,
+  subprocess.run([sys.executable, WORKER, model, str(out), str(data_dir)], env=cpu_devices_env(devices), check=True,
                  timeout=600)
   return json.loads((out / "result.json").read_text())
 
