@@ -1,7 +1,7 @@
-"""SeCTAR and MusicVAE: 2 processes x 2 fake CPU devices (gloo over loopback) train like 1 process x 4 devices.
+"""SeCTAR and MusicVAE: 2 processes x 2 fake CPU devices (gloo over loopback) train like 1 process on 1 device.
 
 The 2-process runs write their checkpoints once; the next-to-last resumes in
-one process on one device and ends where the 2 processes did. The MusicVAE
+one process on one device and ends where the 2 processes (and the 1-device run) did. The MusicVAE
 runs start from an empty data_dir, so both processes of the 2-process run ask
 for its TFDS dataset at once (a file lock makes one build it, the other wait).
 """
@@ -68,12 +68,14 @@ def test_two_processes_match_one(model, last_step, tmp_path):
   checkpoints = sorted(int(p.name) for p in (run / "checkpoints").iterdir() if p.name.isdigit())
   assert len(checkpoints) >= 2 and checkpoints[-1] == last_step
 
-  single = run_single(model, tmp_path / "single", data_dir, 4)
-  assert single["processes"] == 1 and single["devices"] == 4
-  assert_same_run(multi, single, tmp_path / "multi", tmp_path / "single", rtol=1e-5)
+  # One process on one device from scratch ends where the 2 processes x 2 devices did, up to float rounding
+  # (the devices' partial sums differ; a wrong gradient scale under plain SGD is far outside it).
+  single = run_single(model, tmp_path / "single", data_dir, 1)
+  assert single["processes"] == 1 and single["devices"] == 1
+  assert_same_run(multi, single, tmp_path / "multi", tmp_path / "single", rtol=1e-3)
 
-  # The 2-process run's first checkpoint resumes in 1 process on 1 device and ends where the 2 processes
-  # did, up to float rounding (the devices' partial sums differ).
+  # The 2-process run's next-to-last checkpoint resumes in 1 process on 1 device (the same programs as the
+  # run above: the persistent cache compiles them once) and ends where the 2 processes did.
   shutil.copytree(run, tmp_path / "resumed" / "run")
   shutil.rmtree(tmp_path / "resumed" / "run" / "checkpoints" / str(checkpoints[-1]))
   resumed = run_single(model, tmp_path / "resumed", data_dir, 1)
