@@ -8,7 +8,8 @@ checkpoints), so an interrupted call continues where it stopped.
 
 Per env (task 0), method and seed, one run to the env-step budget; then, from
 the SeCTAR run of the first seed: skill reuse (fresh MPC episodes with that one
-model on all 5 task configs, each against its oracle) and pictures
+model on all 5 task configs, each against its oracle, planned with the run's
+own K and H and with the authors') and pictures
 (consistency.png, mpc_episode.png). Writes into --out: curves.png (one panel per
 env, mean ± std band over seeds, the oracle dashed), table.md, results.json, and
 the SeCTAR run directories (sectar_<env>_s<seed>: checkpoints, metrics.jsonl,
@@ -74,9 +75,16 @@ def band(curves: list[list[tuple[int, float]]], budget: int, points: int = 40) -
     return grid, np.nanmean(ys, 0), np.nanstd(ys, 0)
 
 
-def skill_reuse(workdir: pathlib.Path, env_name: str, episodes: int) -> dict:
+def planners(env_name: str) -> dict[str, list[str]]:
+  """Skill reuse plans with the run's own planner and with the authors' (the full preset's K and H: waypoint
+  2048 and 10), which the CPU presets shrink for training (K = 256, H = 4)."""
+  mpc = configs.PRESETS[env_name]().mpc
+  return {"run": [], "authors": [f"mpc.num_sequences={mpc.num_sequences}", f"mpc.horizon={mpc.horizon}"]}
+
+
+def skill_reuse(workdir: pathlib.Path, env_name: str, episodes: int, planner: list[str]) -> dict:
   """One trained model's MPC on every task config of its env, each beside its oracle."""
-  res = commands.evaluate(workdir, [f"eval.num_episodes={episodes}"])
+  res = commands.evaluate(workdir, [f"eval.num_episodes={episodes}", *planner])
   return {t: {"reward": v["mean"], "std": v["std"], "oracle": oracle.oracle_reward(env_name, int(t))}
           for t, v in res["tasks"].items()}
 
@@ -117,12 +125,17 @@ def write_outputs(results: dict, out: pathlib.Path) -> None:
   fig.tight_layout()
   fig.savefig(out / "curves.png", dpi=100)
   plt.close(fig)
-  for env_name, tasks in results.get("reuse", {}).items():
+  for env_name, by_planner in results.get("reuse", {}).items():
+    names = list(by_planner)
     lines += ["", f"Skill reuse, {env_name}: the seed-{results['seeds'][0]} SeCTAR model (trained on task 0) plans "
-              f"for every task ({results['reuse_episodes']} MPC episodes each).", "",
-              "| task | SeCTAR reward (mean ± std) | oracle | fraction |", "|---|---|---|---|"]
-    for t, v in tasks.items():
-      lines.append(f"| {t} | {v['reward']:.2f} ± {v['std']:.2f} | {v['oracle']:g} | {v['reward'] / v['oracle']:.3f} |")
+              f"for every task ({results['reuse_episodes']} MPC episodes each), with the run's planner and with "
+              f"the authors' ({' '.join(planners(env_name)['authors'])}).", "",
+              "| task | oracle | " + " | ".join(f"{n} planner: reward (mean ± std), fraction" for n in names) + " |",
+              "|---|---|" + "---|" * len(names)]
+    for t in by_planner[names[0]]:
+      cells = [f"{by_planner[n][t]['reward']:.2f} ± {by_planner[n][t]['std']:.2f}, "
+               f"{by_planner[n][t]['reward'] / by_planner[n][t]['oracle']:.3f}" for n in names if t in by_planner[n]]
+      lines.append(f"| {t} | {by_planner[names[0]][t]['oracle']:g} | " + " | ".join(cells) + " |")
   (out / "table.md").write_text("\n".join(lines) + "\n")
   print("\n".join(lines))
 
@@ -169,16 +182,18 @@ def main(argv: list[str] | None = None) -> None:
         cached.write_text(json.dumps(runs[env_name][method][str(seed)]))
         print(f"{env_name} {method} seed {seed}: final {compare.final(curve):.2f} after {curve[-1][0]:,} steps "
               f"({wall:.0f} s)", flush=True)
-    if "sectar" in args.methods and not (args.report_only and not (out / f"reuse_{env_name}.json").exists()):
-      workdir = out / f"sectar_{env_name}_s{args.seeds[0]}"
-      cached = out / f"reuse_{env_name}.json"
+    workdir = out / f"sectar_{env_name}_s{args.seeds[0]}"
+    if "sectar" in args.methods and (workdir / "checkpoints").exists():
       t = time.perf_counter()
-      if cached.exists():
-        reuse[env_name] = json.loads(cached.read_text())
-      else:
-        reuse[env_name] = skill_reuse(workdir, env_name, args.reuse_episodes)
-        cached.write_text(json.dumps(reuse[env_name]))
-      if not (workdir / "pictures" / "mpc_episode.png").exists():
+      reuse[env_name] = {}
+      for planner, sets in planners(env_name).items():
+        cached = out / (f"reuse_{env_name}.json" if planner == "run" else f"reuse_{env_name}_{planner}.json")
+        if cached.exists():
+          reuse[env_name][planner] = json.loads(cached.read_text())
+        elif not args.report_only:
+          reuse[env_name][planner] = skill_reuse(workdir, env_name, args.reuse_episodes, sets)
+          cached.write_text(json.dumps(reuse[env_name][planner]))
+      if not args.report_only and not (workdir / "pictures" / "mpc_episode.png").exists():
         commands.sample(workdir, num_samples=8, out_dir=str(workdir / "pictures"))
       print(f"{env_name} skill reuse + pictures ({time.perf_counter() - t:.0f} s): {reuse[env_name]}", flush=True)
   if args.report_only:  # the budgets the cached runs were made with

@@ -1,0 +1,47 @@
+"""experiments/sectar_curves.py: the bands, the authors' planner for skill reuse, and the report it writes."""
+
+import importlib.util
+import pathlib
+
+import numpy as np
+
+_spec = importlib.util.spec_from_file_location(
+    "sectar_curves", pathlib.Path(__file__).parents[1] / "experiments" / "sectar_curves.py")
+curves = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(curves)
+
+
+def test_band_is_not_extrapolated_past_a_shorter_run():
+  long = [(0, 0.0), (1000, 2.0)]
+  short = [(0, 0.0), (500, 1.0)]
+  grid, mean, std = curves.band([long, short], 1000, points=5)
+  np.testing.assert_allclose(grid, [0, 250, 500, 750, 1000])
+  np.testing.assert_allclose(mean[:3], [0.0, 0.5, 1.0])  # both runs: (0.5 + 0.5) / 2 at 250
+  np.testing.assert_allclose(mean[3:], [1.5, 2.0])  # only the long run beyond 500
+  assert std[4] == 0.0
+
+
+def test_skill_reuse_also_plans_with_the_authors_k_and_h():
+  assert curves.planners("waypoint") == {"run": [], "authors": ["mpc.num_sequences=2048", "mpc.horizon=10"]}
+
+
+def test_report_has_every_method_and_both_planners(tmp_path):
+  curve = lambda top: [(0, 0.0), (250_000, top / 4), (500_000, top), (750_000, top), (1_000_000, top)]  # final: last 3
+  results = {
+      "budget": {"waypoint": 1_000_000}, "seeds": [0, 1], "preset": "{env}_cpu", "machine": "test",
+      "wall_s": 1.0, "runs_wall_s": 1.0,
+      "runs": {"waypoint": {
+          "sectar": {"0": {"curve": curve(2.0), "wall_s": 1.0}, "1": {"curve": curve(4.0), "wall_s": 1.0}},
+          "flat_ppo": {"0": {"curve": curve(1.0), "wall_s": 1.0}}}},
+      "reuse": {"waypoint": {
+          "run": {str(t): {"reward": 1.0, "std": 0.0, "oracle": 10.0} for t in range(5)},
+          "authors": {str(t): {"reward": 5.0, "std": 1.0, "oracle": 10.0} for t in range(5)}}},
+      "reuse_episodes": 4,
+  }
+  curves.write_outputs(results, tmp_path)
+  table = (tmp_path / "table.md").read_text()
+  assert "| waypoint | sectar | 3.00 ± 1.00 (seeds 0, 1) | 0.300 | 1,000,000 |" in table
+  assert "| waypoint | flat_ppo | 1.00 ± 0.00 (seeds 0) | 0.100 |" in table
+  assert "| 0 | 10 | 1.00 ± 0.00, 0.100 | 5.00 ± 1.00, 0.500 |" in table
+  assert "mpc.num_sequences=2048 mpc.horizon=10" in table
+  assert (tmp_path / "curves.png").stat().st_size > 10_000
