@@ -89,6 +89,17 @@ def skill_reuse(workdir: pathlib.Path, env_name: str, episodes: int, planner: li
           for t, v in res["tasks"].items()}
 
 
+def buffer_coverage(workdir: pathlib.Path, border: float = 2.8, margin: float = 0.2) -> dict:
+  """Where a trained run's buffer segments start (first two observation dims: the agent's xy): the share
+  within `margin` of the arena's border and in its right half, and the mean start-to-end displacement."""
+  buf = commands.load_run(workdir).state.buffer
+  states = np.asarray(buf.states)[: int(buf.size)]
+  xy = states[:, 0, :2]
+  return {"segments": int(len(states)), "near_border": float(np.mean(np.abs(xy).max(-1) >= border - margin)),
+          "right_half": float(np.mean(xy[:, 0] > 0)),
+          "mean_displacement": float(np.linalg.norm(states[:, -1, :2] - xy, axis=-1).mean())}
+
+
 def write_outputs(results: dict, out: pathlib.Path) -> None:
   import matplotlib
 
@@ -136,6 +147,10 @@ def write_outputs(results: dict, out: pathlib.Path) -> None:
       cells = [f"{by_planner[n][t]['reward']:.2f} ± {by_planner[n][t]['std']:.2f}, "
                f"{by_planner[n][t]['reward'] / by_planner[n][t]['oracle']:.3f}" for n in names if t in by_planner[n]]
       lines.append(f"| {t} | {by_planner[names[0]][t]['oracle']:g} | " + " | ".join(cells) + " |")
+  for env_name, cov in results.get("coverage", {}).items():
+    lines += ["", f"Buffer coverage, {env_name} (seed-{results['seeds'][0]} SeCTAR run, {cov['segments']:,} segments): "
+              f"{cov['near_border']:.0%} start within 0.2 of the border, {cov['right_half']:.0%} in the right half; "
+              f"mean displacement per segment {cov['mean_displacement']:.2f}."]
   (out / "table.md").write_text("\n".join(lines) + "\n")
   print("\n".join(lines))
 
@@ -159,6 +174,7 @@ def main(argv: list[str] | None = None) -> None:
   t0 = time.perf_counter()
   runs: dict = {}
   reuse: dict = {}
+  coverage: dict = {}
   for env_name in args.envs:
     runs[env_name] = {}
     for method in args.methods:
@@ -195,6 +211,11 @@ def main(argv: list[str] | None = None) -> None:
         elif not args.report_only:
           reuse[env_name][planner] = skill_reuse(workdir, env_name, args.reuse_episodes, sets)
           cached.write_text(json.dumps(reuse[env_name][planner]))
+      cached = out / f"coverage_{env_name}.json"
+      if not cached.exists() and not args.report_only:
+        cached.write_text(json.dumps(buffer_coverage(workdir)))
+      if cached.exists():
+        coverage[env_name] = json.loads(cached.read_text())
       if not args.report_only and not (workdir / "pictures" / "mpc_episode.png").exists():
         commands.sample(workdir, num_samples=8, out_dir=str(workdir / "pictures"))
       print(f"{env_name} skill reuse + pictures ({time.perf_counter() - t:.0f} s): {reuse[env_name]}", flush=True)
@@ -205,7 +226,7 @@ def main(argv: list[str] | None = None) -> None:
   results = {"budget": budget, "seeds": args.seeds, "preset": args.preset, "machine": machine,
              "wall_s": time.perf_counter() - t0,
              "runs_wall_s": sum(s["wall_s"] for m in runs.values() for seeds in m.values() for s in seeds.values()),
-             "sectar_overrides": args.set, "runs": runs, "reuse": reuse,
+             "sectar_overrides": args.set, "runs": runs, "reuse": reuse, "coverage": coverage,
              "reuse_episodes": args.reuse_episodes,
              "oracle": {e: [oracle.oracle_reward(e, t) for t in range(oracle.NUM_TASKS)] for e in args.envs}}
   write_outputs(results, out)

@@ -25,7 +25,7 @@ def test_skill_reuse_also_plans_with_the_authors_k_and_h():
   assert curves.planners("waypoint") == {"run": [], "authors": ["mpc.num_sequences=2048", "mpc.horizon=10"]}
 
 
-def test_report_has_every_method_and_both_planners(tmp_path):
+def test_report_has_every_method_both_planners_and_the_buffer_coverage(tmp_path):
   curve = lambda top: [(0, 0.0), (250_000, top / 4), (500_000, top), (750_000, top), (1_000_000, top)]  # final: last 3
   results = {
       "budget": {"waypoint": 1_000_000}, "seeds": [0, 1], "preset": "{env}_cpu", "machine": "test",
@@ -37,6 +37,8 @@ def test_report_has_every_method_and_both_planners(tmp_path):
           "run": {str(t): {"reward": 1.0, "std": 0.0, "oracle": 10.0} for t in range(5)},
           "authors": {str(t): {"reward": 5.0, "std": 1.0, "oracle": 10.0} for t in range(5)}}},
       "reuse_episodes": 4,
+      "coverage": {"waypoint": {"segments": 10_000, "near_border": 0.594, "right_half": 0.011,
+                                "mean_displacement": 0.64}},
   }
   curves.write_outputs(results, tmp_path)
   table = (tmp_path / "table.md").read_text()
@@ -44,4 +46,5 @@ def test_report_has_every_method_and_both_planners(tmp_path):
   assert "| waypoint | flat_ppo | 1.00 ± 0.00 (seeds 0) | 0.100 |" in table
   assert "| 0 | 10 | 1.00 ± 0.00, 0.100 | 5.00 ± 1.00, 0.500 |" in table
   assert "mpc.num_sequences=2048 mpc.horizon=10" in table
+  assert "10,000 segments): 59% start within 0.2 of the border, 1% in the right half" in table
   assert (tmp_path / "curves.png").stat().st_size > 10_000
