@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import resource
+import subprocess
+import sys
 import time
 
 import jax
@@ -75,3 +78,11 @@ def report(title: str, rows: list[dict], out: str | pathlib.Path) -> None:
   out.parent.mkdir(parents=True, exist_ok=True)
   out.write_text(json.dumps({"device": device, "jax": jax.__version__, "results": rows}, indent=2))
   print(f"wrote {out}")
+
+
+def run_with_xla_flags(argv: list[str], flags: str) -> dict:
+  """Run `python argv` in a fresh CPU process under these XLA_FLAGS (XLA reads them once, at start-up) and
+  return its last line of output, parsed as JSON: how a script times itself under several flag sets."""
+  done = subprocess.run([sys.executable, *argv], env=dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu"),
+                        capture_output=True, text=True, check=True)
+  return json.loads(done.stdout.strip().splitlines()[-1])

@@ -18,8 +18,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
+
+from common import run_with_xla_flags
 
 BASE = "--xla_llvm_disable_expensive_passes=true"
 DEFAULT_VARIANTS = {"suite-before": BASE, "no-fusion-emitters": f"{BASE} --xla_cpu_use_fusion_emitters=false"}
@@ -73,17 +73,13 @@ def main(argv: list[str] | None = None) -> None:
   parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
   args = parser.parse_args(argv)
   if args.child:
-    print("RESULT " + json.dumps(measure(args.preset)), flush=True)
+    print(json.dumps(measure(args.preset)), flush=True)
     return
   variants = dict(v.split("=", 1) for v in args.variant) if args.variant else DEFAULT_VARIANTS
   rows = []
   for r in range(args.rounds):
     for name, flags in variants.items():
-      env = dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu")
-      env.pop("JAX_COMPILATION_CACHE_DIR", None)
-      proc = subprocess.run([sys.executable, __file__, "--child", "--preset", args.preset], env=env,
-                            capture_output=True, text=True, check=True)
-      res = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("RESULT "))[7:])
+      res = run_with_xla_flags([__file__, "--child", "--preset", args.preset], flags)
       stages = ("mpc", "explore", "fit")
       total = sum(res[s]["compile_s"] for s in stages)
       rows.append((name, r, res))

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
+
+from common import run_with_xla_flags
 
 MATMULS = ((2048, 2048, 2048, 3), (64, 512, 2048, 300))  # m, k, n, repetitions per call
 
@@ -77,10 +78,7 @@ def overlap_worker() -> dict:
 
 
 def run(worker: str, flags: str) -> dict:
-  env = dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu")
-  done = subprocess.run([sys.executable, __file__, "--worker", worker], env=env, capture_output=True, text=True,
-                        check=True)
-  return json.loads(done.stdout.strip().splitlines()[-1])
+  return run_with_xla_flags([__file__, "--worker", worker], flags)
 
 
 def main() -> None:
