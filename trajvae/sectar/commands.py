@@ -98,8 +98,7 @@ def consistency_rollouts(run: TrainedRun, num: int, key: jax.Array):
   starts = rb.sample_start_states(run.state.buffer, k_s, num)
   z = jax.random.normal(k_z, (num, config.model.latent_dim))
   model = nnx.merge(stages.graphdefs.model, run.state.params)
-  decoded = model.state_decoder(z, starts, config.segment_len)[0]
-  executed = ppo.rollout(stages.env, ppo.policy_sampler(model.policy, z), starts, config.segment_len, k_r).next_obs
+  decoded, executed = ppo.decoded_and_executed(model, stages.env, z, starts, config.segment_len, k_r)
   return np.asarray(starts), np.asarray(decoded), np.asarray(executed)
 
 

@@ -28,7 +28,7 @@ from trajvae.sectar.acting import PolicyFn, generate_unroll
 from trajvae.sectar.configs import PPOConfig
 from trajvae.sectar.envs import SectarEnv
 from trajvae.sectar.losses import policy_log_prob
-from trajvae.sectar.model import PolicyDecoder
+from trajvae.sectar.model import PolicyDecoder, Sectar
 from trajvae.train.optim import gradient_step, make_optimizer
 from trajvae.train.sharding import constrain_batch
 
@@ -218,3 +218,12 @@ def consistency_reward_fn(decoder_graphdef: nnx.GraphDef) -> RewardFn:
     return consistency_reward(next_obs, means, std)
 
   return fn
+
+
+def decoded_and_executed(model: Sectar, env: SectarEnv, latents: Array, starts: Array, length: int,
+                         key: Array) -> tuple[Array, Array]:
+  """For the same latents [N, Z] from starts [N, D]: the state decoder's means and the policy decoder's executed
+  next observations, both [N, length, D] -- the two paths SeCTAR trains to agree (pictures, the explorer page)."""
+  decoded = model.state_decoder(latents, starts, length)[0]
+  executed = rollout(env, policy_sampler(model.policy, latents), starts, length, key).next_obs
+  return decoded, executed

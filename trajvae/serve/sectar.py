@@ -98,10 +98,8 @@ class SectarBackend:
 
     def consistency(params, z, s0, seed):
       model = nnx.merge(self.graphdef, params)
-      decoded = model.state_decoder(z[None], s0[None], t)[0][0]
-      policy_fn = ppo.policy_sampler(model.policy, z[None])
-      executed = ppo.rollout(env, policy_fn, s0[None], t, jax.random.key(seed)).next_obs[0]
-      return decoded, executed
+      decoded, executed = ppo.decoded_and_executed(model, env, z[None], s0[None], t, jax.random.key(seed))
+      return decoded[0], executed[0]
 
     return consistency
 
