@@ -236,6 +236,15 @@ def test_corpus_progress_counts_bytes_so_the_eta_holds_with_big_files_first(caps
   assert "3/3 files" in capsys.readouterr().err
 
 
+def test_every_corpus_source_has_its_bytes_on_the_bar_chorales_included():
+  from trajvae.music.data.corpus import _source_size
+
+  sources = corpus_sources(["bach", "miscFolk"])
+  sizes = {source: _source_size(collection, source) for collection, source in sources}
+  assert all(size > 0 for size in sizes.values()), [s for s, n in sizes.items() if n == 0][:5]
+  assert _source_size("bach", "bach/no-such-chorale") == 0  # the parse reports it; the bar just skips it
+
+
 def test_the_corpus_parse_without_beaming_reads_the_same_tunes_as_music21s_default():
   from collections import Counter
 

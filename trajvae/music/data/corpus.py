@@ -162,13 +162,11 @@ def tune_to_sections(tune: _RawTune, off_grid: str = "skip") -> tuple[NoteSequen
 
 def _parse_source(collection: str, source: str) -> tuple[list[tuple[str, _RawTune]], dict[str, int]]:
   """One corpus file -> (piece_id, exact tune) pairs and counts: the slow music21 step."""
-  from music21 import converter, corpus, stream
+  from music21 import converter, stream
 
   counts: Counter = Counter()
   try:
-    path = corpus.getWork(source) if collection == "bach" else source
-    if isinstance(path, list):  # several formats of one chorale (e.g. .krn and .mxl): the first, as corpus.parse
-      path = path[0]
+    path = _source_file(collection, source)
     # From the source every time and never into music21's own pickle cache: that cache would then hold
     # scores without beams for every other user of music21 on the machine.
     with _without_beaming():
@@ -255,7 +253,7 @@ def load_corpus(
   totals: Counter = Counter()
   pieces: list[CorpusPiece] = []
   began = time.perf_counter()
-  sizes = [_source_size(path) for _, path in sources]
+  sizes = [_source_size(collection, path) for collection, path in sources]
   bar = _progress_bar(sizes, progress)
 
   def take(result) -> bool:
@@ -311,10 +309,24 @@ def _spawn():
   return multiprocessing.get_context("spawn")
 
 
-def _source_size(source: str) -> int:
+def _source_file(collection: str, source: str) -> str:
+  """The file a source names: a path, or for "bach" a corpus work name such as 'bach/bwv269' (of several formats
+  of one chorale, e.g. .krn and .mxl, the first, as music21's corpus.parse takes)."""
+  if collection != "bach":
+    return source
+  from music21 import corpus
+
+  path = corpus.getWork(source)
+  return str(path[0] if isinstance(path, list) else path)
+
+
+def _source_size(collection: str, source: str) -> int:
+  """The file's bytes, for the progress bar (0 when it cannot be found: the parse then reports the error)."""
+  from music21.exceptions21 import CorpusException
+
   try:
-    return os.path.getsize(source)
-  except OSError:
+    return os.path.getsize(_source_file(collection, source))
+  except (OSError, CorpusException):
     return 0
 
 
