@@ -48,20 +48,6 @@ def parse_args(argv=None) -> argparse.Namespace:
   return parser.parse_args(argv)
 
 
-def pick_pairs(windows: np.ndarray, num: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-  """num pairs of different windows, drawn without replacement while the split allows."""
-  if len(windows) < 2:
-    raise ValueError(f"need at least 2 held-out windows for interpolation, got {len(windows)}")
-  starts, ends = [], []
-  while len(starts) < num:
-    order = rng.permutation(len(windows))
-    for a, b in zip(order[0::2], order[1::2]):
-      if len(starts) < num and not np.array_equal(windows[a], windows[b]):
-        starts.append(a)
-        ends.append(b)
-  return windows[starts], windows[ends]
-
-
 def finite_or_none(value):
   """The same nested lists and dicts with NaN / inf numbers as None (strict JSON)."""
   if isinstance(value, dict):
@@ -98,7 +84,7 @@ def main(argv=None) -> dict:
 
   # 1. Interpolation.
   amounts = np.linspace(0.0, 1.0, args.amounts)
-  starts, ends = pick_pairs(heldout, args.pairs, rng)
+  starts, ends = latent_studies.pick_pairs(heldout, args.pairs, rng)
   interp = latent_studies.interpolation_study(trained, starts, ends, amounts, interp_key, args.temperature,
                                               args.elbo_samples, args.seed, args.batch)
   latent_plots.plot_interpolation(amounts, interp, out / "interpolation.png",

@@ -111,10 +111,9 @@ plots.save_piano_rolls([converter.from_tensors(t) for t in busier], OUT / "attri
 # %%
 rng = np.random.default_rng(0)
 pairs = 8 if SMOKE else 64
-picks = rng.choice(len(test_windows), 2 * pairs, replace=len(test_windows) < 2 * pairs)
+starts, ends = latent_studies.pick_pairs(test_windows, pairs, rng)  # different windows, no repeats while they last
 amounts = np.linspace(0.0, 1.0, 5 if SMOKE else 9)
-study = latent_studies.interpolation_study(model, test_windows[picks[:pairs]], test_windows[picks[pairs:]], amounts,
-                                           jax.random.key(4), batch=64)
+study = latent_studies.interpolation_study(model, starts, ends, amounts, jax.random.key(4), batch=64)
 latent_plots.plot_interpolation(amounts, study, OUT / "interpolation_study.png", f"{pairs} held-out pairs")
 train_subset = train_windows[rng.choice(len(train_windows), min(len(train_windows), 256 if SMOKE else 4000),
                                         replace=False)]

@@ -85,6 +85,20 @@ def test_data_space_path_switches_in_proportion_and_monotonically():
     latent_studies.data_space_path(SCALE, OFF_16TH, [1.5], rng)
 
 
+def test_pick_pairs_gives_different_windows_without_repeats_while_they_last():
+  windows = np.arange(10)[:, None, None] * np.ones((10, 4, 1), np.int32)
+  starts, ends = latent_studies.pick_pairs(windows, 5, np.random.default_rng(0))
+  assert starts.shape == ends.shape == (5, 4, 1)
+  used = [int(w[0, 0]) for w in np.concatenate([starts, ends])]
+  assert sorted(used) == list(range(10))  # 5 pairs of 10 windows: each window once
+  twins = np.concatenate([windows[:3], windows[:3]])  # 3 windows twice: pairs of equal windows have no path
+  for seed in range(5):
+    more_s, more_e = latent_studies.pick_pairs(twins, 12, np.random.default_rng(seed))  # more than 6 // 2 pairs
+    assert len(more_s) == 12 and all(not np.array_equal(a, b) for a, b in zip(more_s, more_e))
+  with pytest.raises(ValueError, match="2 different windows"):
+    latent_studies.pick_pairs(np.zeros((5, 4, 1), np.int32), 2, np.random.default_rng(0))
+
+
 def test_latent_space_path_ends_at_the_two_means():
   a, b = np.array([1.0, 0.0, 2.0]), np.array([0.0, -1.0, 1.0])
   path = latent_studies.latent_space_path(a, b, np.linspace(0, 1, 5))

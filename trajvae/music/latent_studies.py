@@ -43,6 +43,24 @@ def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
   return (a != b).mean(axis=(-2, -1))
 
 
+def pick_pairs(windows: np.ndarray, num: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+  """num (start, end) pairs of different windows [num, ...] each: disjoint pairs from one permutation, then
+  another permutation while more pairs are asked for than the windows allow (a pair of equal windows has no
+  path to interpolate, so it is skipped)."""
+  if len(windows) < 2 or all(np.array_equal(windows[0], w) for w in windows[1:]):
+    raise ValueError(f"interpolation needs at least 2 different windows, got {len(windows)} windows "
+                     f"with {len(np.unique(np.asarray(windows).reshape(len(windows), -1), axis=0))} distinct")
+  starts: list[int] = []
+  ends: list[int] = []
+  while len(starts) < num:
+    order = rng.permutation(len(windows))
+    for a, b in zip(order[0::2], order[1::2]):
+      if len(starts) < num and not np.array_equal(windows[a], windows[b]):
+        starts.append(int(a))
+        ends.append(int(b))
+  return windows[starts], windows[ends]
+
+
 def data_space_path(start: np.ndarray, end: np.ndarray, amounts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
   """Interpolants [A, steps, tracks]: at amount t, round(t * d) of the d differing positions take the end's token.
 
