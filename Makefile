@@ -76,8 +76,8 @@ experiment-musicvae: $(VENV)/.installed  ## Table 1 at CPU scale: 2-bar (8k step
 experiment-sectar: $(VENV)/.installed  ## SeCTAR vs flat PPO vs learned-dynamics MPC on waypoint and block (CPU scale)
 	$(PY) experiments/sectar_compare.py --small --out $(RUNS)/experiment-sectar
 
-experiment-sectar-curves: $(VENV)/.installed  ## SeCTAR/flat PPO/dynamics MPC curves vs the oracle, skill reuse, pictures (1M steps/run; SMALL=1: ~50k; ENVS=waypoint SEEDS="0 1")
-	$(PY) experiments/sectar_curves.py $(if $(SMALL),--small) $(if $(ENVS),--envs $(ENVS)) $(if $(SEEDS),--seeds $(SEEDS)) --out $(RUNS)/experiment-sectar-curves$(if $(SMALL),-small)
+experiment-sectar-curves: $(VENV)/.installed  ## SeCTAR/flat PPO/dynamics MPC curves vs the oracle, skill reuse, pictures (1M steps/run; SMALL=1: ~50k; ENVS=waypoint SEEDS="0 1" METHODS=sectar; SET="..." TAG=name: SeCTAR overrides, into their own folder)
+	$(PY) experiments/sectar_curves.py $(if $(SMALL),--small) $(if $(ENVS),--envs $(ENVS)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(METHODS),--methods $(METHODS)) $(if $(SET),--set $(SET)) --out $(RUNS)/experiment-sectar-curves$(if $(SMALL),-small)$(if $(TAG),-$(TAG))
 
 bench-sectar: $(VENV)/.installed  ## env-steps/s, PPO update throughput, MPC latency at K=2048
 	$(PY) benchmarks/sectar.py

@@ -3,8 +3,13 @@
   python experiments/sectar_curves.py --out runs/sectar_curves                  # the issue's scale: 1M env steps per run
   python experiments/sectar_curves.py --out /tmp/sectar_curves --small          # what was run here (see docs/sectar.md)
 
+  # SeCTAR trained with the authors' planner (K = 2048, H = 10) instead of the CPU preset's K = 256, H = 4:
+  python experiments/sectar_curves.py --envs waypoint --methods sectar --set mpc.num_sequences=2048 mpc.horizon=10 \
+      --out runs/sectar_curves_authors_planner
+
 Finished runs are cached in --out (curve_*.json; SeCTAR runs resume from their
-checkpoints), so an interrupted call continues where it stopped.
+checkpoints), so an interrupted call continues where it stopped. The folder
+records the preset and --set its SeCTAR runs were made with and refuses others.
 
 Per env (task 0), method and seed, one run to the env-step budget; then, from
 the SeCTAR run of the first seed: skill reuse (fresh MPC episodes with that one
@@ -100,6 +105,22 @@ def buffer_coverage(workdir: pathlib.Path, border: float = 2.8, margin: float = 
           "mean_displacement": float(np.linalg.norm(states[:, -1, :2] - xy, axis=-1).mean())}
 
 
+def check_overrides(out: pathlib.Path, preset: str, sets: list[str]) -> str | None:
+  """Record the SeCTAR preset and overrides an --out folder's runs are made with (out/sectar_overrides.json); a
+  message when the folder already holds runs made with others (cached curves and checkpoints would mix)."""
+  path = out / "sectar_overrides.json"
+  mine = {"preset": preset, "set": list(sets)}
+  if path.exists():
+    theirs = json.loads(path.read_text())
+    if theirs != mine:
+      return f"{out} holds runs made with {theirs}, not {mine}: use another --out"
+  elif any(out.glob("curve_*.json")) and (sets or preset != "{env}_cpu"):
+    return f"{out} holds runs made before overrides were recorded (preset {{env}}_cpu, no --set): use another --out"
+  else:
+    path.write_text(json.dumps(mine))
+  return None
+
+
 def write_outputs(results: dict, out: pathlib.Path) -> None:
   import matplotlib
 
@@ -171,6 +192,8 @@ def main(argv: list[str] | None = None) -> None:
   budget = {e: args.budget or (SMALL_BUDGET[e] if args.small else FULL_BUDGET) for e in args.envs}
   out = pathlib.Path(args.out)
   out.mkdir(parents=True, exist_ok=True)
+  if (problem := check_overrides(out, args.preset, args.set)) is not None:
+    parser.error(problem)
   t0 = time.perf_counter()
   runs: dict = {}
   reuse: dict = {}

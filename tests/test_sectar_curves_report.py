@@ -48,3 +48,20 @@ def test_report_has_every_method_both_planners_and_the_buffer_coverage(tmp_path)
   assert "mpc.num_sequences=2048 mpc.horizon=10" in table
   assert "10,000 segments): 59% start within 0.2 of the border, 1% in the right half" in table
   assert (tmp_path / "curves.png").stat().st_size > 10_000
+
+
+def test_an_out_folder_refuses_runs_with_other_overrides(tmp_path, capsys):
+  assert curves.check_overrides(tmp_path, "{env}_cpu", ["mpc.num_sequences=2048"]) is None  # recorded
+  assert curves.check_overrides(tmp_path, "{env}_cpu", ["mpc.num_sequences=2048"]) is None  # the same again
+  problem = curves.check_overrides(tmp_path, "{env}_cpu", [])
+  assert "mpc.num_sequences=2048" in problem and "another --out" in problem
+  for name in ("old", "older"):  # folders from before the record: their runs are the plain preset's
+    (tmp_path / name).mkdir()
+    (tmp_path / name / "curve_waypoint_sectar_s0.json").write_text("{}")
+  assert curves.check_overrides(tmp_path / "old", "{env}_cpu", []) is None
+  assert "before overrides were recorded" in curves.check_overrides(tmp_path / "older", "{env}_cpu", ["mpc.horizon=1"])
+  try:  # the script says so in one line, exit code 2
+    curves.main(["--envs", "waypoint", "--set", "mpc.horizon=3", "--report-only", "--out", str(tmp_path)])
+  except SystemExit as e:
+    assert e.code == 2
+  assert "another --out" in capsys.readouterr().err
