@@ -21,6 +21,15 @@ def test_band_is_not_extrapolated_past_a_shorter_run():
   assert std[4] == 0.0
 
 
+def test_band_past_every_run_is_nan_without_a_warning():
+  import warnings
+
+  with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    grid, mean, std = curves.band([[(0, 0.0), (500, 1.0)]], 1000, points=3)
+  assert np.isnan(mean[2]) and np.isnan(std[2]) and mean[1] == 1.0
+
+
 def test_skill_reuse_also_plans_with_the_authors_k_and_h():
   assert curves.planners("waypoint") == {"run": [], "authors": ["mpc.num_sequences=2048", "mpc.horizon=10"]}
 
