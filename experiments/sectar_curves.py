@@ -230,13 +230,16 @@ def main(argv: list[str] | None = None) -> None:
       t = time.perf_counter()
       reuse[env_name] = {}
       for planner, sets in planners(env_name).items():
-        cached = out / (f"reuse_{env_name}.json" if planner == "run" else f"reuse_{env_name}_{planner}.json")
+        # Keyed by the seed whose model plans (the first of --seeds), so a later call with other seeds does not
+        # report the first call's figures under its own seed.
+        tail = f"s{args.seeds[0]}" if planner == "run" else f"s{args.seeds[0]}_{planner}"
+        cached = out / f"reuse_{env_name}_{tail}.json"
         if cached.exists():
           reuse[env_name][planner] = json.loads(cached.read_text())
         elif not args.report_only:
           reuse[env_name][planner] = skill_reuse(workdir, env_name, args.reuse_episodes, sets)
           cached.write_text(json.dumps(reuse[env_name][planner]))
-      cached = out / f"coverage_{env_name}.json"
+      cached = out / f"coverage_{env_name}_s{args.seeds[0]}.json"
       if not cached.exists() and not args.report_only:
         cached.write_text(json.dumps(buffer_coverage(workdir)))
       if cached.exists():
