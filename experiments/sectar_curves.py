@@ -52,6 +52,7 @@ from trajvae.sectar import commands, configs, oracle, outer_loop
 METHODS = ("sectar", "flat_ppo", "dynamics_mpc")
 FULL_BUDGET = 1_000_000  # the scale (~1 h of this CPU per method with a faster recurrent core)
 SMALL_BUDGET = {"waypoint": 50_000, "block": 40_000}
+DEFAULT_PRESET = "{env}_cpu"  # SeCTAR's preset per env ({env} is replaced)
 
 
 def sectar_config(env_name: str, preset: str, seed: int, budget: int, sets: list[str]) -> configs.SectarConfig:
@@ -116,8 +117,8 @@ def check_overrides(out: pathlib.Path, preset: str, sets: list[str]) -> str | No
     theirs = json.loads(path.read_text())
     if theirs != mine:
       return f"{out} holds runs made with {theirs}, not {mine}: use another --out"
-  elif any(out.glob("curve_*.json")) and (sets or preset != "{env}_cpu"):
-    return f"{out} holds runs made before overrides were recorded (preset {{env}}_cpu, no --set): use another --out"
+  elif any(out.glob("curve_*.json")) and (sets or preset != DEFAULT_PRESET):
+    return f"{out} holds runs made before overrides were recorded (preset {DEFAULT_PRESET}, no --set): use another --out"
   else:
     path.write_text(json.dumps(mine))
   return None
@@ -186,7 +187,7 @@ def main(argv: list[str] | None = None) -> None:
   parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
   parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
   parser.add_argument("--budget", type=int, help="env steps per run (default: 1M, or per env with --small)")
-  parser.add_argument("--preset", default="{env}_cpu", help="SeCTAR preset ({env} is replaced)")
+  parser.add_argument("--preset", default=DEFAULT_PRESET, help="SeCTAR preset ({env} is replaced)")
   parser.add_argument("--reuse-episodes", type=int, default=4, help="MPC episodes per task for skill reuse")
   parser.add_argument("--report-only", action="store_true", help="tables and plots from the finished (cached) runs")
   parser.add_argument("--set", nargs="*", default=[], help="SeCTAR config overrides, e.g. mpc.num_sequences=512")
@@ -225,21 +226,20 @@ def main(argv: list[str] | None = None) -> None:
         cached.write_text(json.dumps(runs[env_name][method][str(seed)]))
         print(f"{env_name} {method} seed {seed}: final {compare.final(curve):.2f} after {curve[-1][0]:,} steps "
               f"({wall:.0f} s)", flush=True)
-    workdir = out / f"sectar_{env_name}_s{args.seeds[0]}"
+    # Skill reuse, coverage and pictures come from the first seed's model; their caches name that seed.
+    first = f"{env_name}_s{args.seeds[0]}"
+    workdir = out / f"sectar_{first}"
     if "sectar" in args.methods and (workdir / "checkpoints").exists():
       t = time.perf_counter()
       reuse[env_name] = {}
       for planner, sets in planners(env_name).items():
-        # Keyed by the seed whose model plans (the first of --seeds), so a later call with other seeds does not
-        # report the first call's figures under its own seed.
-        tail = f"s{args.seeds[0]}" if planner == "run" else f"s{args.seeds[0]}_{planner}"
-        cached = out / f"reuse_{env_name}_{tail}.json"
+        cached = out / f"reuse_{first}_{planner}.json"
         if cached.exists():
           reuse[env_name][planner] = json.loads(cached.read_text())
         elif not args.report_only:
           reuse[env_name][planner] = skill_reuse(workdir, env_name, args.reuse_episodes, sets)
           cached.write_text(json.dumps(reuse[env_name][planner]))
-      cached = out / f"coverage_{env_name}_s{args.seeds[0]}.json"
+      cached = out / f"coverage_{first}.json"
       if not cached.exists() and not args.report_only:
         cached.write_text(json.dumps(buffer_coverage(workdir)))
       if cached.exists():

@@ -4,6 +4,7 @@ import importlib.util
 import pathlib
 
 import numpy as np
+import pytest
 
 _spec = importlib.util.spec_from_file_location(
     "sectar_curves", pathlib.Path(__file__).parents[1] / "experiments" / "sectar_curves.py")
@@ -69,8 +70,7 @@ def test_an_out_folder_refuses_runs_with_other_overrides(tmp_path, capsys):
     (tmp_path / name / "curve_waypoint_sectar_s0.json").write_text("{}")
   assert curves.check_overrides(tmp_path / "old", "{env}_cpu", []) is None
   assert "before overrides were recorded" in curves.check_overrides(tmp_path / "older", "{env}_cpu", ["mpc.horizon=1"])
-  try:  # the script says so in one line, exit code 2
+  with pytest.raises(SystemExit) as exit_info:  # the script says so in one line, exit code 2
     curves.main(["--envs", "waypoint", "--set", "mpc.horizon=3", "--report-only", "--out", str(tmp_path)])
-  except SystemExit as e:
-    assert e.code == 2
+  assert exit_info.value.code == 2
   assert "another --out" in capsys.readouterr().err
