@@ -1,10 +1,11 @@
-"""SeCTAR explorer: -(NLL/T + KL) reward at the authors' indices, segments, starts, the entropy reset."""
+"""SeCTAR explorer: +(NLL/T + KL) reward (novelty) at the authors' indices, segments, starts, the entropy reset."""
 
 import dataclasses
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from flax import nnx
 
@@ -12,12 +13,46 @@ from trajvae.sectar import buffer as rb
 from trajvae.sectar import explore, ppo
 from trajvae.sectar.configs import ExploreConfig, PPOConfig, SectarModelConfig
 from trajvae.sectar.envs import make_env
-from trajvae.sectar.losses import Batch, vae_bc_terms
+from trajvae.sectar.losses import Batch, vae_bc_loss, vae_bc_terms
 from trajvae.sectar.model import PolicyDecoder, Sectar
 
 T = 4
 CFG = SectarModelConfig(obs_dim=2, action_dim=4, latent_dim=3, encoder_hidden=16, decoder_hidden=16, decoder_mlp=(16,),
                   policy_mlp=(16,))
+
+
+def fit_to_standing_still(steps: int = 150) -> tuple[nnx.GraphDef, object]:
+  """A small VAE fitted on segments that stand still at random points (what a wall push or a no-op gives)."""
+  graphdef, params = nnx.split(Sectar(CFG, rngs=nnx.Rngs(0)), nnx.Param)
+  points = jax.random.uniform(jax.random.key(7), (256, 1, 2), minval=-2.0, maxval=2.0)
+  batch = Batch(jnp.broadcast_to(points, (256, T + 1, 2)), jnp.zeros((256, T), jnp.int32))
+  opt = optax.adam(3e-3)
+
+  @jax.jit
+  def step(carry, key):
+    params, opt_state = carry
+    grads = jax.grad(lambda p: vae_bc_loss(nnx.merge(graphdef, p), batch, key, bc_weight=0.0)[0])(params)
+    updates, opt_state = opt.update(grads, opt_state, params)
+    return (optax.apply_updates(params, updates), opt_state), None
+
+  (params, _), _ = jax.lax.scan(step, (params, opt.init(params)), jax.random.split(jax.random.key(8), steps))
+  return graphdef, params
+
+
+@pytest.mark.slow
+def test_reward_pays_more_for_a_segment_the_vae_explains_badly():
+  """The explorer seeks novelty: after the VAE learned standing still, a walk pays more than standing still."""
+  graphdef, params = fit_to_standing_still()
+  model = nnx.merge(graphdef, params)
+  s0 = jnp.array([[0.5, -0.5]])
+  still = jnp.broadcast_to(s0[:, None], (1, T + 1, 2))
+  walk = s0[:, None] + 0.2 * jnp.arange(T + 1, dtype=jnp.float32)[None, :, None]  # 0.2 per step, diagonally
+  keys = jax.random.split(jax.random.key(9), 16)
+  mean_reward = lambda segs: float(jnp.mean(jax.vmap(lambda k: explore.segment_reward(model, segs, k))(keys)))
+  assert mean_reward(walk) > mean_reward(still) + 1.0
+  # And the formula: +(NLL / T + KL), the negative per-step ELBO, with the same z key.
+  terms = vae_bc_terms(model, Batch(walk, jnp.zeros((1, T), jnp.int32)), keys[0])
+  np.testing.assert_allclose(explore.segment_reward(model, walk, keys[0]), terms.nll / T + terms.kl, rtol=1e-5)
 
 
 @pytest.mark.slow
@@ -29,10 +64,10 @@ def test_reward_is_negative_per_step_elbo_at_the_authors_indices():
   next_obs = jax.random.normal(jax.random.key(2), (n, length, 2))
   key = jax.random.key(3)
   rewards = explore.elbo_reward_fn(graphdef, T)((params, key), None, starts, next_obs, jnp.zeros((n, length)))
-  # By hand: the segments, and -(NLL / T + KL) from the VAE+BC loss terms with the same z key.
+  # By hand: the segments, and +(NLL / T + KL) from the VAE+BC loss terms with the same z key.
   states = np.concatenate([np.asarray(starts)[:, None], np.asarray(next_obs)], axis=1).reshape(n * segs, T + 1, 2)
   terms = vae_bc_terms(nnx.merge(graphdef, params), Batch(jnp.asarray(states), jnp.zeros((n * segs, T), jnp.int32)), key)
-  per_seg = -(np.asarray(terms.nll) / T + np.asarray(terms.kl)).reshape(n, segs)
+  per_seg = (np.asarray(terms.nll) / T + np.asarray(terms.kl)).reshape(n, segs)
   expected = np.zeros((n, length), np.float32)
   expected[:, T] = per_seg[:, 0]  # the action after segment 0's last state s_T (the authors' rewidx)
   expected[:, length - 1] = per_seg[:, 1]  # the last action

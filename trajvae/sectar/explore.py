@@ -5,8 +5,9 @@ decoder's MLP without z, Gaussian std init 20 for continuous actions) starts
 from num_starts of the MPC episodes' replan states (drawn without replacement;
 the task's start state is among them) and runs (T+1) * num_segments - 1 steps;
 the start state and its states are cut into num_segments segments of T+1
-states. Each segment's reward is -(NLL / T + KL) under the current VAE (the
-authors' per-step NLL), paid at action index (k+1)(T+1) - 1 for segment k (the
+states. Each segment's reward is +(NLL / T + KL), its negative ELBO per step
+under the current VAE (the authors' `rewards[i, rewidx] = neg_elbos[i]` with
+`neg_ll = -log_likelihood / path_len` of vae_bc.py), paid at action index (k+1)(T+1) - 1 for segment k (the
 step after its last state) and at the last action for the last segment; zero
 elsewhere. So PPO (minibatches of 200 samples, 10 epochs) pushes the explorer
 towards behaviour the model cannot yet encode. If the mean entropy of the
@@ -50,16 +51,14 @@ def segment_nll_kl(model: Sectar, states: Array, key: Array) -> tuple[Array, Arr
   return state_decoder_nll(means, sd_std, states[..., 1:, :]), kl_to_standard_normal(mean, std)
 
 
-def segment_elbo(model: Sectar, states: Array, key: Array) -> Array:
-  """ELBO (beta = 1, one z sample) of segments states [B, T+1, D] -> [B]; as LossTerms.elbo with the same key."""
-  nll, kl = segment_nll_kl(model, states, key)
-  return -nll - kl
-
-
 def segment_reward(model: Sectar, states: Array, key: Array) -> Array:
-  """The explorer's reward per segment, -(NLL / T + KL) (the authors' forward_batch: NLL per step, KL unweighted)."""
+  """The explorer's reward per segment, +(NLL / T + KL): large where the VAE explains the segment badly.
+
+  The authors' vaepdentropy.py pays `neg_elbo = neg_ll + kl` from vae_bc.py's forward_batch (NLL per step, KL
+  unweighted), and PPO maximises it: the explorer seeks what the model cannot yet encode.
+  """
   nll, kl = segment_nll_kl(model, states, key)
-  return -(nll / (states.shape[-2] - 1) + kl)
+  return nll / (states.shape[-2] - 1) + kl
 
 
 def reward_indices(segment_len: int, num_segments: int) -> list[int]:
@@ -134,7 +133,7 @@ def make_explore_step(env: SectarEnv, model_graphdef: nnx.GraphDef, graphdef: nn
 
   model_graphdef is the SeCTAR model's, graphdef the explorer's (init_explorer).
   One explorer PPO iteration: rollouts from num_starts states of start_pool
-  (the MPC replan states, drawn without replacement), -(NLL/T + KL) rewards, a
+  (the MPC replan states, drawn without replacement), +(NLL/T + KL) rewards, a
   PPO update (kept only if do_update: the authors skip it at the first
   iteration), the reset of the weights if the rollout's entropy (before the
   update) is below reset_entropy, and the segments appended to the buffer.
@@ -158,7 +157,7 @@ def make_explore_step(env: SectarEnv, model_graphdef: nnx.GraphDef, graphdef: nn
     segs, acts = cut_segments(data.starts, data.rollout.next_obs, data.rollout.actions, segment_len)
     buffer = rb.add(buffer, segs, acts)
     out = {
-        "explore_neg_elbo": -jnp.mean(metrics["reward"]) / config.num_segments,  # mean NLL/T + KL per segment
+        "explore_neg_elbo": jnp.mean(metrics["reward"]) / config.num_segments,  # mean NLL/T + KL per segment
         "explore_entropy": ent,
         "explore_reset": reset.astype(jnp.float32),
         "explore_env_steps": jnp.float32(config.num_starts * length),
