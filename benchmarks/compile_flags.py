@@ -54,7 +54,7 @@ def measure(preset: str) -> dict:
     return result
 
   eps, mpc_m = timed("mpc", stages.mpc, state.params, k_mpc)
-  pool = eps.plan_states.reshape(-1, eps.plan_states.shape[-1])
+  pool = eps.replan_states.reshape(-1, eps.replan_states.shape[-1])
   _, buf, explore_m = timed("explore", stages.explore, state.explorer, state.params, state.buffer, pool, k_explore,
                             jnp.asarray(True))
   *_, fit_m = timed("fit", stages.fit, state.params, state.vae_opt, state.pd_opt, buf, k_fit)

@@ -103,6 +103,26 @@ def test_episode_records_its_replan_states():
   cfg = MPCConfig(num_sequences=4, horizon=2, num_latents=3)
   ep = jax.jit(lambda k: planning.mpc_episode(env, decode, lambda z: lambda o, k: (z[:2], {}), None, k, cfg, 5, 2))(
       jax.random.key(0))
-  assert ep.plan_states.shape == (3, 2)
-  np.testing.assert_array_equal(ep.plan_states[0], env.start_state)  # the task's start state is a replan state
-  np.testing.assert_array_equal(ep.plan_states[1:], ep.obs[4:-1:5])  # then each segment's end state
+  assert ep.replan_states.shape == (3, 2)
+  np.testing.assert_array_equal(ep.replan_states[0], env.start_state)  # the task's start state is a replan state
+  np.testing.assert_array_equal(ep.replan_states[1:], ep.obs[4:-1:5])  # then each segment's end state
+
+
+def test_episode_returns_the_plans_it_executed():
+  """Each segment's plan comes back as chosen: its first latent is the one executed, and with a perfect model
+  (the decoder predicts exactly what following z does) the plan's first segment is the executed path."""
+  env = make_env("waypoint", task=0, continuous=True)
+
+  def decode(params, z, s0, length):  # straight 0.2 * clip(z) steps, clipped per axis at the border as the env
+    steps = jnp.arange(1, length + 1, dtype=jnp.float32)[None, :, None]
+    return jnp.clip(s0[:, None] + 0.2 * jnp.clip(z[:, None, :2], -1, 1) * steps, -2.8, 2.8)
+
+  t, cfg = 5, MPCConfig(num_sequences=8, horizon=3, num_latents=4)
+  ep = jax.jit(lambda k: planning.mpc_episode(env, decode, lambda z: lambda o, k: (z[:2], {}), None, k, cfg, t, 2))(
+      jax.random.key(3))
+  assert ep.plans.latents.shape == (4, 3, 2) and ep.plans.states.shape == (4, 3 * t, 2)
+  np.testing.assert_array_equal(ep.plans.latents[:, 0], ep.latents)
+  segments = np.asarray(ep.obs).reshape(4, t, 2)
+  np.testing.assert_allclose(np.asarray(ep.plans.states)[:, :t], segments, atol=1e-5)
+  # The plans differ between segments (each replans from where the last one ended).
+  assert not np.allclose(ep.plans.latents[0], ep.plans.latents[1])

@@ -296,8 +296,10 @@ def test_sectar_episode_replays_the_plans(served):
   t, n = info["segment_len"], info["num_latents"]
   assert len(out["executed"]["xy"]) == n * t + 1 and len(out["segments"]) == n and out["map"] == info["maps"]["3"]
   for seg in out["segments"]:
-    # The recomputed plan behind each segment starts with the latent that was executed.
-    assert seg["plan_first_latent_matches"]
+    # The plan behind each segment is the one the episode chose: its first latent is the one executed, and its
+    # first decoded segment is the one the page draws as predicted.
+    assert np.allclose(seg["plan_latents"][0], seg["latent"], atol=1e-3)
+    assert np.allclose(seg["plan"]["xy"][: t + 1], seg["predicted"]["xy"], atol=1e-3)
     assert len(seg["plan"]["xy"]) == info["horizon"] * t + 1 and len(seg["predicted"]["xy"]) == t + 1
   assert out["reward"] == sum(out["rewards"])
   assert client.post(url(app, "sectar", "episode"), data={"task": 3, "seed": 2}).json() == out

@@ -110,7 +110,7 @@ def planned_episode(run: TrainedRun, key: jax.Array) -> dict:
   best = int(jnp.argmax(eps.rewards.sum(-1)))
   obs, zs = eps.obs[best], eps.latents[best]
   model = nnx.merge(stages.graphdefs.model, run.state.params)
-  seg_starts = eps.plan_states[best]
+  seg_starts = eps.replan_states[best]
   predicted = model.state_decoder(zs, seg_starts, t)[0].reshape(-1, obs.shape[-1])
   decode = lambda p, z, s0, n: model.state_decoder(z, s0, n)[0]
   first = planning.plan(decode, env.reward_fn, None, env.start_state, jnp.int32(0), key, config.mpc, t,

@@ -188,7 +188,7 @@ def build(config: SectarConfig, mesh: Mesh | None = None) -> Stages:
     eps = episodes(params, key, config.mpc.num_episodes)
     ret = jnp.sum(eps.rewards, axis=-1)
     return eps, {"task_reward": jnp.mean(ret), "task_reward_std": jnp.std(ret),
-                 "task_reward_max": jnp.max(ret), "mpc_predicted_score": jnp.mean(eps.predicted_scores)}
+                 "task_reward_max": jnp.max(ret), "mpc_predicted_score": jnp.mean(eps.plans.score)}
 
   vae_names = ("vae_loss", "vae_nll", "vae_kl", "vae_bc", "vae_elbo")
 
@@ -249,7 +249,7 @@ def run_iteration(stages: Stages, state: LoopState, iteration: int, key: Array) 
   MPC episodes."""
   k_mpc, k_explore, k_fit = jax.random.split(key, 3)
   eps, mpc_m = stages.mpc(state.params, k_mpc)
-  pool = eps.plan_states.reshape(-1, eps.plan_states.shape[-1])  # the replan states (the authors' all_inits)
+  pool = eps.replan_states.reshape(-1, eps.replan_states.shape[-1])  # the replan states (the authors' all_inits)
   explorer, buf, exp_m = stages.explore(state.explorer, state.params, state.buffer, pool, k_explore,
                                         jnp.asarray(iteration > 0))
   params, vopt, popt, fit_m = stages.fit(state.params, state.vae_opt, state.pd_opt, buf, k_fit)

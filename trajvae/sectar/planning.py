@@ -104,9 +104,9 @@ def plan(decode: DecodeFn, reward_fn: RewardFn, decoder_params: Any, s0: Array, 
 class Episode(NamedTuple):
   obs: Array  # [num_latents * T, D] visited states
   rewards: Array  # [num_latents * T]
-  latents: Array  # [num_latents, Z] executed latents
-  predicted_scores: Array  # [num_latents]
-  plan_states: Array  # [num_latents, D] the state at each replan, the start first (the explorer's start pool)
+  latents: Array  # [num_latents, Z] executed latents (plans.latents[:, 0])
+  plans: Plan  # the plan behind each segment: latents [num_latents, H, Z], score [num_latents], states [.., H*T, D]
+  replan_states: Array  # [num_latents, D] the state at each replan, the start first (the explorer's start pool)
 
 
 def mpc_episode(env: SectarEnv, decode: DecodeFn, latent_policy: LatentPolicy, decoder_params: Any, key: Array,
@@ -114,6 +114,7 @@ def mpc_episode(env: SectarEnv, decode: DecodeFn, latent_policy: LatentPolicy, d
   """One task episode of config.num_latents segments from the env's start state: plan, run the first latent's
   policy (latent_policy(z)) for T = segment_len steps, replan.
 
+  Every segment's plan is returned as it was chosen, so pictures and pages show what was executed.
   vmap over keys for a batch of episodes (the authors' mpc_batch).
   """
 
@@ -124,12 +125,11 @@ def mpc_episode(env: SectarEnv, decode: DecodeFn, latent_policy: LatentPolicy, d
     start = state.obs
     best = plan(decode, lambda s, p: env.reward_fn(s, p), decoder_params, start, ps.progress, k_plan, config,
                 segment_len, latent_dim, latents_left=config.num_latents - i)
-    z = best.latents[0]
-    state, steps = generate_unroll(env.step, state, latent_policy(z), k_act, segment_len)
-    return state, (steps.next_obs, steps.reward, z, best.score, start)
+    state, steps = generate_unroll(env.step, state, latent_policy(best.latents[0]), k_act, segment_len)
+    return state, (steps.next_obs, steps.reward, best, start)
 
   num_latents = config.num_latents
   xs = (jax.random.split(key, num_latents), jnp.arange(num_latents))
-  _, (obs, rew, zs, scores, starts) = jax.lax.scan(segment, env.reset(key), xs)
+  _, (obs, rew, plans, starts) = jax.lax.scan(segment, env.reset(key), xs)
   flat = lambda x: x.reshape((-1,) + x.shape[2:])
-  return Episode(flat(obs), flat(rew), zs, scores, starts)
+  return Episode(flat(obs), flat(rew), plans.latents[:, 0], plans, starts)

@@ -1,10 +1,9 @@
 """SeCTAR endpoints: replay an MPC episode on a task map, and decoded vs executed paths for one latent.
 
-An episode is `planning.mpc_episode` with one key. Its plans are recomputed
-afterwards from the same per-segment keys, start states and reward progress,
-so the page shows the exact H-latent plan behind every executed segment (its
-first latent is the one executed). Each task configuration is compiled once at
-start-up.
+An episode is `planning.mpc_episode` with one key; it returns the H-latent plan
+it chose at every replan, so the page shows the plan behind each executed
+segment (its first latent is the one executed). Each task configuration is
+compiled once at start-up.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ import numpy as np
 from flax import nnx
 
 from trajvae.sectar import buffer as rb
-from trajvae.sectar import outer_loop, planning, ppo
+from trajvae.sectar import outer_loop, ppo
 from trajvae.sectar.envs import BlockEnv, SectarEnv, make_env
 from trajvae.serve.common import ApiError, Params
 
@@ -57,39 +56,18 @@ class SectarBackend:
     self._buffer_start = jax.jit(lambda buffer, seed: rb.sample_start_states(buffer, jax.random.key(seed), 1)[0])
     self._lock = threading.Lock()
 
-  def _split(self, params):
-    model = nnx.merge(self.graphdef, params)
-    return model, nnx.split(model.state_decoder, nnx.Param)
-
   def _replay_fn(self, env: SectarEnv):
     config, t = self.config, self.config.segment_len
     one = dataclasses.replace(config, mpc=dataclasses.replace(config.mpc, num_episodes=1))
     episodes = outer_loop.make_mpc_fns(env, self.graphdefs, one)
 
     def replay(params, seed):
-      key = jax.random.key(seed)
-      ep = jax.tree.map(lambda x: x[0], episodes(params, key, 1))
-      episode_key = jax.random.split(key, 1)[0]  # what make_mpc_fns hands mpc_episode
-      model, (sd_g, sd_p) = self._split(params)
-      decode = lambda p, z, s0, n: nnx.merge(sd_g, p)(z, s0, n)[0]
-      start = env.reset(episode_key).obs
-      segments = ep.obs.reshape(-1, t, ep.obs.shape[-1])
-      seg_starts = jnp.concatenate([start[None], segments[:-1, -1]])
-
-      def progress_after(p, seg):
-        _, p = env.reward_fn(seg, p)
-        return p, p
-
-      _, after = jax.lax.scan(progress_after, jnp.int32(0), segments)
-      progress = jnp.concatenate([jnp.zeros((1,), jnp.int32), after[:-1]])
-      plan_keys = jax.vmap(lambda k: jax.random.split(k)[0])(jax.random.split(episode_key, config.mpc.num_latents))
-      plans = jax.vmap(lambda s0, pr, k: planning.plan(decode, env.reward_fn, sd_p, s0, pr, k, config.mpc, t,
-                                                                 config.model.latent_dim))(
-          seg_starts, progress, plan_keys)
-      predicted = model.state_decoder(ep.latents, seg_starts, t)[0]
-      return {"start": start, "obs": ep.obs, "rewards": ep.rewards, "latents": ep.latents,
-              "scores": ep.predicted_scores, "seg_starts": seg_starts, "predicted": predicted,
-              "plan_states": plans.states, "plan_latents": plans.latents, "progress": progress}
+      ep = jax.tree.map(lambda x: x[0], episodes(params, jax.random.key(seed), 1))
+      model = nnx.merge(self.graphdef, params)
+      predicted = model.state_decoder(ep.latents, ep.replan_states, t)[0]
+      return {"start": ep.replan_states[0], "obs": ep.obs, "rewards": ep.rewards, "latents": ep.latents,
+              "scores": ep.plans.score, "seg_starts": ep.replan_states, "predicted": predicted,
+              "plan_states": ep.plans.states, "plan_latents": ep.plans.latents}
 
     return replay
 
@@ -157,7 +135,7 @@ class SectarBackend:
           "start_step": i * t, "latent": _round(out["latents"][i]), "predicted_score": float(out["scores"][i]),
           "predicted": self._paths(env, np.concatenate([out["seg_starts"][i][None], out["predicted"][i]])),
           "plan": self._paths(env, np.concatenate([out["seg_starts"][i][None], out["plan_states"][i]])),
-          "plan_first_latent_matches": bool(np.allclose(out["plan_latents"][i][0], out["latents"][i], atol=1e-5)),
+          "plan_latents": _round(out["plan_latents"][i]),
       })
     executed = np.concatenate([out["start"][None], out["obs"]])
     rewards = np.asarray(out["rewards"])
