@@ -3,9 +3,11 @@
   python experiments/sectar_curves.py --out runs/sectar_curves                  # the issue's scale: 1M env steps per run
   python experiments/sectar_curves.py --out /tmp/sectar_curves --small          # what was run here (see docs/sectar.md)
 
-  # SeCTAR trained with the authors' planner (K = 2048, H = 10) instead of the CPU preset's K = 256, H = 4:
-  python experiments/sectar_curves.py --envs waypoint --methods sectar --set mpc.num_sequences=2048 mpc.horizon=10 \
+  # SeCTAR trained with the authors' planner (random K = 2048, H = 10) instead of the CPU preset's CEM at K = 256:
+  python experiments/sectar_curves.py --envs waypoint --methods sectar --set mpc.method=random mpc.num_sequences=2048 \
       --out runs/sectar_curves_authors_planner
+  # the earlier CPU presets (random K = 256, H = 4):
+  python experiments/sectar_curves.py --preset {env}_cpu_h4 --out runs/sectar_curves_h4
 
 Finished runs are cached in --out (curve_*.json; SeCTAR runs resume from their
 checkpoints), so an interrupted call continues where it stopped. The folder
@@ -84,10 +86,11 @@ def band(curves: list[list[tuple[int, float]]], budget: int, points: int = 40) -
 
 
 def planners(env_name: str) -> dict[str, list[str]]:
-  """Skill reuse plans with the run's own planner and with the authors' (the full preset's K and H: waypoint
-  2048 and 10), which the CPU presets shrink for training (K = 256, H = 4)."""
+  """Skill reuse plans with the run's own planner and with the authors' (the full preset's: random shooting,
+  K = 2048, H = 10), which the CPU presets replace by CEM at K = 256 (the earlier *_cpu_h4: random, K = 256, H = 4)."""
   mpc = configs.PRESETS[env_name]().mpc
-  return {"run": [], "authors": [f"mpc.num_sequences={mpc.num_sequences}", f"mpc.horizon={mpc.horizon}"]}
+  return {"run": [], "authors": [f"mpc.method={mpc.method}", f"mpc.num_sequences={mpc.num_sequences}",
+                                 f"mpc.horizon={mpc.horizon}"]}
 
 
 def skill_reuse(workdir: pathlib.Path, env_name: str, episodes: int, planner: list[str]) -> dict:

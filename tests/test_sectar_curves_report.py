@@ -32,7 +32,8 @@ def test_band_past_every_run_is_nan_without_a_warning():
 
 
 def test_skill_reuse_also_plans_with_the_authors_k_and_h():
-  assert curves.planners("waypoint") == {"run": [], "authors": ["mpc.num_sequences=2048", "mpc.horizon=10"]}
+  assert curves.planners("waypoint") == {"run": [], "authors": ["mpc.method=random", "mpc.num_sequences=2048",
+                                                               "mpc.horizon=10"]}
 
 
 def test_report_has_every_method_both_planners_and_the_buffer_coverage(tmp_path):
