@@ -193,3 +193,26 @@ def test_bad_input_is_a_clear_error():
   with pytest.raises(ValueError, match="shape"):
     cenv.checked_step(cs, np.zeros(2))
   assert cenv.checked_step(cs, np.array([1.0, 0.0, 0.0])).obs.shape == (15,)
+
+
+def test_env_answers_for_its_task_positions_and_paid_goals():
+  env = WaypointEnv(task=0)
+  goals = np.asarray(env.goals)
+  # The paid goals are the ones the reward pays when every goal is visited in order.
+  rew, _ = env.reward_fn(jnp.asarray(goals)[None])
+  np.testing.assert_array_equal(env.paid_goals(), np.nonzero(np.asarray(rew)[0])[0])
+  benv = BlockEnv(task=0)
+  np.testing.assert_array_equal(benv.paid_goals(), np.arange(4))
+  # with_task swaps the start and goals in a copy (also traced, under jit), leaving the original alone.
+  other = WaypointEnv(task=3)
+  moved = env.with_task(other.start_state, other.goals)
+  np.testing.assert_array_equal(moved.reset(jax.random.key(0)).obs, other.start_state)
+  pays = jax.jit(lambda s, g: env.with_task(s, g).reward_fn(g[None])[0].sum())(other.start_state, other.goals)
+  assert float(pays) == float(other.reward_fn(other.goals[None])[0].sum()) == 16
+  np.testing.assert_array_equal(env.start_state, WaypointEnv(task=0).start_state)
+  np.testing.assert_array_equal(env.goals, goals)
+  # position and start_at: the kinematic envs' xy is the first two numbers; the rest of the start is kept.
+  s0 = benv.start_at([1.5, -2.0])
+  np.testing.assert_allclose(benv.position(s0), [1.5, -2.0])
+  np.testing.assert_array_equal(s0[2:], np.asarray(benv.start_state)[2:])
+  assert env.positionable_start and benv.positionable_start

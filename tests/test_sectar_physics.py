@@ -167,6 +167,16 @@ def test_rewards_on_goals_and_reward_fn_matches_env(wheeled, swimmer):
   assert tasks.goal_task("swimmer", 3).shape == (10, 2) and tasks.goal_task("wheeled", 4).shape == (50, 2)
 
 
+def test_position_is_the_rewarded_xy_and_the_start_is_not_positionable(wheeled, swimmer):
+  s = np.arange(8.0)
+  np.testing.assert_array_equal(swimmer.env.position(s), [6.0, 7.0])  # the swimmer's COM
+  np.testing.assert_array_equal(wheeled.env.position(np.arange(9.0)), [0.0, 1.0])
+  np.testing.assert_array_equal(swimmer.env.paid_goals(), np.arange(2, 10, 3))
+  assert not swimmer.env.positionable_start
+  with pytest.raises(ValueError, match="cannot be set by position"):
+    swimmer.env.start_at([0.0, 0.0])
+
+
 def test_bad_input_is_a_clear_error(wheeled):
   with pytest.raises(ValueError, match="continuous-control"):
     make_env("wheeled", continuous=False)

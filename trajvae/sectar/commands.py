@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import pathlib
 from typing import NamedTuple, Sequence
@@ -52,8 +51,7 @@ def task_returns_fn(run: TrainedRun):
   config = run.config
 
   def returns(params, key, start, goals):
-    env = copy.copy(run.stages.env)  # the same env with the task's arrays swapped in (traced)
-    env._start, env.goals = start, goals
+    env = run.stages.env.with_task(start, goals)  # the task's arrays are traced: one compile for every task
     eps = outer_loop.make_mpc_fns(env, run.stages.graphdefs, config)(params, key, config.eval.num_episodes)
     return jnp.sum(eps.rewards, axis=-1)
 

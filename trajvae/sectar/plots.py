@@ -15,7 +15,7 @@ from trajvae.sectar.envs import BlockEnv, SectarEnv
 
 def _xy(env: SectarEnv, states: np.ndarray) -> np.ndarray:
   """The rewarded xy position of states [..., D] (the swimmer's COM, the others' first two numbers)."""
-  return states[..., getattr(env, "position_slice", slice(0, 2))]
+  return env.position(states)
 
 
 def _arena(ax, env: SectarEnv) -> None:
@@ -23,7 +23,7 @@ def _arena(ax, env: SectarEnv) -> None:
   goals = np.asarray(env.goals)
   if not isinstance(env, BlockEnv):
     ax.scatter(goals[:, 0], goals[:, 1], s=12, c="0.7", label="goals in order")
-    paid = goals[2::3]
+    paid = goals[env.paid_goals()]
     ax.scatter(paid[:, 0], paid[:, 1], s=60, marker="*", c="gold", edgecolors="k", linewidths=0.4, label="paid (+1)")
   else:
     for i, g in enumerate(goals):

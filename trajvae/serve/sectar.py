@@ -28,8 +28,8 @@ SEED_MAX = 2**31 - 1
 
 
 def xy(env: SectarEnv, states: np.ndarray) -> np.ndarray:
-  """The rewarded xy position of states [..., D]."""
-  return np.asarray(states)[..., getattr(env, "position_slice", slice(0, 2))]
+  """The rewarded xy positions of states [..., D], as the env defines them."""
+  return env.position(np.asarray(states))
 
 
 def _round(x: np.ndarray) -> list:
@@ -88,9 +88,8 @@ class SectarBackend:
     kind = "block" if isinstance(env, BlockEnv) else "goals"
     start = np.asarray(env.start_state)
     out = {"kind": kind, "goals": _round(goals), "start": _round(xy(env, start))}
-    if kind == "goals":
-      out["paid"] = list(range(2, len(goals), 3))
-    else:
+    out["paid"] = env.paid_goals().tolist()
+    if kind == "block":
       out["objects"] = _round(start[2:10].reshape(4, 2))
     return out
 
@@ -105,7 +104,7 @@ class SectarBackend:
     return {"env": self.config.env.name, "tasks": list(self.tasks), "latent_dim": self.config.model.latent_dim,
             "segment_len": self.config.segment_len, "num_latents": self.config.mpc.num_latents,
             "horizon": self.config.mpc.horizon, "num_sequences": self.config.mpc.num_sequences,
-            "obs_dim": env.observation_size, "clickable_start": not hasattr(env, "position_slice"),
+            "obs_dim": env.observation_size, "clickable_start": env.positionable_start,
             "latent_range": list(LATENT_RANGE), "maps": {str(t): self._map(self.envs[t]) for t in self.tasks},
             "buffer_size": int(self.buffer.size)}
 
@@ -162,10 +161,9 @@ class SectarBackend:
           raise ApiError(409, "this run's buffer is empty")
         s0 = np.asarray(self._buffer_start(self.buffer, jnp.int32(seed)))
       else:
-        if hasattr(env, "position_slice"):
+        if not env.positionable_start:
           raise ApiError(400, f"a {self.config.env.name} start state cannot be set by position; use task or buffer")
-        s0 = np.asarray(env.start_state).copy()
-        s0[:2] = [p.number("x", None, -3.0, 3.0), p.number("y", None, -3.0, 3.0)]
+        s0 = env.start_at([p.number("x", None, -3.0, 3.0), p.number("y", None, -3.0, 3.0)])
       fn = self._consistency[task]
       decoded, executed = jax.device_get(fn(self.params, jnp.asarray(z), jnp.asarray(s0, jnp.float32), jnp.int32(seed)))
     d = np.concatenate([s0[None], decoded])

@@ -17,6 +17,7 @@ propagates into the state (visible, never silently hidden).
 from __future__ import annotations
 
 import abc
+import copy
 from typing import Any
 
 import jax
@@ -27,6 +28,7 @@ from flax import struct
 
 Array = jax.Array
 
+GOAL_EVERY = 3  # goal-sequence tasks pay only every 3rd goal (the authors' `rstate % 3 == 2`)
 MOVE_DISTANCE = 0.2
 # Discrete moves 0..3 of the authors' code: +x, +y, -x, -y.
 MOVES = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]], np.float32) * MOVE_DISTANCE
@@ -47,7 +49,7 @@ class EnvState:
 
 
 def goal_sequence_reward(pos: Array, goals: Array, progress: Array, radius: float,
-                         every: int = 3) -> tuple[Array, Array]:
+                         every: int = GOAL_EVERY) -> tuple[Array, Array]:
   """(reward, new progress) of the authors' goal-sequence tasks (waypoint, wheeled, swimmer).
 
   Reaching the current goal (distance < radius) advances progress; only every
@@ -67,6 +69,32 @@ class SectarEnv(Env, abc.ABC):
   continuous: bool
   num_actions: int  # discrete action count (0 for continuous-only envs)
   continuous_action_size: int
+  goals: Array  # the task's goals [G, 2] (in order)
+  _start: Array  # the task's start observation (start_state)
+  position_slice: slice = slice(0, 2)  # where the rewarded xy position sits in the observation
+  positionable_start: bool = True  # whether a start state may be made by moving the task's start to another xy
+
+  def with_task(self, start: Array, goals: Array) -> SectarEnv:
+    """The same env on another task: its start observation and goals swapped in (arrays may be traced)."""
+    env = copy.copy(self)
+    env._start, env.goals = start, goals
+    return env
+
+  def position(self, states: Array | np.ndarray) -> Array | np.ndarray:
+    """The rewarded xy position of states [..., D] (the swimmer's COM; the others' first two numbers)."""
+    return states[..., self.position_slice]
+
+  def paid_goals(self) -> np.ndarray:
+    """Indices of the goals that pay +1 when reached (goal sequences: every GOAL_EVERY-th)."""
+    return np.arange(GOAL_EVERY - 1, len(self.goals), GOAL_EVERY)
+
+  def start_at(self, xy: Array | np.ndarray) -> np.ndarray:
+    """The task's start observation moved to position xy (kinematic envs: nothing else depends on it)."""
+    if not self.positionable_start:
+      raise ValueError(f"a {type(self).__name__} start state cannot be set by position (its joints would not follow)")
+    s0 = np.asarray(self.start_state).copy()
+    s0[self.position_slice] = xy
+    return s0
 
   @property
   def observation_size(self) -> int:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from trajvae.sectar.envs import tasks
 from trajvae.sectar.envs.base import MOVE_DISTANCE, MOVES, KinematicEnv
@@ -69,6 +70,10 @@ class BlockEnv(KinematicEnv):
   @property
   def start_state(self) -> Array:
     return self._start
+
+  def paid_goals(self) -> np.ndarray:
+    """Every object's goal pays +1 (in order)."""
+    return np.arange(len(self.goals))
 
   def move(self, x: Array, action: Array) -> Array:
     pos, attached = x[:2], _attached(x)

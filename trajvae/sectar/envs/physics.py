@@ -90,8 +90,8 @@ class PhysicsEnv(SectarEnv):
   goal_radius: float
   default_horizon: int
   action_scale: float  # ctrl = clip(action_scale * a, ctrlrange)
-  position_slice: slice  # where the rewarded xy position sits in the observation
   num_actions = 0  # continuous only
+  positionable_start = False  # moving the observed COM would not move the body
 
   def __init__(self, task: int = 0, continuous: bool | None = True, horizon: int | None = None):
     name = type(self).__name__.removesuffix("Env").lower()
