@@ -267,8 +267,8 @@ def shrink_for_cpu_h4(config: SectarConfig, *, iterations: int) -> SectarConfig:
 def waypoint_cpu(*, task: int = 0, iterations: int = 30) -> SectarConfig:
   """waypoint shrunk for 2 CPU cores (shrink_for_cpu: H = 10 by CEM at K = 256), 30 iterations of 14,444 env steps.
 
-  Run: `make train-sectar CONFIG=waypoint_cpu`. Expected (docs/sectar.md, 300k env steps, 3 seeds):
-  see the README's SeCTAR table.
+  Run: `make train-sectar CONFIG=waypoint_cpu` (~15 min). Expected (docs/sectar.md, 300k env steps, 3 seeds):
+  task reward 1.51 +- 0.39 of the oracle's 10 (flat PPO 0.06, learned-dynamics MPC 0.46 at 300k).
   """
   return shrink_for_cpu(waypoint(task=task), iterations=iterations)
 
@@ -276,8 +276,8 @@ def waypoint_cpu(*, task: int = 0, iterations: int = 30) -> SectarConfig:
 def block_cpu(*, task: int = 0, iterations: int = 30) -> SectarConfig:
   """block shrunk for 2 CPU cores (shrink_for_cpu: H = 10 by CEM at K = 256), 30 iterations of 28,604 env steps.
 
-  Run: `make train-sectar CONFIG=block_cpu`. Expected (docs/sectar.md, 300k env steps, 3 seeds):
-  see the README's SeCTAR table.
+  Run: `make train-sectar CONFIG=block_cpu` (~40 min). Expected (docs/sectar.md, 300k env steps, 3 seeds):
+  task reward 0.12 +- 0.09 of the oracle's 4 (flat PPO 0.33, learned-dynamics MPC 0.87 at 300k).
   """
   return shrink_for_cpu(block(task=task), iterations=iterations)
 
