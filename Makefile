@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 RUNS   ?= runs
-EXTRAS ?= test
+EXTRAS ?= all,test
 PRESET ?=
 SET    ?=
 XDIST  ?= -n 2 --dist loadgroup
@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
 	touch $@
 
-install: $(VENV)/.installed  ## create .venv and install trajvae (EXTRAS=test,cuda for NVIDIA GPUs)
+install: $(VENV)/.installed  ## create .venv and install trajvae with every extra and the test tools (EXTRAS=all,test,cuda for NVIDIA GPUs)
 
 demo: $(VENV)/.installed  ## train the 2-D VAE on the bundled digits, evaluate it, draw its pictures into runs/demo
 	$(PY) -m trajvae train vae --preset digits-2d --workdir $(RUNS)/demo $(if $(SET),--set $(SET))
