@@ -39,8 +39,9 @@ test: $(VENV)/.installed  ## run the whole test suite
 test-fast: $(VENV)/.installed  ## the unit tier only (no slow, e2e, multiprocess or notebook tests), for the edit-test loop
 	$(PY) -m pytest -q $(XDIST) -m "not slow and not e2e and not multiprocess and not notebook" tests
 
-lint: $(VENV)/.installed  ## ruff check (rules in pyproject.toml)
+lint: $(VENV)/.installed  ## ruff check (rules in pyproject.toml) and ruff format --check (2-space style, 120 columns)
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 # Model targets: make train-MODEL [CONFIG=preset] [SET="key=value ..."]; MODEL is vae, musicvae or sectar.
 # The run lives in $(RUNS)/MODEL-PRESET; eval/sample/interpolate read the same folder.
