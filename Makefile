@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 RUNS   ?= runs
-EXTRAS ?= test
+EXTRAS ?= all,test
 PRESET ?=
 SET    ?=
 XDIST  ?= -n 2 --dist loadgroup
@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
 	touch $@
 
-install: $(VENV)/.installed  ## create .venv and install trajvae (EXTRAS=test,cuda for NVIDIA GPUs)
+install: $(VENV)/.installed  ## create .venv and install trajvae with every extra and the test tools (EXTRAS=all,test,cuda for NVIDIA GPUs)
 
 demo: $(VENV)/.installed  ## train the 2-D VAE on the bundled digits, evaluate it, draw its pictures into runs/demo
 	$(PY) -m trajvae train vae --preset digits-2d --workdir $(RUNS)/demo $(if $(SET),--set $(SET))
@@ -39,8 +39,9 @@ test: $(VENV)/.installed  ## run the whole test suite
 test-fast: $(VENV)/.installed  ## the unit tier only (no slow, e2e, multiprocess or notebook tests), for the edit-test loop
 	$(PY) -m pytest -q $(XDIST) -m "not slow and not e2e and not multiprocess and not notebook" tests
 
-lint: $(VENV)/.installed  ## ruff check (rules in pyproject.toml)
+lint: $(VENV)/.installed  ## ruff check (rules in pyproject.toml) and ruff format --check (2-space style, 120 columns)
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 # Model targets: make train-MODEL [CONFIG=preset] [SET="key=value ..."]; MODEL is vae, musicvae or sectar.
 # The run lives in $(RUNS)/MODEL-PRESET; eval/sample/interpolate read the same folder.

@@ -87,7 +87,7 @@ def main(argv=None) -> dict:
   starts, ends = latent_studies.pick_pairs(heldout, args.pairs, rng)
   interp = latent_studies.interpolation_study(trained, starts, ends, amounts, interp_key, args.temperature,
                                               args.elbo_samples, args.seed, args.batch)
-  latent_plots.plot_interpolation(amounts, interp, out / "interpolation.png",
+  latent_plots.save_interpolation(amounts, interp, out / "interpolation.png",
                                   f"{args.pairs} held-out pairs, model at step {step}, decoder T={args.temperature} "
                                   f"(mean, band = +-1 s.d.)")
   _example_strip(config, interp, amounts, out / "interpolation_example.png")
@@ -96,7 +96,7 @@ def main(argv=None) -> dict:
   chosen = heldout[rng.choice(len(heldout), min(args.heldout, len(heldout)), replace=False)]
   attr = latent_studies.attribute_study(trained, train, chosen, attr_key, args.temperature, args.scale,
                                         seed=args.seed, batch=args.batch, names=names)
-  latent_plots.plot_attribute_matrix(attr["change"], labels, out / "attribute_matrix.png",
+  latent_plots.save_attribute_matrix(attr["change"], labels, out / "attribute_matrix.png",
                                      f"vector x {args.scale:g} added to {len(chosen)} held-out encodings "
                                      f"(step {step}, T={args.temperature})")
 
@@ -107,7 +107,7 @@ def main(argv=None) -> dict:
     raise ValueError(f"{args.sweep} does not vary over the training windows; sweep another attribute")
   sweep = latent_studies.shifted_attributes(trained, attr["heldout_mu"], attr["vectors"][swept], magnitudes, sweep_key,
                                             args.temperature, args.batch, names)
-  latent_plots.plot_sweep(magnitudes, sweep, labels, swept, out / "attribute_sweep.png",
+  latent_plots.save_sweep(magnitudes, sweep, labels, swept, out / "attribute_sweep.png",
                           f"{LABELS[args.sweep]} vector, {len(chosen)} held-out encodings (step {step})")
 
   results = {

@@ -26,7 +26,7 @@ from trajvae.music import commands, objective
 from trajvae.music.configs import PRESETS
 
 DEFAULT = ["cat-mel_2bar_cpu", "flat-mel_16bar_cpu", "hierdec-mel_16bar_cpu"]
-# Table 1 of Roberts et al. (2018) as recalled in ../shared/research/musicvae.md (unverified against the PDF).
+# Table 1 of Roberts et al. (2018), ICML, as recalled (unverified against the PDF).
 PAPER = {
     "2-bar melody": {"flat": (0.986, 0.951)},
     "16-bar melody": {"flat": (0.883, 0.620), "hierarchical": (0.919, 0.812)},

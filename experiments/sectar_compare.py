@@ -91,17 +91,15 @@ def final(curve: list[tuple[int, float]]) -> float:
 
 
 def write_outputs(results: dict, out: pathlib.Path) -> None:
-  import matplotlib
-
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
+  from trajvae.figures import new_figure, save_figure
 
   (out / "results.json").write_text(json.dumps(results, indent=2))
   lines = [f"Budget per run: {results['budget']} env steps; seeds {results['seeds']}; {results['machine']}; "
            f"{results['mode']} settings; wall {results['wall_s']:.0f} s.", "",
            "| env | method | final task reward (mean ± std over seeds) | env steps |", "|---|---|---|---|"]
   for env_name, methods in results["runs"].items():
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = new_figure(6, 4)
+    ax = fig.subplots()
     for i, (method, seeds) in enumerate(methods.items()):
       finals = [final(c) for c in seeds.values()]
       steps = int(np.mean([c[-1][0] for c in seeds.values()]))
@@ -119,9 +117,7 @@ def write_outputs(results: dict, out: pathlib.Path) -> None:
     ax.set_ylabel("task reward")
     ax.set_title(f"{env_name} (task 0)")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / f"curves_{env_name}.png", dpi=100)
-    plt.close(fig)
+    save_figure(fig, out / f"curves_{env_name}.png", dpi=100)
   (out / "table.md").write_text("\n".join(lines) + "\n")
   print("\n".join(lines))
 

@@ -128,14 +128,12 @@ def check_overrides(out: pathlib.Path, preset: str, sets: list[str]) -> str | No
 
 
 def write_outputs(results: dict, out: pathlib.Path) -> None:
-  import matplotlib
-
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
+  from trajvae.figures import new_figure, save_figure
 
   (out / "results.json").write_text(json.dumps(results, indent=2))
   envs = list(results["runs"])
-  fig, axes = plt.subplots(1, len(envs), figsize=(6 * len(envs), 4), squeeze=False)
+  fig = new_figure(6 * len(envs), 4)
+  axes = fig.subplots(1, len(envs), squeeze=False)
   lines = [f"Budget per run: {results['budget']} env steps; seeds {results['seeds']}; {results['machine']}; "
            f"SeCTAR preset {results['preset']}; wall {results['wall_s']:.0f} s in all "
            f"(the runs' own walls add up to {results['runs_wall_s']:.0f} s).", "",
@@ -160,9 +158,7 @@ def write_outputs(results: dict, out: pathlib.Path) -> None:
     ax.set_ylabel("task reward per episode")
     ax.set_title(f"{env_name}, task 0 (mean ± std over seeds)")
     ax.legend(fontsize=8)
-  fig.tight_layout()
-  fig.savefig(out / "curves.png", dpi=100)
-  plt.close(fig)
+  save_figure(fig, out / "curves.png", dpi=100)
   for env_name, by_planner in results.get("reuse", {}).items():
     names = list(by_planner)
     lines += ["", f"Skill reuse, {env_name}: the seed-{results['seeds'][0]} SeCTAR model (trained on task 0) plans "

@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
   }
   (out / "results.json").write_text(json.dumps({"meta": meta, "records": records, "summary": rows}, indent=2))
   (out / "table.md").write_text(table + "\n")
-  paths = study.plot(rows, out)
+  paths = study.save_plots(rows, out)
   print(table)
   print(f"wrote {out / 'results.json'}, {out / 'table.md'}, " + ", ".join(str(p) for p in paths))
   print(f"wall time {meta['wall_seconds']:.0f} s")

@@ -19,29 +19,29 @@
 # how the reparameterisation trick makes sampling differentiable, the two terms
 # of the ELBO, and the latent manifold of the paper's Fig. 4.
 #
-# Set `SMOKE=1` in the environment for a seconds-long run (the tests do).
+# Set `SMOKE=1` in the environment for a seconds-long run (the tests do). Figures
+# show below their cells and are saved, with the run, in `runs/notebooks/01_vae/`
+# of the repository (`NOTEBOOK_OUT=folder` puts them elsewhere).
 
 # %%
+# %matplotlib inline
 import os
 import pathlib
-import tempfile
 
 import jax
 import jax.numpy as jnp
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 from flax import nnx
 
 from trajvae.config import override
 from trajvae.core.distributions import gaussian_sample, kl_to_standard_normal
+from trajvae.figures import new_figure, save_figure
 from trajvae.vae import commands, objective, plots
 from trajvae.vae.data import load_dataset
 
 SMOKE = os.environ.get("SMOKE") == "1"
-OUT = pathlib.Path(os.environ.get("NOTEBOOK_OUT", tempfile.mkdtemp(prefix="vae-notebook-")))
+ROOT = pathlib.Path.cwd().parent if pathlib.Path.cwd().name == "notebooks" else pathlib.Path.cwd()
+OUT = pathlib.Path(os.environ.get("NOTEBOOK_OUT", ROOT / "runs" / "notebooks" / ("01_vae-smoke" if SMOKE else "01_vae")))
 OUT.mkdir(parents=True, exist_ok=True)
 
 # %% [markdown]
@@ -99,13 +99,14 @@ print(f"KL to the prior               {float(terms.kl.mean()):.2f} nats "
 print(f"ELBO                          {float(terms.elbo.mean()):.2f} nats")
 print(f"IWAE log p(x)                 {float(iwae.mean()):.2f} nats")
 
-fig, ax = plt.subplots(figsize=(5, 3))
+fig = new_figure(5, 3)
+ax = fig.subplots()
 ax.hist(-np.asarray(terms.log_likelihood), bins=30, alpha=0.7, label="-log p(x|z)")
 ax.hist(np.asarray(terms.kl), bins=30, alpha=0.7, label="KL(q || p)")
 ax.set_xlabel("nats")
 ax.legend()
-fig.tight_layout()
-fig.savefig(OUT / "elbo_terms.png")
+save_figure(fig, OUT / "elbo_terms.png")
+fig
 
 # %% [markdown]
 # ## The latent manifold
@@ -115,6 +116,16 @@ fig.savefig(OUT / "elbo_terms.png")
 # %%
 grid = 15
 z = jnp.asarray(plots.manifold_latents(grid, config.model.latent_dim))
-plots.save_image_grid(np.asarray(model.decode_mean(z)).reshape(-1, 8, 8), grid, grid, OUT / "manifold.png", "manifold")
-plots.save_latent_scatter(np.asarray(model.encode(jnp.asarray(data.test_images))[0]), data.test_labels, OUT / "scatter.png")
+fig = plots.plot_image_grid(np.asarray(model.decode_mean(z)).reshape(-1, 8, 8), grid, grid, "manifold")
+save_figure(fig, OUT / "manifold.png")
+fig
+
+# %% [markdown]
+# The posterior means of the test images, coloured by digit: the encoder sorts
+# the classes into regions of the 2-D code without ever seeing a label.
+
+# %%
+fig = plots.plot_latent_scatter(np.asarray(model.encode(jnp.asarray(data.test_images))[0]), data.test_labels)
+save_figure(fig, OUT / "scatter.png")
 print("pictures in", OUT)
+fig

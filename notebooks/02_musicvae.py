@@ -20,16 +20,20 @@
 # piano rolls. MIDI files are written next to the pictures.
 #
 # Set `SMOKE=1` in the environment for a seconds-long run on a few dozen tunes (the tests do).
+# Figures show below their cells and are saved, with the run, in
+# `runs/notebooks/02_musicvae/` of the repository (`NOTEBOOK_OUT=folder` puts them elsewhere).
 
 # %%
+# %matplotlib inline
 import os
 import pathlib
-import tempfile
 
 import jax
 import numpy as np
+from IPython.display import display
 
 from trajvae.config import override, select_preset
+from trajvae.figures import save_figure
 from trajvae.music import commands, latent_plots, latent_studies, plots
 from trajvae.music.attributes import ATTRIBUTES, LABELS
 from trajvae.music.configs import PRESETS
@@ -37,7 +41,8 @@ from trajvae.music.data.encodings import get_converter
 from trajvae.music.data.loading import load_windows
 
 SMOKE = os.environ.get("SMOKE") == "1"
-OUT = pathlib.Path(os.environ.get("NOTEBOOK_OUT", tempfile.mkdtemp(prefix="musicvae-notebook-")))
+ROOT = pathlib.Path.cwd().parent if pathlib.Path.cwd().name == "notebooks" else pathlib.Path.cwd()
+OUT = pathlib.Path(os.environ.get("NOTEBOOK_OUT", ROOT / "runs" / "notebooks" / ("02_musicvae-smoke" if SMOKE else "02_musicvae")))
 OUT.mkdir(parents=True, exist_ok=True)
 
 # %% [markdown]
@@ -55,8 +60,9 @@ train_windows = load_windows(config.data, "train")
 test_windows = load_windows(config.data, "test")
 print(f"{len(train_windows)} training windows, {len(test_windows)} test windows")
 converter = get_converter(config.data.encoding, config.data.num_bars)
-plots.save_piano_rolls([converter.from_tensors(w) for w in test_windows[:4]], OUT / "data.png",
-                       [f"test window {i}" for i in range(4)])
+fig = plots.plot_piano_rolls([converter.from_tensors(w) for w in test_windows[:4]], [f"test window {i}" for i in range(4)])
+save_figure(fig, OUT / "data.png")
+fig
 
 # %% [markdown]
 # ## Train
@@ -77,14 +83,19 @@ print(f"test: teacher-forced accuracy {results['accuracy_teacher_forced']:.3f}, 
 # %%
 _, model, _ = commands.load_run(workdir)
 samples = model.sample(4, temperature=0.5, key=jax.random.key(0))
-plots.save_piano_rolls([converter.from_tensors(s) for s in samples], OUT / "samples.png",
-                       [f"sample {i}" for i in range(4)])
+fig = plots.plot_piano_rolls([converter.from_tensors(s) for s in samples], [f"sample {i}" for i in range(4)])
+save_figure(fig, OUT / "samples.png")
+display(fig)
 recon = model.reconstruct(test_windows[:2], key=1)
-plots.save_piano_rolls([converter.from_tensors(t) for pair in zip(test_windows[:2], recon) for t in pair],
-                       OUT / "reconstructions.png", ["input", "reconstruction"] * 2, columns=2)
+fig = plots.plot_piano_rolls([converter.from_tensors(t) for pair in zip(test_windows[:2], recon) for t in pair],
+                             ["input", "reconstruction"] * 2, columns=2)
+save_figure(fig, OUT / "reconstructions.png")
+display(fig)
 path = model.interpolate(test_windows[0], test_windows[len(test_windows) // 2], 5, key=2)
-plots.save_piano_rolls([converter.from_tensors(t) for t in path], OUT / "interpolation.png",
-                       [f"t={t:.2f}" for t in np.linspace(0, 1, 5)], columns=5)
+fig = plots.plot_piano_rolls([converter.from_tensors(t) for t in path], [f"t={t:.2f}" for t in np.linspace(0, 1, 5)],
+                             columns=5)
+save_figure(fig, OUT / "interpolation.png")
+display(fig)
 
 # %% [markdown]
 # ## An attribute vector: note density
@@ -95,8 +106,10 @@ plots.save_piano_rolls([converter.from_tensors(t) for t in path], OUT / "interpo
 vector = model.attribute_vector(test_windows)
 _, mu, _ = model.encode(test_windows[:1])
 busier = model.decode(np.concatenate([mu, mu + vector]), temperature=1e-3, key=3)
-plots.save_piano_rolls([converter.from_tensors(t) for t in busier], OUT / "attribute.png",
-                       ["decoded mean", "+ note-density vector"], columns=2)
+fig = plots.plot_piano_rolls([converter.from_tensors(t) for t in busier], ["decoded mean", "+ note-density vector"],
+                             columns=2)
+save_figure(fig, OUT / "attribute.png")
+fig
 
 # %% [markdown]
 # ## The paper's latent studies (§5), small
@@ -114,13 +127,17 @@ pairs = 8 if SMOKE else 64
 starts, ends = latent_studies.pick_pairs(test_windows, pairs, rng)  # different windows, no repeats while they last
 amounts = np.linspace(0.0, 1.0, 5 if SMOKE else 9)
 study = latent_studies.interpolation_study(model, starts, ends, amounts, jax.random.key(4), batch=64)
-latent_plots.plot_interpolation(amounts, study, OUT / "interpolation_study.png", f"{pairs} held-out pairs")
+fig = latent_plots.plot_interpolation(amounts, study, f"{pairs} held-out pairs")
+save_figure(fig, OUT / "interpolation_study.png")
+display(fig)
 train_subset = train_windows[rng.choice(len(train_windows), min(len(train_windows), 256 if SMOKE else 4000),
                                         replace=False)]
 attributes = latent_studies.attribute_study(model, train_subset, test_windows[: 32 if SMOKE else 256],
                                             jax.random.key(5), batch=64)
-latent_plots.plot_attribute_matrix(attributes["change"], [LABELS[n] for n in ATTRIBUTES],
-                                   OUT / "attribute_matrix.png", "vector added (row) -> attribute change (column)")
+fig = latent_plots.plot_attribute_matrix(attributes["change"], [LABELS[n] for n in ATTRIBUTES],
+                                         "vector added (row) -> attribute change (column)")
+save_figure(fig, OUT / "attribute_matrix.png")
+display(fig)
 print("Hamming distance to the start at the midpoint: latent "
       f"{study['latent']['distance_to_start'][:, len(amounts) // 2].mean():.2f}, data "
       f"{study['data']['distance_to_start'][:, len(amounts) // 2].mean():.2f}")

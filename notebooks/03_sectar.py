@@ -26,24 +26,26 @@
 # exploration from the states they visited (reward: the VAE's -ELBO of each
 # segment) -> buffer -> fit (VAE+BC minibatches, consistency PPO updates).
 #
-# Set `SMOKE=1` in the environment for a seconds-long run (the tests do).
+# Set `SMOKE=1` in the environment for a seconds-long run (the tests do). Figures
+# show below their cells and are saved, with the run, in `runs/notebooks/03_sectar/`
+# of the repository (`NOTEBOOK_OUT=folder` puts them elsewhere).
 
 # %%
+# %matplotlib inline
 import json
 import os
 import pathlib
-import tempfile
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
+import jax
+from IPython.display import display
 
 from trajvae.config import override
-from trajvae.sectar import commands, outer_loop
+from trajvae.figures import new_figure, save_figure
+from trajvae.sectar import commands, outer_loop, plots
 
 SMOKE = os.environ.get("SMOKE") == "1"
-OUT = pathlib.Path(os.environ.get("NOTEBOOK_OUT", tempfile.mkdtemp(prefix="sectar-notebook-")))
+ROOT = pathlib.Path.cwd().parent if pathlib.Path.cwd().name == "notebooks" else pathlib.Path.cwd()
+OUT = pathlib.Path(os.environ.get("NOTEBOOK_OUT", ROOT / "runs" / "notebooks" / ("03_sectar-smoke" if SMOKE else "03_sectar")))
 OUT.mkdir(parents=True, exist_ok=True)
 
 # %% [markdown]
@@ -69,27 +71,35 @@ for r in records[:: max(1, len(records) // 8)]:
 # against the env steps used so far (MPC + exploration + consistency PPO).
 
 # %%
-fig, axes = plt.subplots(1, 3, figsize=(12, 3))
+fig = new_figure(12, 3)
 x = [r["env_steps"] for r in records]
-for ax, key in zip(axes, ["task_reward", "vae_loss", "consistency_reward"]):
+for ax, key in zip(fig.subplots(1, 3), ["task_reward", "vae_loss", "consistency_reward"]):
   ax.plot(x, [r[key] for r in records], "-o", ms=3)
   ax.set_xlabel("env steps")
   ax.set_title(key)
-fig.tight_layout()
-fig.savefig(OUT / "sectar_curves.png", dpi=90)
+save_figure(fig, OUT / "sectar_curves.png", dpi=90)
+fig
 
 # %% [markdown]
 # ## Self-consistency and planning, made visible
-# Left picture: for latents z ~ N(0, I) from buffer start states, the state
+# First picture: for latents z ~ N(0, I) from buffer start states, the state
 # decoder's predicted segment (dashed) against the policy decoder's actual
 # rollout with the same z (solid). Consistency training pulls them together.
-# Right picture: an MPC episode: the first plan, the decoder's prediction of each
+# Second picture: an MPC episode: the first plan, the decoder's prediction of each
 # executed segment, and the path actually executed, among the waypoints (every
-# 3rd one pays +1).
+# 3rd one pays +1). `trajvae sample sectar` draws the same two pictures.
 
 # %%
-paths = commands.sample(workdir, num_samples=8, out_dir=str(OUT))
-print(paths)
+run = commands.load_run(workdir)
+key = jax.random.key(0)
+fig = plots.plot_consistency(*commands.consistency_rollouts(run, 8, key), run.stages.env)
+save_figure(fig, OUT / "consistency.png", dpi=100)
+display(fig)
+episode = commands.planned_episode(run, jax.random.fold_in(key, 1))
+fig = plots.plot_mpc_episode(episode["start"], episode["executed"], episode["predicted"], episode["first_plan"],
+                             episode["reward"], episode["env"])
+save_figure(fig, OUT / "mpc_episode.png", dpi=100)
+display(fig)
 
 # %% [markdown]
 # ## Task reward on the five task configurations

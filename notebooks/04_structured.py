@@ -23,22 +23,23 @@
 # learner minimises, train both learners, and score them with the plain decoder and with the
 # Gibbs decoder w' ~ N(w, sigma^2 I) that the PAC-Bayes bound is about.
 #
-# Set `SMOKE=1` in the environment for a seconds-long run (the tests do).
+# Set `SMOKE=1` in the environment for a seconds-long run (the tests do). Figures
+# show below their cells and are saved in `runs/notebooks/04_structured/` of the
+# repository (`NOTEBOOK_OUT=folder` puts them elsewhere).
 
 # %%
+# %matplotlib inline
 import dataclasses
 import os
 import pathlib
-import tempfile
 
 import jax
 import jax.numpy as jnp
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from IPython.display import display
+from matplotlib.patches import Rectangle
 
+from trajvae.figures import new_figure, save_figure
 from trajvae.structured import configs, losses, study
 from trajvae.structured.alignment import PATCH, DigitAlignment, make_alignment_data
 from trajvae.structured.configs import LearnerConfig
@@ -46,7 +47,9 @@ from trajvae.structured.gibbs import evaluate, pac_bayes_sigma
 from trajvae.structured.learners import fit_latent_ssvm, fit_randomized, num_proposal_samples
 
 SMOKE = os.environ.get("SMOKE") == "1"
-OUT = pathlib.Path(os.environ.get("NOTEBOOK_OUT", tempfile.mkdtemp(prefix="structured-notebook-")))
+ROOT = pathlib.Path.cwd().parent if pathlib.Path.cwd().name == "notebooks" else pathlib.Path.cwd()
+OUT = pathlib.Path(os.environ.get("NOTEBOOK_OUT",
+                                  ROOT / "runs" / "notebooks" / ("04_structured-smoke" if SMOKE else "04_structured")))
 OUT.mkdir(parents=True, exist_ok=True)
 
 CANVAS = 10 if SMOKE else 16  # |H| = (CANVAS - 7)^2 shifts: 9 or 81
@@ -64,14 +67,14 @@ problem = DigitAlignment(canvas=CANVAS)
 data = make_alignment_data(problem, seed=0, num_train=NUM_TRAIN, num_test=NUM_TEST, noise=0.1, max_rotation_deg=10.0)
 print(f"|Y| = {problem.num_outputs}, |H| = {problem.num_latents}, phi has {problem.feature_dim} dimensions")
 
-fig, axes = plt.subplots(2, 6, figsize=(10, 3.8))
-for ax, x, y, h in zip(axes.ravel(), data.train_x, data.train_y, data.train_h):
+fig = new_figure(10, 3.8)
+for ax, x, y, h in zip(fig.subplots(2, 6).ravel(), data.train_x, data.train_y, data.train_h):
   row, col = divmod(int(h), problem.shifts_per_axis)
   ax.imshow(x, cmap="gray_r", vmin=0, vmax=1)
-  ax.add_patch(plt.Rectangle((col - 0.5, row - 0.5), PATCH, PATCH, fill=False, color="red", lw=1.2))
+  ax.add_patch(Rectangle((col - 0.5, row - 0.5), PATCH, PATCH, fill=False, color="red", lw=1.2))
   ax.set(title=f"y={y}, h={h}", xticks=[], yticks=[])
-fig.tight_layout()
-fig.savefig(OUT / "alignment_examples.png", dpi=100)
+save_figure(fig, OUT / "alignment_examples.png", dpi=100)
+fig
 
 # %% [markdown]
 # ## The randomized loss is a maximum over a subset
@@ -116,16 +119,17 @@ print(f"randomized <= full on all {len(xs)} examples: {bool(np.all(sampled <= fu
 # %%
 classic = fit_latent_ssvm(problem, data.train_x, data.train_y, config, trace=True)
 randomized = fit_randomized(problem, data.train_x, data.train_y, config, trace=True)
-fig, ax = plt.subplots(figsize=(5.5, 3.5))
+fig = new_figure(5.5, 3.5)
+ax = fig.subplots()
 for result in (classic, randomized):
   ax.plot(np.arange(1, len(result.trace) + 1), result.trace, marker="o", ms=3,
           label=f"{result.method}: {result.train_seconds:.2f} s")
 ax.set(xlabel="epoch", ylabel="full training objective", title="lam/2 ||w||^2 + mean full latent loss")
 ax.legend()
-fig.tight_layout()
-fig.savefig(OUT / "objective.png", dpi=100)
+save_figure(fig, OUT / "objective.png", dpi=100)
 print(f"training time without compilation, with the per-epoch full objective traced (which costs the same for both): "
       f"classic {classic.train_seconds:.2f} s, randomized {randomized.train_seconds:.2f} s")
+fig
 
 # %% [markdown]
 # ## Plain and Gibbs decoders
@@ -144,16 +148,16 @@ for result in (classic, randomized):
   print(f"{result.method:16s} test distortion {e.distortion:.3f}, Gibbs {e.gibbs_distortion:.3f} ± {e.gibbs_stderr:.3f} "
         f"(sigma {e.sigma:.3f}, ||w|| {np.linalg.norm(result.w):.1f}), shift recovered on {e.latent_accuracy:.0%}")
 
-fig, axes = plt.subplots(2, problem.num_classes, figsize=(12, 2.8))
-for row, result in zip(axes, (classic, randomized)):
+fig = new_figure(12, 2.8)
+for row, result in zip(fig.subplots(2, problem.num_classes), (classic, randomized)):
   templates = result.w.reshape(problem.num_classes, -1)[:, :-1].reshape(-1, PATCH, PATCH)
   for digit, ax in enumerate(row):
     ax.imshow(templates[digit], cmap="RdBu_r", vmin=-np.abs(templates).max(), vmax=np.abs(templates).max())
     ax.set(xticks=[], yticks=[])
     ax.set_title(str(digit), fontsize=8)
   row[0].set_ylabel(result.method, fontsize=8)
-fig.tight_layout()
-fig.savefig(OUT / "templates.png", dpi=100)
+save_figure(fig, OUT / "templates.png", dpi=100)
+fig
 
 # %% [markdown]
 # How fast does the Gibbs decoder degrade with the noise level? The decoder is invariant to the
@@ -162,7 +166,8 @@ fig.savefig(OUT / "templates.png", dpi=100)
 
 # %%
 relative = np.array([0.05, 0.2, 0.5, 1.0] if SMOKE else [0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5])
-fig, ax = plt.subplots(figsize=(5.5, 3.5))
+fig = new_figure(5.5, 3.5)
+ax = fig.subplots()
 for result, color in zip((classic, randomized), ("tab:blue", "tab:orange")):
   unit = np.linalg.norm(result.w) / np.sqrt(problem.feature_dim)
   curve = [evaluate(problem, result.w, data.test_x, data.test_y, sigma=r * unit, num_draws=4 if SMOKE else 20).gibbs_distortion
@@ -171,8 +176,8 @@ for result, color in zip((classic, randomized), ("tab:blue", "tab:orange")):
   ax.axvline(results[result.method].sigma / unit, color=color, ls=":")
 ax.set(xscale="log", xlabel="sigma / (||w|| / sqrt(dim))", ylabel="Gibbs test distortion")
 ax.legend()
-fig.tight_layout()
-fig.savefig(OUT / "gibbs_sigma.png", dpi=100)
+save_figure(fig, OUT / "gibbs_sigma.png", dpi=100)
+fig
 
 # %% [markdown]
 # ## Growing the latent space
@@ -193,5 +198,8 @@ sweep = dataclasses.replace(
 )
 rows = study.summarize(study.run(sweep))
 print(study.markdown_table(rows))
-study.plot(rows, OUT)
+for name in study.problems(rows):
+  fig = study.plot_problem(rows, name)
+  save_figure(fig, OUT / f"structured_{name}.png", dpi=110)
+  display(fig)
 print("pictures in", OUT)

@@ -1,4 +1,7 @@
-"""Figures of MusicVAE's latent-space studies (PNG): interpolation curves, attribute-vector matrix, magnitude sweep."""
+"""Figures of MusicVAE's latent-space studies: interpolation curves, attribute-vector matrix, magnitude sweep.
+
+Each `plot_*` returns a matplotlib Figure (shown inline by Jupyter); each `save_*` writes it as a PNG.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +9,10 @@ import pathlib
 import warnings
 from collections.abc import Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
+
+from trajvae.figures import new_figure, save_figure
 
 _METHODS = {"latent": ("latent space (slerp of means, decoded)", "tab:blue"),
             "data": ("data space (tokens switched)", "tab:orange")}
@@ -23,12 +25,13 @@ def _band(ax, x: np.ndarray, values: np.ndarray, label: str, colour: str) -> Non
   ax.fill_between(x, mean - std, mean + std, color=colour, alpha=0.2, lw=0)
 
 
-def plot_interpolation(amounts: np.ndarray, results: dict, path: str | pathlib.Path, title: str = "") -> None:
+def plot_interpolation(amounts: np.ndarray, results: dict, title: str = "") -> Figure:
   """Hamming distance to start and to end, and ELBO, against interpolation amount, for both methods.
 
   results[method] holds "distance_to_start", "distance_to_end" and "elbo" arrays [pairs, amounts].
   """
-  fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+  fig = new_figure(13, 3.6)
+  axes = fig.subplots(1, 3)
   panels = (("distance_to_start", "Hamming distance to start"), ("distance_to_end", "Hamming distance to end"),
             ("elbo", "ELBO under the model (nats / window)"))
   for ax, (key, label) in zip(axes, panels):
@@ -43,19 +46,21 @@ def plot_interpolation(amounts: np.ndarray, results: dict, path: str | pathlib.P
     pairs = max(len(np.asarray(results[m]["elbo"])) for m in _METHODS if m in results)
     title = f"interpolation between {pairs} held-out pairs (mean, band = +-1 s.d.)"
   fig.suptitle(title, fontsize=10)
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
+  return fig
 
 
-def plot_attribute_matrix(change: np.ndarray, labels: Sequence[str], path: str | pathlib.Path,
-                          title: str = "") -> None:
+def save_interpolation(amounts: np.ndarray, results: dict, path: str | pathlib.Path, title: str = "") -> pathlib.Path:
+  return save_figure(plot_interpolation(amounts, results, title), path)
+
+
+def plot_attribute_matrix(change: np.ndarray, labels: Sequence[str], title: str = "") -> Figure:
   """Relative change [K, K] (row: vector added, column: attribute measured) as an annotated heat map in percent."""
   change = np.asarray(change, float) * 100
   finite = np.abs(change[np.isfinite(change)])
   # Colours saturate at +-200% so that one huge cell does not wash out the rest; the text gives every value.
   limit = float(np.clip(finite.max(), 1.0, 200.0)) if finite.size else 1.0  # at least +-1% on the scale
-  fig, ax = plt.subplots(figsize=(6.4, 5.4))
+  fig = new_figure(6.4, 5.4)
+  ax = fig.subplots()
   image = ax.imshow(np.where(np.isfinite(change), change, np.nan), cmap="RdBu_r", vmin=-limit, vmax=limit)
   for i in range(change.shape[0]):
     for j in range(change.shape[1]):
@@ -68,20 +73,24 @@ def plot_attribute_matrix(change: np.ndarray, labels: Sequence[str], path: str |
   ax.set_xlabel("attribute measured on the decoded windows")
   fig.colorbar(image, ax=ax, label="relative change of the mean (%)", shrink=0.8)
   ax.set_title(title or "attribute vectors added to held-out encodings", fontsize=10)
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
+  return fig
+
+
+def save_attribute_matrix(change: np.ndarray, labels: Sequence[str], path: str | pathlib.Path,
+                          title: str = "") -> pathlib.Path:
+  return save_figure(plot_attribute_matrix(change, labels, title), path)
 
 
 def plot_sweep(magnitudes: np.ndarray, values: np.ndarray, labels: Sequence[str], swept: int,
-               path: str | pathlib.Path, title: str = "") -> None:
+               title: str = "") -> Figure:
   """values [M, N, K]: attributes of windows decoded with magnitude m of one vector (index swept) added.
 
   Left: the swept attribute (mean, +-1 s.d.) against the magnitude; right: the
   relative change of every attribute's mean against magnitude 0.
   """
   magnitudes, values = np.asarray(magnitudes, float), np.asarray(values, float)
-  fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
+  fig = new_figure(11, 3.8)
+  left, right = fig.subplots(1, 2)
   _band(left, magnitudes, values[:, :, swept].T, labels[swept], "tab:blue")
   left.set_xlabel(f"magnitude of the {labels[swept]} vector")
   left.set_ylabel(labels[swept])
@@ -100,6 +109,9 @@ def plot_sweep(magnitudes: np.ndarray, values: np.ndarray, labels: Sequence[str]
   right.legend(fontsize=7)
   right.grid(alpha=0.3)
   fig.suptitle(title or f"sweeping the {labels[swept]} vector", fontsize=10)
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
+  return fig
+
+
+def save_sweep(magnitudes: np.ndarray, values: np.ndarray, labels: Sequence[str], swept: int,
+               path: str | pathlib.Path, title: str = "") -> pathlib.Path:
+  return save_figure(plot_sweep(magnitudes, values, labels, swept, title), path)

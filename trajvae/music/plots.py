@@ -1,17 +1,15 @@
-"""Piano-roll pictures of note sequences (PNG)."""
+"""Piano-roll pictures of note sequences: `plot_piano_rolls` returns the Figure, `save_piano_rolls` writes a PNG."""
 
 from __future__ import annotations
 
 import pathlib
 from typing import Sequence
 
-import matplotlib
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.patches import Rectangle  # noqa: E402
-
-from trajvae.music.data.note_sequence import NoteSequence  # noqa: E402
+from trajvae.figures import new_figure, save_figure
+from trajvae.music.data.note_sequence import NoteSequence
 
 _COLOURS = {"melody": "tab:blue", "bass": "tab:green", "drums": "tab:red"}
 
@@ -46,12 +44,12 @@ def draw_piano_roll(ax, seq: NoteSequence, title: str = "", pitches: tuple[int, 
   ax.tick_params(labelsize=6)
 
 
-def save_piano_rolls(seqs: Sequence[NoteSequence], path: str | pathlib.Path, titles: Sequence[str] | None = None,
-                     columns: int = 1) -> None:
+def plot_piano_rolls(seqs: Sequence[NoteSequence], titles: Sequence[str] | None = None, columns: int = 1) -> Figure:
   """One piano roll per sequence in a grid (columns=len(seqs) gives an interpolation strip), all on one pitch axis."""
   rows = -(-len(seqs) // columns)
   shared = pitch_range(seqs)
-  fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns if columns > 1 else 10, 1.8 * rows), squeeze=False)
+  fig = new_figure(3.2 * columns if columns > 1 else 10, 1.8 * rows)
+  axes = fig.subplots(rows, columns, squeeze=False)
   for i, ax in enumerate(axes.flat):
     if i < len(seqs):
       draw_piano_roll(ax, seqs[i], titles[i] if titles else "", shared)
@@ -59,6 +57,9 @@ def save_piano_rolls(seqs: Sequence[NoteSequence], path: str | pathlib.Path, tit
       ax.axis("off")
   axes[-1, 0].set_xlabel("16th-note step", fontsize=7)
   axes[0, 0].set_ylabel("MIDI pitch", fontsize=7)
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+  return fig
+
+
+def save_piano_rolls(seqs: Sequence[NoteSequence], path: str | pathlib.Path, titles: Sequence[str] | None = None,
+                     columns: int = 1) -> pathlib.Path:
+  return save_figure(plot_piano_rolls(seqs, titles, columns), path, dpi=110)

@@ -2,7 +2,8 @@
 
 The authors' hyperparameters per env (`waypoint`, `block`, `wheeled`, `swimmer`) and CPU-sized presets.
 
-Authors' values (exps/*/ in wyndwarrior/Sectar, see shared/research/sectar.md):
+Authors' values (exps/{waypoint/waypoint_discrete_exp.py, block/block_exp.py} in wyndwarrior/Sectar;
+docs/sectar.md lists where we deviate):
 T = 19, z in R^8, MPC K = 2048 sequences of H = 10 latents (discount 0.99;
 block 0.995), episodes of 20 (waypoint) / 50 (block) latents, mpc_batch 40;
 400 explorer rollouts (from 400 of the 800 MPC replan states) of 5 (waypoint) /

@@ -1,15 +1,17 @@
-"""SeCTAR pictures: decoded vs executed trajectories for the same z, and planned vs executed task paths."""
+"""SeCTAR pictures: decoded vs executed trajectories for the same z, and planned vs executed task paths.
+
+Each `plot_*` returns a matplotlib Figure (shown inline by Jupyter); each `save_*` writes it as a PNG.
+"""
 
 from __future__ import annotations
 
 import pathlib
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Circle
 
+from trajvae.figures import new_figure, save_figure
 from trajvae.sectar.envs import BlockEnv, SectarEnv
 
 
@@ -27,20 +29,20 @@ def _arena(ax, env: SectarEnv) -> None:
     ax.scatter(paid[:, 0], paid[:, 1], s=60, marker="*", c="gold", edgecolors="k", linewidths=0.4, label="paid (+1)")
   else:
     for i, g in enumerate(goals):
-      ax.add_patch(plt.Circle(g, 0.8, color=f"C{i + 1}", alpha=0.15))
+      ax.add_patch(Circle(g, 0.8, color=f"C{i + 1}", alpha=0.15))
       ax.annotate(f"goal {i}", g, ha="center", fontsize=7)
   ax.set_aspect("equal")
   ax.set_xlim(-3, 3)
   ax.set_ylim(-3, 3)
 
 
-def save_consistency(starts: np.ndarray, decoded: np.ndarray, executed: np.ndarray, env: SectarEnv,
-                     path: str | pathlib.Path) -> None:
+def plot_consistency(starts: np.ndarray, decoded: np.ndarray, executed: np.ndarray, env: SectarEnv) -> Figure:
   """starts [N, D], decoded/executed [N, T, D]: the state decoder's mean vs the policy decoder's rollout per z."""
   n = starts.shape[0]
   cols = min(n, 4)
   rows = -(-n // cols)
-  fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3 * rows), squeeze=False)
+  fig = new_figure(3 * cols, 3 * rows)
+  axes = fig.subplots(rows, cols, squeeze=False)
   for i, ax in enumerate(axes.flat):
     if i >= n:
       ax.axis("off")
@@ -59,15 +61,19 @@ def save_consistency(starts: np.ndarray, decoded: np.ndarray, executed: np.ndarr
     if i == 0:
       ax.legend(fontsize=6)
   fig.suptitle("self-consistency: decoded (dashed) vs executed (solid) for the same z")
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
+  return fig
 
 
-def save_mpc_episode(start: np.ndarray, executed: np.ndarray, predicted: np.ndarray, first_plan: np.ndarray,
-                     reward: float, env: SectarEnv, path: str | pathlib.Path) -> None:
+def save_consistency(starts: np.ndarray, decoded: np.ndarray, executed: np.ndarray, env: SectarEnv,
+                     path: str | pathlib.Path) -> pathlib.Path:
+  return save_figure(plot_consistency(starts, decoded, executed, env), path, dpi=100)
+
+
+def plot_mpc_episode(start: np.ndarray, executed: np.ndarray, predicted: np.ndarray, first_plan: np.ndarray,
+                     reward: float, env: SectarEnv) -> Figure:
   """executed [L, D] states, predicted [L, D] per-segment decoder predictions, first_plan [H*T, D]."""
-  fig, ax = plt.subplots(figsize=(6, 6))
+  fig = new_figure(6, 6)
+  ax = fig.subplots()
   _arena(ax, env)
   e = np.concatenate([start[None], executed])
   ax.plot(*_xy(env, first_plan).T, ":", c="C2", lw=1, label="first plan (H latents)")
@@ -80,17 +86,24 @@ def save_mpc_episode(start: np.ndarray, executed: np.ndarray, predicted: np.ndar
   ax.plot(*_xy(env, start), "ks", label="start")
   ax.set_title(f"MPC episode, task reward {reward:g}")
   ax.legend(fontsize=7, loc="upper right")
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
+  return fig
 
 
-def save_learning_curve(records: list[dict], path: str | pathlib.Path) -> None:
-  fig, ax = plt.subplots(figsize=(5, 3.5))
+def save_mpc_episode(start: np.ndarray, executed: np.ndarray, predicted: np.ndarray, first_plan: np.ndarray,
+                     reward: float, env: SectarEnv, path: str | pathlib.Path) -> pathlib.Path:
+  return save_figure(plot_mpc_episode(start, executed, predicted, first_plan, reward, env), path, dpi=100)
+
+
+def plot_learning_curve(records: list[dict]) -> Figure:
+  """MPC task reward against env steps, from the outer loop's metrics records."""
+  fig = new_figure(5, 3.5)
+  ax = fig.subplots()
   x = [r["env_steps"] for r in records]
   ax.plot(x, [r["task_reward"] for r in records], "-o", ms=3)
   ax.set_xlabel("env steps")
   ax.set_ylabel("MPC task reward")
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
+  return fig
+
+
+def save_learning_curve(records: list[dict], path: str | pathlib.Path) -> pathlib.Path:
+  return save_figure(plot_learning_curve(records), path, dpi=100)

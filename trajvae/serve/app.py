@@ -22,15 +22,17 @@ import pathlib
 import time
 from typing import Any, Sequence
 
-from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
-from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
+from trajvae.errors import InputError, extra_imports, require_extra
 
-from trajvae.errors import InputError
+with extra_imports("serve"):
+  from starlette.applications import Starlette
+  from starlette.concurrency import run_in_threadpool
+  from starlette.exceptions import HTTPException
+  from starlette.requests import Request
+  from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
+  from starlette.routing import Mount, Route
+  from starlette.staticfiles import StaticFiles
+
 from trajvae.serve.common import MAX_BODY_BYTES, ApiError, Binary, Params
 
 log = logging.getLogger(__name__)
@@ -162,6 +164,7 @@ async def read_params(request: Request) -> Params:
 def create_app(workdir: str | os.PathLike | Sequence[str | os.PathLike], warm_up: bool = True,
                runs: dict[str, Run] | None = None, **options) -> Starlette:
   """The explorer for one workdir (or several); options: music_held_out=False, sectar_tasks=(0, 2)."""
+  require_extra("serve")  # python-multipart is imported by Starlette only when the first form arrives
   if runs is None:
     workdirs = [workdir] if isinstance(workdir, (str, os.PathLike)) else list(workdir)
     runs = load_runs(workdirs, warm_up=warm_up, **options)
@@ -237,7 +240,8 @@ def serve(workdirs: Sequence[str], host: str = "127.0.0.1", port: int = 8000, **
   """Load the runs, then serve them with uvicorn until interrupted."""
   import sys
 
-  import uvicorn
+  with extra_imports("serve"):
+    import uvicorn
 
   if host not in LOOPBACK:
     print(f"trajvae serve: warning: listening on {host}, not loopback: anyone who can reach this machine on port "

@@ -13,9 +13,12 @@ import math
 import pathlib
 from typing import Any, Callable, Sequence
 
+import matplotlib.ticker
 import numpy as np
+from matplotlib.figure import Figure
 
 from trajvae.config import override, select_preset
+from trajvae.figures import new_figure, save_figure
 from trajvae.structured.alignment import DigitAlignment, make_alignment_data
 from trajvae.structured.configs import METHODS, PRESETS, LearnerConfig, StructuredStudyConfig
 from trajvae.structured.gibbs import evaluate, pac_bayes_sigma
@@ -168,48 +171,47 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
 COLORS = {"classic": "tab:blue", "randomized": "tab:orange", "direct": "tab:green", "exhaustive": "tab:purple"}
 
 
-def plot(rows: Sequence[dict[str, Any]], out_dir: pathlib.Path) -> list[pathlib.Path]:
-  """One PNG per problem: test distortion (plain and Gibbs), training time and speed-ups against |H|."""
-  import matplotlib
+def plot_problem(rows: Sequence[dict[str, Any]], problem: str) -> Figure:
+  """Test distortion (plain and Gibbs), training time and speed-ups against |H| for one problem's rows."""
+  fig = new_figure(16, 4.6)
+  axes = fig.subplots(1, 3)
+  problem_rows = [r for r in rows if r["problem"] == problem]
+  sizes = sorted({r["n"] for r in problem_rows})
+  for k, n in enumerate(sizes):
+    group = sorted((r for r in problem_rows if r["n"] == n), key=lambda r: r["num_latents"])
+    marker = "os^dv"[k % 5]
+    for method in group[0]["methods"]:
+      hs = [r["num_latents"] for r in group]
+      for field, style, label in (("test_distortion", "-", "plain"), ("gibbs_distortion", "--", "Gibbs")):
+        stats = [r[f"{method}_{field}"] for r in group]
+        axes[0].errorbar(hs, [m for m, _ in stats], yerr=[s for _, s in stats], linestyle=style, marker=marker,
+                         color=COLORS[method], capsize=2, label=f"{method}, {label}, n={n}")
+      stats = [r[f"{method}_train_seconds"] for r in group]
+      axes[1].errorbar(hs, [m for m, _ in stats], yerr=[s for _, s in stats], marker=marker, color=COLORS[method],
+                       capsize=2, label=f"{method}, n={n}")
+      if f"{method}_speedup" in group[0]:
+        stats = [r[f"{method}_speedup"] for r in group]
+        axes[2].errorbar(hs, [m for m, _ in stats], yerr=[s for _, s in stats], marker=marker, color=COLORS[method],
+                         capsize=2, label=f"{method} / randomized, n={n}")
+  axes[0].set(xscale="log", xlabel="|H|", ylabel="test distortion", title=f"{problem}: test distortion (dashed: Gibbs)")
+  axes[1].set(xscale="log", yscale="log", xlabel="|H|", ylabel="seconds", title="training time (no compilation)")
+  axes[2].axhline(1.0, color="gray", lw=0.8)
+  axes[2].axhline(10.0, color="gray", lw=0.8, ls=":")
+  axes[2].set(xscale="log", yscale="log", xlabel="|H|", ylabel="time ratio", title="speed-up of the randomized learner")
+  all_hs = sorted({r["num_latents"] for r in problem_rows})
+  for ax in axes:
+    ax.set_xticks(all_hs, [str(h) for h in all_hs])
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    ax.legend(fontsize=6)
+  return fig
 
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-  import matplotlib.ticker
 
-  paths = []
-  for problem in sorted({r["problem"] for r in rows}):
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
-    problem_rows = [r for r in rows if r["problem"] == problem]
-    sizes = sorted({r["n"] for r in problem_rows})
-    for k, n in enumerate(sizes):
-      group = sorted((r for r in problem_rows if r["n"] == n), key=lambda r: r["num_latents"])
-      marker = "os^dv"[k % 5]
-      for method in group[0]["methods"]:
-        hs = [r["num_latents"] for r in group]
-        for field, style, label in (("test_distortion", "-", "plain"), ("gibbs_distortion", "--", "Gibbs")):
-          stats = [r[f"{method}_{field}"] for r in group]
-          axes[0].errorbar(hs, [m for m, _ in stats], yerr=[s for _, s in stats], linestyle=style, marker=marker,
-                           color=COLORS[method], capsize=2, label=f"{method}, {label}, n={n}")
-        stats = [r[f"{method}_train_seconds"] for r in group]
-        axes[1].errorbar(hs, [m for m, _ in stats], yerr=[s for _, s in stats], marker=marker, color=COLORS[method],
-                         capsize=2, label=f"{method}, n={n}")
-        if f"{method}_speedup" in group[0]:
-          stats = [r[f"{method}_speedup"] for r in group]
-          axes[2].errorbar(hs, [m for m, _ in stats], yerr=[s for _, s in stats], marker=marker, color=COLORS[method],
-                           capsize=2, label=f"{method} / randomized, n={n}")
-    axes[0].set(xscale="log", xlabel="|H|", ylabel="test distortion", title=f"{problem}: test distortion (dashed: Gibbs)")
-    axes[1].set(xscale="log", yscale="log", xlabel="|H|", ylabel="seconds", title="training time (no compilation)")
-    axes[2].axhline(1.0, color="gray", lw=0.8)
-    axes[2].axhline(10.0, color="gray", lw=0.8, ls=":")
-    axes[2].set(xscale="log", yscale="log", xlabel="|H|", ylabel="time ratio", title="speed-up of the randomized learner")
-    all_hs = sorted({r["num_latents"] for r in problem_rows})
-    for ax in axes:
-      ax.set_xticks(all_hs, [str(h) for h in all_hs])
-      ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
-      ax.legend(fontsize=6)
-    fig.tight_layout()
-    path = out_dir / f"structured_{problem}.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    paths.append(path)
-  return paths
+def problems(rows: Sequence[dict[str, Any]]) -> list[str]:
+  """The problems the study's rows cover, in name order."""
+  return sorted({r["problem"] for r in rows})
+
+
+def save_plots(rows: Sequence[dict[str, Any]], out_dir: pathlib.Path) -> list[pathlib.Path]:
+  """One PNG per problem (`plot_problem`), out_dir/structured_PROBLEM.png."""
+  return [save_figure(plot_problem(rows, problem), out_dir / f"structured_{problem}.png", dpi=110)
+          for problem in problems(rows)]

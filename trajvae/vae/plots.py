@@ -1,15 +1,17 @@
-"""PNG pictures of a trained VAE: latent manifold, reconstructions, samples, posterior means by class."""
+"""Pictures of a trained VAE: latent manifold, reconstructions, samples, posterior means by class.
+
+Each `plot_*` returns a matplotlib Figure (shown inline by Jupyter); each `save_*` writes it as a PNG.
+"""
 
 from __future__ import annotations
 
 import pathlib
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from scipy.stats import norm
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from scipy.stats import norm  # noqa: E402
+from trajvae.figures import new_figure, save_figure
 
 
 def tile_images(images: np.ndarray, rows: int, cols: int, pad: int = 1) -> np.ndarray:
@@ -36,17 +38,21 @@ def manifold_latents(grid_size: int, latent_dim: int) -> np.ndarray:
   return z.reshape(-1, latent_dim)
 
 
-def save_image_grid(images: np.ndarray, rows: int, cols: int, path: str | pathlib.Path, title: str) -> None:
-  fig, ax = plt.subplots(figsize=(max(3, cols * 0.45), max(3, rows * 0.45) + 0.4))
+def plot_image_grid(images: np.ndarray, rows: int, cols: int, title: str) -> Figure:
+  """images [rows*cols, H, W] in [0, 1] as one grey mosaic."""
+  fig = new_figure(max(3, cols * 0.45), max(3, rows * 0.45) + 0.4)
+  ax = fig.subplots()
   ax.imshow(tile_images(images, rows, cols), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
   ax.set_title(title, fontsize=9)
   ax.axis("off")
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
+  return fig
 
 
-def save_reconstructions(inputs: np.ndarray, reconstructions: np.ndarray, path: str | pathlib.Path) -> None:
+def save_image_grid(images: np.ndarray, rows: int, cols: int, path: str | pathlib.Path, title: str) -> pathlib.Path:
+  return save_figure(plot_image_grid(images, rows, cols, title), path)
+
+
+def plot_reconstructions(inputs: np.ndarray, reconstructions: np.ndarray) -> Figure:
   """Inputs in the top row of each pair of rows, their reconstructions (decoder means) beneath."""
   cols = 10
   rows = len(inputs) // cols
@@ -54,7 +60,11 @@ def save_reconstructions(inputs: np.ndarray, reconstructions: np.ndarray, path: 
   for r in range(rows):
     pairs.append(inputs[r * cols : (r + 1) * cols])
     pairs.append(reconstructions[r * cols : (r + 1) * cols])
-  save_image_grid(np.concatenate(pairs), 2 * rows, cols, path, "inputs (odd rows) / reconstructions (even rows)")
+  return plot_image_grid(np.concatenate(pairs), 2 * rows, cols, "inputs (odd rows) / reconstructions (even rows)")
+
+
+def save_reconstructions(inputs: np.ndarray, reconstructions: np.ndarray, path: str | pathlib.Path) -> pathlib.Path:
+  return save_figure(plot_reconstructions(inputs, reconstructions), path)
 
 
 def project_2d(points: np.ndarray) -> tuple[np.ndarray, str]:
@@ -66,23 +76,27 @@ def project_2d(points: np.ndarray) -> tuple[np.ndarray, str]:
   return centred @ vt[:2].T, "PC"
 
 
-def save_latent_scatter(means: np.ndarray, labels: np.ndarray, path: str | pathlib.Path) -> None:
+def plot_latent_scatter(means: np.ndarray, labels: np.ndarray) -> Figure:
   """Test-set posterior means coloured by class."""
   xy, axis = project_2d(means)
-  fig, ax = plt.subplots(figsize=(5.5, 4.5))
+  fig = new_figure(5.5, 4.5)
+  ax = fig.subplots()
   points = ax.scatter(xy[:, 0], xy[:, 1], c=labels, cmap="tab10", s=8, vmin=-0.5, vmax=9.5)
   fig.colorbar(points, ax=ax, ticks=range(10), label="digit")
   ax.set_xlabel(f"{axis}1")
   ax.set_ylabel(f"{axis}2")
   ax.set_title("posterior means of test images")
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
+  return fig
 
 
-def save_learning_curves(records: list[dict], path: str | pathlib.Path) -> None:
+def save_latent_scatter(means: np.ndarray, labels: np.ndarray, path: str | pathlib.Path) -> pathlib.Path:
+  return save_figure(plot_latent_scatter(means, labels), path)
+
+
+def plot_learning_curves(records: list[dict]) -> Figure:
   """Train loss and held-out ELBO/IWAE against step, from metrics.jsonl records."""
-  fig, ax = plt.subplots(figsize=(6, 4))
+  fig = new_figure(6, 4)
+  ax = fig.subplots()
   train = [r for r in records if r["split"] == "train"]
   ax.plot([r["step"] for r in train], [-r["elbo"] for r in train], label="train -ELBO", lw=1)
   evals = [r for r in records if r["split"] == "eval"]
@@ -94,6 +108,8 @@ def save_learning_curves(records: list[dict], path: str | pathlib.Path) -> None:
   ax.set_ylabel("nats per example")
   ax.legend()
   ax.grid(alpha=0.3)
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
+  return fig
+
+
+def save_learning_curves(records: list[dict], path: str | pathlib.Path) -> pathlib.Path:
+  return save_figure(plot_learning_curves(records), path)

@@ -30,6 +30,7 @@ from collections import Counter
 from fractions import Fraction
 from typing import Iterable, Sequence
 
+from trajvae.errors import extra_imports
 from trajvae.music.data.note_sequence import Note, NoteSequence
 
 FOLK_COLLECTIONS = ("essenFolksong", "oneills1850", "ryansMammoth", "airdsAirs", "miscFolk")
@@ -68,7 +69,8 @@ def default_cache_dir() -> pathlib.Path:
 
 def corpus_sources(collections: Sequence[str] = COLLECTIONS) -> list[tuple[str, str]]:
   """(collection, music21 corpus path) for every file of the collections, in a fixed order."""
-  from music21 import corpus
+  with extra_imports("music"):
+    from music21 import corpus
 
   unknown = sorted(set(collections) - set(COLLECTIONS))
   if unknown:
@@ -95,7 +97,8 @@ def _steps(quarters: Fraction, off_grid: str) -> int | None:
 
 def extract_tune(part, counts: Counter) -> _RawTune | None:
   """A music21 part -> exact note times in quarters (pickup-shifted, ties merged) and meters."""
-  from music21 import chord
+  with extra_imports("music"):
+    from music21 import chord
 
   measure = part.getElementsByClass("Measure").first()
   shift = Fraction(measure.paddingLeft).limit_denominator(10_000) if measure is not None else Fraction(0)
@@ -162,7 +165,8 @@ def tune_to_sections(tune: _RawTune, off_grid: str = "skip") -> tuple[NoteSequen
 
 def _parse_source(collection: str, source: str) -> tuple[list[tuple[str, _RawTune]], dict[str, int]]:
   """One corpus file -> (piece_id, exact tune) pairs and counts: the slow music21 step."""
-  from music21 import converter, stream
+  with extra_imports("music"):
+    from music21 import converter, stream
 
   counts: Counter = Counter()
   try:
@@ -195,7 +199,8 @@ def _without_beaming():
   notation), which took about 3/4 of the corpus's parse time. Pitches, offsets, durations, ties and meters,
   all that extract_tune reads, do not depend on it (tests/test_music_data_pipeline.py compares both parses).
   """
-  from music21 import stream
+  with extra_imports("music"):
+    from music21 import stream
 
   original = stream.Stream.makeBeams
   stream.Stream.makeBeams = _no_beams
@@ -214,7 +219,8 @@ def _stem(collection: str, source: str) -> str:
 
 
 def _cached_parse(collection: str, source: str, cache_dir: pathlib.Path):
-  import music21
+  with extra_imports("music"):
+    import music21
 
   path = cache_dir / f"v{CACHE_VERSION}-music21-{music21.__version__}" / collection / f"{_stem(collection, source)}.pkl"
   if path.exists():
@@ -314,7 +320,8 @@ def _source_file(collection: str, source: str) -> str:
   of one chorale, e.g. .krn and .mxl, the first, as music21's corpus.parse takes)."""
   if collection != "bach":
     return source
-  from music21 import corpus
+  with extra_imports("music"):
+    from music21 import corpus
 
   path = corpus.getWork(source)
   return str(path[0] if isinstance(path, list) else path)
@@ -322,7 +329,8 @@ def _source_file(collection: str, source: str) -> str:
 
 def _source_size(collection: str, source: str) -> int:
   """The file's bytes, for the progress bar (0 when it cannot be found: the parse then reports the error)."""
-  from music21.exceptions21 import CorpusException
+  with extra_imports("music"):
+    from music21.exceptions21 import CorpusException
 
   try:
     return os.path.getsize(_source_file(collection, source))

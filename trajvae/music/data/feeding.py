@@ -1,4 +1,4 @@
-"""Step-indexed token batches through a grain MapDataset, with windows and shifts drawn per piece and epoch.
+"""Step-indexed token batches, with windows and shifts drawn per piece and epoch.
 
 make_batches(windows, batch_size, seed, ...)(step) is a pure function of
 (seed, step), so a resumed run sees exactly the batches it would have seen,
@@ -21,8 +21,9 @@ would be deleted), so the piece sits that epoch out.
 
 The windows are gathered with one numpy take per batch; grain's per-element
 shuffle (MapDataset.range(N).shuffle().repeat().batch()) costs ~13 us per
-example, 7 ms per batch of 512, which would hold back small models. Each JAX
-process takes its own contiguous slice of the global batch.
+example, 7 ms per batch of 512, which would hold back small models, and a
+step -> batch function needs no dataset object around it (docs/music_data.md).
+Each JAX process takes its own contiguous slice of the global batch.
 """
 
 from __future__ import annotations
@@ -31,13 +32,10 @@ import dataclasses
 import functools
 from typing import Callable
 
-import grain
 import jax
 import numpy as np
 
 from trajvae.music.data import melody
-
-ENDLESS = 2**62  # steps in the grain dataset: effectively unbounded
 
 
 def transpose_tokens(tokens: np.ndarray, shifts: np.ndarray) -> np.ndarray:
@@ -178,11 +176,13 @@ class WindowStream:
     return np.concatenate(indices), np.concatenate(shifts)
 
 
-def make_dataset(
+def make_batches(
     windows: np.ndarray, batch_size: int, seed: int, transpose_range: int = 0, *,
     pieces: np.ndarray | None = None, shifts: np.ndarray | None = None, max_per_piece: int | None = None,
-) -> grain.MapDataset:
-  """ds[step] = {"tokens": int32 [batch_size / processes, steps, tracks]}: this process's share of the step's batch.
+) -> Callable[[int], dict[str, np.ndarray]]:
+  """step -> {"tokens": int32 [batch_size / processes, steps, tracks]}, this process's share of the step's batch.
+
+  A pure function of (seed, step): a resumed run sees the batches it would have seen, without iterator state.
 
   pieces[i] is the piece of window i (default: each window its own piece); shifts[i] the transposition it
   was stored at (default 0); max_per_piece caps the windows a piece gives each epoch (default: no cap).
@@ -214,14 +214,4 @@ def make_dataset(
       tokens = transpose_tokens(tokens, token_shifts[local])
     return {"tokens": tokens}
 
-  return grain.MapDataset.range(ENDLESS).map(gather)
-
-
-def make_batches(
-    windows: np.ndarray, batch_size: int, seed: int, transpose_range: int = 0, *,
-    pieces: np.ndarray | None = None, shifts: np.ndarray | None = None, max_per_piece: int | None = None,
-) -> Callable[[int], dict[str, np.ndarray]]:
-  """step -> {"tokens": int32 [local batch, steps, tracks]}, a pure function of (seed, step)."""
-  dataset = make_dataset(windows, batch_size, seed, transpose_range, pieces=pieces, shifts=shifts,
-                         max_per_piece=max_per_piece)
-  return lambda step: dataset[int(step)]
+  return gather

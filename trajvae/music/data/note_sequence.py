@@ -17,7 +17,7 @@ import warnings
 
 import numpy as np
 
-from trajvae.errors import InputError
+from trajvae.errors import InputError, extra_imports
 
 DEFAULT_QPM = 120.0
 STEPS_PER_QUARTER = 4
@@ -80,7 +80,8 @@ def read_midi(source: str | pathlib.Path | bytes, steps_per_quarter: int = STEPS
 
   Raises CorruptMidiError naming the file when pretty_midi cannot parse it.
   """
-  import pretty_midi
+  with extra_imports("music"):
+    import pretty_midi
 
   name = "<bytes>" if isinstance(source, (bytes, bytearray)) else str(source)
   data = bytes(source) if isinstance(source, (bytes, bytearray)) else pathlib.Path(source).read_bytes()
@@ -151,7 +152,8 @@ def _split_and_quantize(midi, steps_per_quarter: int) -> list[NoteSequence]:
 
 def to_pretty_midi(seq: NoteSequence):
   """NoteSequence -> pretty_midi.PrettyMIDI, one instrument per (track, program, drum flag)."""
-  import pretty_midi
+  with extra_imports("music"):
+    import pretty_midi
 
   midi = pretty_midi.PrettyMIDI(initial_tempo=seq.qpm)
   midi.time_signature_changes.append(pretty_midi.TimeSignature(*seq.time_signature, 0.0))

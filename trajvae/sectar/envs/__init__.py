@@ -3,12 +3,15 @@ MJX physics ("sectar_wheeled", "sectar_swimmer")."""
 
 from __future__ import annotations
 
-from brax import envs as brax_envs
+from trajvae.errors import extra_imports
 
-from trajvae.sectar.envs.base import EnvState, KinematicEnv, SectarEnv, goal_sequence_reward
-from trajvae.sectar.envs.block import BlockEnv
-from trajvae.sectar.envs.physics import PhysicsEnv, SwimmerEnv, WheeledEnv
-from trajvae.sectar.envs.waypoint import WaypointEnv
+with extra_imports("sectar"):  # every env module imports brax or mujoco, and this package runs first
+  from brax import envs as brax_envs
+
+  from trajvae.sectar.envs.base import EnvState, KinematicEnv, SectarEnv, goal_sequence_reward
+  from trajvae.sectar.envs.block import BlockEnv
+  from trajvae.sectar.envs.physics import PhysicsEnv, SwimmerEnv, WheeledEnv
+  from trajvae.sectar.envs.waypoint import WaypointEnv
 
 ENVS: dict[str, type[SectarEnv]] = {"waypoint": WaypointEnv, "block": BlockEnv, "wheeled": WheeledEnv,
                                     "swimmer": SwimmerEnv}

@@ -5,9 +5,9 @@ physical parameters (traj2vec/envs/assets in wyndwarrior/Sectar; what was
 changed and why is in each file's header). MJX is MuJoCo's JAX port: it runs
 MuJoCo's own contact model (soft constraints, the same solimp/solref, friction
 cones) and fluid model, and matches the C simulator (tests compare them).
-Brax's `spring`/`positional` backends were found physically wrong for contact
-(shared/research/sectar.md, section 4), and `generalized` calls the same MJX
-collision routines but needs a shim for the fluid model on jax 0.10.
+Brax's `spring`/`positional` backends were found physically wrong for contact,
+and `generalized` calls the same MJX collision routines but needs a shim for the
+fluid model on jax 0.10 (docs/sectar.md, "Physics environments").
 
 Observations and `reset_to` follow the authors' `get_current_obs` / `reset`:
 - wheeled (9): car x, y, z, sin/cos of yaw, the car's velocities (x, y, z,

@@ -1,8 +1,8 @@
 """The authors' five task configurations per environment (goals/*.npy in wyndwarrior/Sectar).
 
-goals.json is a copy of shared/data/sectar_goals/goals.json (all four envs),
-shipped inside the package so installed code does not depend on the checkout
-layout.
+goals.json holds the authors' goals/waypoint_goals.npy, goals/block.npy, goals/wheeled.npy and
+goals/swim.npy (wyndwarrior/Sectar) converted to JSON, shipped inside the package; the fields of each
+env's tasks are described in docs/sectar.md.
 """
 
 from __future__ import annotations

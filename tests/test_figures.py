@@ -1,0 +1,44 @@
+"""Library plotting builds matplotlib Figures without pyplot or a backend switch, so Jupyter can show them inline."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from trajvae.vae import plots as vae_plots
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_importing_every_plotting_module_leaves_pyplot_and_the_backend_alone():
+  code = """
+import json, sys, matplotlib
+before = matplotlib.get_backend()
+import trajvae.figures, trajvae.vae.plots, trajvae.music.plots, trajvae.music.latent_plots, trajvae.sectar.plots
+import trajvae.structured.study
+print(json.dumps({"pyplot": "matplotlib.pyplot" in sys.modules, "before": before, "after": matplotlib.get_backend()}))
+"""
+  env = {**os.environ, "MPLBACKEND": "module://matplotlib_inline.backend_inline"}  # what a Jupyter kernel sets
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+  result = json.loads(out.stdout.strip().splitlines()[-1])
+  assert not result["pyplot"]
+  assert result["after"] == result["before"]
+
+
+def test_plot_functions_return_figures_and_save_helpers_write_pngs(tmp_path):
+  rng = np.random.default_rng(0)
+  images = rng.uniform(size=(20, 8, 8)).astype(np.float32)
+  figures = [
+      vae_plots.plot_image_grid(images[:16], 4, 4, "grid"),
+      vae_plots.plot_reconstructions(images[:10], images[10:]),
+      vae_plots.plot_latent_scatter(rng.normal(size=(30, 3)), rng.integers(0, 10, 30)),
+      vae_plots.plot_learning_curves([{"split": "train", "step": 1, "elbo": -3.0},
+                                      {"split": "eval", "step": 1, "elbo": -3.5, "iwae": -3.4}]),
+  ]
+  assert all(isinstance(fig, Figure) for fig in figures)
+  assert [len(fig.axes) for fig in figures] == [1, 1, 2, 1]  # the scatter has its colour bar
+  path = vae_plots.save_reconstructions(images[:10], images[10:], tmp_path / "recon.png")
+  assert path.read_bytes()[:8] == PNG_MAGIC
