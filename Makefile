@@ -112,3 +112,10 @@ LATENT_RUN ?= $(RUNS)/experiment-musicvae/cat-mel_2bar_cpu
 experiment-musicvae-latent: $(VENV)/.installed  ## interpolation (latent vs data space) and attribute vectors -> PNG + JSON
 	test -d $(LATENT_RUN)/checkpoints || $(PY) -m trajvae train musicvae --preset cat-mel_2bar_cpu --workdir $(LATENT_RUN) --set train.steps=$(STEPS_2BAR) $(SET)
 	$(PY) experiments/musicvae_latent_studies.py $(LATENT_RUN)
+
+# Issue 25: hierarchical vs flat on 16-bar melodies, 3 training seeds per arm plus the positive control (free
+# bits 0, beta 1); resumes from checkpoints. STUDY_ARGS e.g. "--width 64 --steps 1500" (docs/music_16bar_study.md).
+STUDY_ARGS ?=
+.PHONY: experiment-musicvae-16bar
+experiment-musicvae-16bar: $(VENV)/.installed  ## 16-bar hierarchical vs flat, seeds as units + positive control -> JSON + PNG
+	nice -n 10 $(PY) experiments/music_16bar_study.py --out $(RUNS)/music-16bar-study $(STUDY_ARGS)
