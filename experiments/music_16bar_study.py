@@ -217,7 +217,7 @@ def parse_args(argv=None) -> argparse.Namespace:
   parser.add_argument("--control-steps", type=int, default=600, help="training steps of the positive control")
   parser.add_argument("--seeds", type=int, default=3, help="training seeds per arm (main)")
   parser.add_argument("--control-seeds", type=int, default=2, help="training seeds per arm (control)")
-  parser.add_argument("--eval-windows", type=int, default=0, help="held-out test windows scored (0: all)")
+  parser.add_argument("--eval-windows", type=int, default=0, help="held-out test windows scored, evenly spaced over the split (0: all)")
   parser.add_argument("--log-every", type=int, default=25)
   parser.add_argument("--checkpoint-every", type=int, default=250)
   parser.add_argument("--draws", type=int, default=2000, help="nested-bootstrap draws")
@@ -238,8 +238,9 @@ def main(argv=None) -> None:
     print(f"error: {error}", file=sys.stderr)
     sys.exit(2)
   tokens, ids = load_window_records(data, "test")
-  if args.eval_windows:
-    tokens, ids = tokens[: args.eval_windows], ids[: args.eval_windows]
+  if args.eval_windows and args.eval_windows < len(tokens):  # evenly spaced, so that they span the test pieces
+    keep = np.round(np.linspace(0, len(tokens) - 1, args.eval_windows)).astype(np.int64)
+    tokens, ids = tokens[keep], [ids[i] for i in keep]
   pieces = np.asarray(ids)
   results: dict[str, dict[str, list[dict]]] = {"main": {}, "control": {}}
   started = time.time()
