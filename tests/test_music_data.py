@@ -348,3 +348,23 @@ def test_feeding_errors_and_process_shards(monkeypatch):
     parts.append(make_batches(windows, 8, 5)(4)["tokens"])
   assert parts[0].shape == (4, 32, 1)
   np.testing.assert_array_equal(np.concatenate(parts), whole)
+
+
+def test_trio_keeps_repeated_windows_as_the_reference():
+  """A doubled melody track gives each window twice, as magenta's TrioConverter (no de-duplication there)."""
+  tracks = trio_tracks(18)
+  to_seq = lambda ts: NoteSequence(tuple(  # noqa: E731
+      Note(p, 100, s, e, prog, drum, i) for i, (prog, drum, notes) in enumerate(ts) for p, s, e in notes))
+  doubled = to_seq([tracks[0], tracks[0], tracks[1], tracks[2]])
+  every = dataclasses.replace(get_converter("trio", 16), max_windows=None)
+  windows = every.to_tensors(doubled)
+  assert len(windows) == 6  # 3 windows x 2 melody tracks
+  assert len(np.unique(windows.reshape(6, -1), axis=0)) == 3
+  # The per-piece sampling still applies: at most max_windows (5) of the 6, drawn at random with an rng.
+  sampled = get_converter("trio", 16).to_tensors(doubled, np.random.default_rng(0))
+  assert len(sampled) == 5
+  # A passage repeated note for note: one bar's pattern throughout gives 3 equal windows, all kept.
+  bar = [(0, False, [(72, 0, 8), (74, 8, 16)]), (33, False, [(36, 0, 16)]), (0, True, [(36, 0, 1), (38, 8, 9)])]
+  repeated = [(prog, drum, [(p, s + 16 * b, e + 16 * b) for b in range(18) for p, s, e in notes])
+              for prog, drum, notes in bar]
+  assert len(every.to_tensors(to_seq(repeated))) == 3

@@ -30,10 +30,12 @@ def test_cpu_presets_compress_the_reference_schedules_to_their_step_count():
   assert inverse_sigmoid_rate_for_midpoint(1000 * math.log(1000)) == pytest.approx(1000)
 
 
-def test_only_the_two_bar_melody_presets_transpose():
+def test_only_the_two_bar_melody_presets_and_the_16bar_study_transpose():
   for name, make in PRESETS.items():
     config = make()
-    expected = 5 if config.data.encoding == "melody" and config.data.num_bars == 2 else 0
+    # The 16-bar study presets transpose as a stated deviation (docs/music_data.md, issue 25).
+    two_bar = config.data.encoding == "melody" and config.data.num_bars == 2
+    expected = 5 if two_bar or name.endswith("_16bar_study") else 0
     assert config.data.transpose_range == expected, name
     assert config.data.windows_per_piece == 5
 

@@ -5,7 +5,8 @@ track with notes of two classes, or another program, is ignored. Each track is
 encoded over the whole piece (melody tokens for melody and bass, drum tokens
 for drums, no gap limit), and every 16-bar window in which one melody, one
 bass and one drum track all play (silences of up to `gap_bars` bars bridged)
-is kept, for every combination of such tracks. A step is [90 | 90 | 512].
+is kept, for every combination of such tracks, repeats included (the reference de-duplicates melody and
+drum windows only). At most max_windows of them are drawn per piece. A step is [90 | 90 | 512].
 """
 
 from __future__ import annotations
@@ -121,7 +122,9 @@ class TrioConverter:
         if covered[j : j + self.num_bars].all():
           span = slice(j * STEPS_PER_BAR, (j + self.num_bars) * STEPS_PER_BAR)
           windows.append(np.stack([encoded[i][span] for i in group], axis=-1))
-    return select_windows(windows, self.num_steps, 3, self.max_windows, rng)
+    # No de-duplication: the reference's TrioConverter keeps a window for every covering track combination,
+    # so a doubled melody track or a passage repeated note for note gives repeated windows.
+    return select_windows(windows, self.num_steps, 3, self.max_windows, rng, unique=False)
 
   def from_tensors(self, tokens: np.ndarray) -> NoteSequence:
     """[num_steps, 3] -> melody (program 0), bass (program 33) and drums on three tracks."""

@@ -71,13 +71,14 @@ def subsample(windows: np.ndarray, max_windows: int | None, rng: np.random.Gener
 
 def select_windows(
     windows: Sequence[np.ndarray] | np.ndarray, num_steps: int, num_tracks: int,
-    max_windows: int | None, rng: np.random.Generator | None,
+    max_windows: int | None, rng: np.random.Generator | None, unique: bool = True,
 ) -> np.ndarray:
-  """[n, num_steps] or [n, num_steps, tracks] windows -> de-duplicated, subsampled int32 [m, num_steps, tracks]."""
+  """[n, num_steps] or [n, num_steps, tracks] windows -> de-duplicated (unless not unique), subsampled int32
+  [m, num_steps, tracks]. The reference de-duplicates melody and drum windows, not trio windows."""
   if len(windows) == 0:
     return empty_windows(num_steps, num_tracks)
   stacked = np.asarray(np.stack(list(windows)), np.int32).reshape(-1, num_steps, num_tracks)
-  return subsample(dedupe(stacked), max_windows, rng)
+  return subsample(dedupe(stacked) if unique else stacked, max_windows, rng)
 
 
 class SingleTrackConverter:
