@@ -24,7 +24,11 @@ import jax
 import numpy as np
 from flax import nnx
 
-CARD_GB = 80.0
+# An "80 GB" H100/A100 reports 79.6 GiB; allow 95 % of it (XLA_PYTHON_CLIENT_MEM_FRACTION=0.95; cuDNN/cuBLAS
+# workspaces take some of the rest). JAX's default pool is 75 % of the card.
+CARD_GIB = 79.6
+USABLE_GIB = 0.95 * CARD_GIB
+DEFAULT_POOL_GIB = 0.75 * CARD_GIB
 
 
 def step_memory(preset: str, batch: int, compute: str, remat: bool) -> dict:
@@ -57,8 +61,10 @@ def step_memory(preset: str, batch: int, compute: str, remat: bool) -> dict:
   total = m.argument_size_in_bytes + m.output_size_in_bytes - m.alias_size_in_bytes + m.temp_size_in_bytes
   return {"preset": preset, "batch": batch, "compute": compute, "remat": remat,
           "arguments_mb": mb(m.argument_size_in_bytes), "outputs_mb": mb(m.output_size_in_bytes),
-          "aliased_mb": mb(m.alias_size_in_bytes), "temp_mb": mb(m.temp_size_in_bytes), "total_gb": round(total / 2**30, 2),
-          f"fits_{CARD_GB:.0f}gb": total / 2**30 <= CARD_GB, "compile_s": round(compile_s, 1)}
+          "aliased_mb": mb(m.alias_size_in_bytes), "temp_mb": mb(m.temp_size_in_bytes),
+          "total_gib": round(total / 2**30, 2),
+          "fits_80gb_card_at_mem_fraction_0.95": total / 2**30 <= USABLE_GIB,
+          "fits_jax_default_pool_0.75": total / 2**30 <= DEFAULT_POOL_GIB, "compile_s": round(compile_s, 1)}
 
 
 def main() -> None:
