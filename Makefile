@@ -83,6 +83,10 @@ experiment-sectar-curves: $(VENV)/.installed  ## SeCTAR/flat PPO/dynamics MPC cu
 bench-sectar: $(VENV)/.installed  ## env-steps/s, PPO update throughput, MPC latency at K=2048
 	$(PY) benchmarks/sectar.py
 
+.PHONY: bench-gpu
+bench-gpu: $(VENV)/.installed  ## accelerator table: MusicVAE batch 512 (f32/bf16, scan/cuDNN; TORCH_PYTHON=path adds PyTorch), SeCTAR MPC K=2048; SMOKE=1: tiny, CPU
+	$(PY) benchmarks/bench_gpu.py $(if $(SMOKE),--smoke) $(if $(TORCH_PYTHON),--torch-python $(TORCH_PYTHON))
+
 experiment-structured: $(VENV)/.installed  ## latent structured prediction: classic vs randomized (Bello & Honorio) over |H|, n, seeds (~10 min)
 	$(PY) experiments/structured_compare.py --out $(RUNS)/experiment-structured
 

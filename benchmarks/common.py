@@ -27,21 +27,59 @@ PEAK_TFLOPS = {"H100": 494.7, "H200": 494.7, "A100": 156.0, "L4": 60.0, "TPU v4"
                "TPU v5": 459.0}
 
 
-def peak_tflops(override: float | None = None) -> float | None:
-  """The accelerator's peak (all local devices), from override or the table; None on CPU or unknown devices."""
+# Dense peak TFLOP/s for bfloat16 matmuls (tensor cores / MXU), for bfloat16-compute MFU.
+PEAK_TFLOPS_BF16 = {"H100": 989.4, "H200": 989.4, "A100": 312.0, "L4": 121.0, "TPU v4": 275.0,
+                    "TPU v5 lite": 197.0, "TPU v5": 459.0}
+
+
+def peak_tflops(override: float | None = None, dtype: str = "float32") -> float | None:
+  """The accelerator's peak (all local devices), from override or the dtype's table; None on CPU or unknown devices."""
   if override:
     return override * jax.local_device_count()
   kind = jax.devices()[0].device_kind
-  for name, value in PEAK_TFLOPS.items():
+  table = PEAK_TFLOPS_BF16 if dtype == "bfloat16" else PEAK_TFLOPS
+  for name, value in table.items():
     if name.lower() in kind.lower():
       return value * jax.local_device_count()
   return None
 
 
-def mfu(flops_per_s: float, peak_override: float | None = None) -> float | str:
+def mfu(flops_per_s: float, peak_override: float | None = None, dtype: str = "float32") -> float | str:
   """Model FLOPs utilisation: achieved / peak, or 'n/a' where the peak is unknown (CPU)."""
-  peak = peak_tflops(peak_override)
+  peak = peak_tflops(peak_override, dtype)
   return round(flops_per_s / (peak * 1e12), 4) if peak else "n/a"
+
+
+def matmul_flops(jaxpr) -> float:
+  """FLOPs of the dot_generals in a (closed) jaxpr, each scan body counted `length` times.
+
+  XLA's compiled cost_analysis counts a while loop's body once, so for scanned recurrences it is a
+  lower bound by the number of time steps; this count is the model's matmul work, whatever runs it.
+  """
+  jaxpr = getattr(jaxpr, "jaxpr", jaxpr)
+  total = 0.0
+  for eqn in jaxpr.eqns:
+    if eqn.primitive.name == "dot_general":
+      (lhs_contract, _), _ = eqn.params["dimension_numbers"]
+      lhs = eqn.invars[0].aval.shape
+      out = eqn.outvars[0].aval.shape
+      k = 1
+      for axis in lhs_contract:
+        k *= lhs[axis]
+      size = 1
+      for d in out:
+        size *= d
+      total += 2.0 * size * k
+      continue
+    subs = [v for v in eqn.params.values() if hasattr(v, "eqns") or hasattr(v, "jaxpr")]
+    subs += [b for v in eqn.params.values() if isinstance(v, tuple) for b in v if hasattr(b, "jaxpr")]
+    inner = sum(matmul_flops(sub) for sub in subs)
+    if eqn.primitive.name == "scan":
+      inner *= eqn.params["length"]
+    elif eqn.primitive.name == "cond":
+      inner = max((matmul_flops(b) for b in eqn.params["branches"]), default=0.0)
+    total += inner
+  return total
 
 
 def time_train_step(step_fn, state, batch, key, steps: int):

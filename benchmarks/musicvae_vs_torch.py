@@ -60,6 +60,7 @@ def jax_worker(shape: str, batch: int, model_overrides: dict) -> None:
   tx = make_optimizer(config.optim)
   mesh = sharding.data_mesh()
   state = sharding.replicate(init_train_state(params, tx), mesh)
+  del params  # the step owns its (donated) state; the initial parameters are not kept beside it
   step_fn = jit_data_parallel(
       make_train_step(graphdef, lambda m, b, k, s: objective.loss_and_metrics(m, b["tokens"], k, s, loss), tx), mesh)
   rng = np.random.default_rng(0)

@@ -30,6 +30,10 @@ CASES = [
     ("workdir-without-run", ["eval", "vae", "--workdir", "{tmp}"], "holds no trained vae run"),
     ("missing-workdir", ["sample", "vae", "--workdir", "{tmp}/not/there"], "holds no trained vae run"),
     ("bad-preset-name", ["presets", "musicvae", "mel_2bar"], "unknown preset 'mel_2bar'"),
+    ("cudnn-off-cuda", ["train", "musicvae", "--preset", "smoke-mel_2bar", "--workdir", "{tmp}/w", "--set",
+                        "model.rnn_backend=cudnn"], "rnn_backend=cudnn needs a CUDA GPU"),
+    ("bad-rnn-backend", ["train", "musicvae", "--workdir", "{tmp}/w", "--set", "model.rnn_backend=cuda"],
+     "config key 'model.rnn_backend': 'cuda' is not one of ['auto', 'scan', 'cudnn']"),
 ]
 
 

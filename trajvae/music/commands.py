@@ -13,16 +13,17 @@ import numpy as np
 from flax import nnx
 
 from trajvae.config import to_dict
+from trajvae.core import recurrent
 from trajvae.errors import InputError
 from trajvae.music import objective
 from trajvae.music.api import TrainedMusicVAE
 from trajvae.music.configs import DEFAULT_PRESET, PRESETS, MusicVAEConfig, fit_schedules
 from trajvae.music.data.loading import (
-    check_encoding_matches_model,
-    dataset_name,
-    load_windows,
-    training_batches,
-    validate_tokens,
+  check_encoding_matches_model,
+  dataset_name,
+  load_windows,
+  training_batches,
+  validate_tokens,
 )
 from trajvae.music.model import init_model
 from trajvae.train import runs
@@ -75,6 +76,7 @@ def evaluate_params(graphdef, params, windows: np.ndarray, config: MusicVAEConfi
 
 def build_task(config: MusicVAEConfig) -> TrainTask:
   check_encoding_matches_model(config.data, config.model)
+  recurrent.use_cudnn(config.model.scan_options)  # an rnn_backend that cannot run here fails before the data loads
   batches = training_batches(config.data, config.train.batch_size, config.train.seed)
   graphdef, params = init_model(config.model, config.train.seed)
   loss_config = config.loss

@@ -34,6 +34,8 @@ class MusicModelConfig:
   scan_unroll: int = 1
   compute_dtype: Literal["float32", "bfloat16"] = "float32"
   remat: bool = False
+  # Recurrences over known inputs: auto (cuDNN's LSTM on CUDA with float32 compute, the scan elsewhere), scan, cudnn.
+  rnn_backend: Literal["auto", "scan", "cudnn"] = "auto"
 
   @property
   def num_bars(self) -> int:
@@ -43,7 +45,7 @@ class MusicModelConfig:
   def scan_options(self) -> ScanOptions:  # noqa: F821 (imported here: configs stay free of JAX)
     from trajvae.core.recurrent import ScanOptions
 
-    return ScanOptions(self.scan_unroll, self.compute_dtype, self.remat)
+    return ScanOptions(self.scan_unroll, self.compute_dtype, self.remat, self.rnn_backend)
 
 
 @dataclasses.dataclass(frozen=True)

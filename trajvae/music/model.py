@@ -20,6 +20,10 @@ reference (`lstm_models.py`):
   track.
 - Cells are `LSTMBlockCell`s (forget bias +1, glorot-uniform kernels, see
   `trajvae.core.recurrent`); the output layer is glorot-uniform.
+- Recurrences over known inputs (the encoder, the conductor, teacher-forced
+  decoder layers, all bars' bottom decoders at once) run as the core's scan or,
+  with `model.rnn_backend` auto on CUDA or cudnn, as cuDNN's LSTM over the dense
+  inputs (`dense_input`); autoregressive sampling always steps the cell.
 
 Two decoding modes, chosen by which method is called (never by a value):
 
@@ -121,10 +125,21 @@ class BidirectionalEncoder(nnx.Module):
       total = total + recurrent.project_tokens(w_in, jnp.stack(gathered, axis=-1))
     return total
 
+  def dense_input(self, tokens: jax.Array) -> jax.Array:
+    """Layer 0's input itself for time-major tokens [T, B, tracks] -> [T, B, D]: one-hots and drum rolls (cuDNN)."""
+    parts = []
+    for i, (depth, dim) in enumerate(zip(self.config.track_depths, encoder_input_dims(self.config))):
+      track = tokens[..., i]
+      parts.append(drum_roll(track) if dim != depth else jax.nn.one_hot(track, depth, dtype=jnp.float32))
+    return jnp.concatenate(parts, axis=-1)
+
   def __call__(self, tokens: jax.Array) -> jax.Array:
     """tokens [B, T, tracks] -> [B, 2 * sizes[-1]]."""
-    xproj = self.input_projection(jnp.swapaxes(tokens, 0, 1))
-    _, finals = recurrent.run_stack(self.layers, xproj, options=self.config.scan_options)
+    tokens, options = jnp.swapaxes(tokens, 0, 1), self.config.scan_options
+    if recurrent.use_cudnn(options):
+      _, finals = recurrent.cudnn_stack(self.layers, self.dense_input(tokens))
+    else:
+      _, finals = recurrent.run_stack(self.layers, self.input_projection(tokens), options=options)
     h_final = finals[-1][0]  # [2, B, H]
     return jnp.concatenate([h_final[0], h_final[1]], axis=-1)
 
@@ -171,11 +186,21 @@ class CategoricalDecoder(nnx.Module):
     index = tokens + track_offsets(self.depths)
     return recurrent.project_tokens(self.layers[0].w_in[:, : self.token_dim], index, valid)[0]
 
+  def dense_input(self, cond: jax.Array, prev: jax.Array, valid: jax.Array) -> jax.Array:
+    """Layer 0's input itself, [previous tokens' one-hots ; cond] at every step -> [T, B, sum(depths) + C] (cuDNN,
+    which has no projected-once path for the constant cond)."""
+    one_hots = jax.nn.one_hot(prev + track_offsets(self.depths), self.token_dim, dtype=jnp.float32).sum(axis=-2)
+    one_hots = one_hots * valid[..., None].astype(jnp.float32)
+    return jnp.concatenate([one_hots, jnp.broadcast_to(cond, prev.shape[:2] + cond.shape[-1:])], axis=-1)
+
   def teacher_forced(self, cond: jax.Array, prev: jax.Array, valid: jax.Array) -> jax.Array:
     """Logits [T, B, sum(depths)] for given inputs: cond [B, C], prev [T, B, tracks] tokens, valid [T, B]."""
-    xproj = self._token_projection(prev, valid) + self._cond_projection(cond)[None]
     carries = [(h[None], c[None]) for h, c in self.state_init(cond)]
-    hs, _ = recurrent.run_stack(self.layers, xproj[None], carries, self.options)
+    if recurrent.use_cudnn(self.options):
+      hs, _ = recurrent.cudnn_stack(self.layers, self.dense_input(cond, prev, valid), carries)
+    else:
+      xproj = self._token_projection(prev, valid) + self._cond_projection(cond)[None]
+      hs, _ = recurrent.run_stack(self.layers, xproj[None], carries, self.options)
     return self.output(hs[0])
 
   def sample(
@@ -255,9 +280,12 @@ class HierarchicalDecoder(nnx.Module):
 
   def conduct(self, z: jax.Array) -> jax.Array:
     """z [B, Z] -> one embedding per bar [bars, B, H] from the zero-input conductor."""
-    xproj = jnp.zeros((1, self.num_bars, z.shape[0], 4 * self.conductor[0].hidden))
     carries = [(h[None], c[None]) for h, c in self.conductor_init(z)]
-    hs, _ = recurrent.run_stack(self.conductor, xproj, carries, self.options)
+    if recurrent.use_cudnn(self.options):
+      hs, _ = recurrent.cudnn_stack(self.conductor, jnp.zeros((self.num_bars, z.shape[0], 1)), carries)
+    else:
+      xproj = jnp.zeros((1, self.num_bars, z.shape[0], 4 * self.conductor[0].hidden))
+      hs, _ = recurrent.run_stack(self.conductor, xproj, carries, self.options)
     return hs[0]
 
   def _by_bar(self, x: jax.Array) -> jax.Array:
@@ -333,6 +361,7 @@ class MusicVAE(nnx.Module):
   def __init__(self, config: MusicModelConfig, *, rngs: nnx.Rngs):
     if config.num_steps % config.steps_per_bar:
       raise ValueError(f"num_steps={config.num_steps} is not a whole number of {config.steps_per_bar}-step bars")
+    recurrent.use_cudnn(config.scan_options)  # rnn_backend=cudnn where it cannot run fails here, not at the first step
     self.config = config
     self.encoder = BidirectionalEncoder(config, rngs=rngs)
     code_dim = 2 * config.enc_rnn_sizes[-1]

@@ -45,6 +45,8 @@ class SectarModelConfig:
   decoder_init_std: float = 0.1
   decoder_min_var: float = 0.0  # 0 = no floor (the authors' decoder); > 0 floors std^2
   policy_init_std: float = 1.0
+  # The encoder's LSTM: auto (cuDNN's on CUDA, the scan elsewhere), scan, or cudnn (trajvae.core.recurrent).
+  rnn_backend: Literal["auto", "scan", "cudnn"] = "auto"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,7 +15,7 @@ xavier-uniform weights, PyTorch's default bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)
 
 The LSTMs are the shared recurrent core (trajvae.core.recurrent) with PyTorch's
 nn.LSTM initialisation, as the authors' code: the encoder runs each direction
-as one scan with a custom backward pass; the state decoder, which feeds back its
+as one scan with a custom backward pass (or cuDNN's LSTM, `model.rnn_backend`); the state decoder, which feeds back its
 own predicted mean, projects the constant z once per segment and steps the cell.
 """
 
@@ -28,7 +28,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from trajvae.core import recurrent
-from trajvae.core.recurrent import LSTMLayer
+from trajvae.core.recurrent import LSTMLayer, ScanOptions
 from trajvae.sectar.configs import SectarModelConfig
 
 Array = jax.Array
@@ -71,13 +71,18 @@ class TrajectoryEncoder(nnx.Module):
     h = config.encoder_hidden
     dins = [config.obs_dim] + [2 * h] * (config.encoder_layers - 1)
     self.layers = nnx.List([LSTMLayer(d, h, directions=2, init="torch", rngs=rngs) for d in dins])
+    self.options = ScanOptions(rnn_backend=config.rnn_backend)
+    recurrent.use_cudnn(self.options)  # rnn_backend=cudnn where it cannot run fails here
     self.mean = MLP(2 * h, config.encoder_head_mlp, config.latent_dim, rngs=rngs)
     self.log_std = MLP(2 * h, config.encoder_head_mlp, config.latent_dim, rngs=rngs)
 
   def __call__(self, states: Array) -> tuple[Array, Array]:
     batch_shape = states.shape[:-2]
     x = jnp.swapaxes(states.reshape((-1,) + states.shape[-2:]), 0, 1)  # [T+1, B, D]
-    hs, _ = recurrent.run_stack(self.layers, recurrent.project_dense(self.layers[0].w_in[...], x))
+    if recurrent.use_cudnn(self.options):
+      hs, _ = recurrent.cudnn_stack(self.layers, x)
+    else:
+      hs, _ = recurrent.run_stack(self.layers, recurrent.project_dense(self.layers[0].w_in[...], x))
     pooled = jnp.mean(jnp.concatenate([hs[0], hs[1]], axis=-1), axis=0).reshape(batch_shape + (-1,))
     return self.mean(pooled), jnp.exp(self.log_std(pooled))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
@@ -59,9 +60,16 @@ def shard_batch(batch: Any, mesh: Mesh) -> Any:
 
 
 def replicate(tree: Any, mesh: Mesh) -> Any:
-  """Copy a pytree to every device of the mesh.
+  """Copy a pytree to every device of the mesh, into fresh buffers that the runtime owns.
 
-  Goes through host memory so the result never aliases the input's buffers: a
-  jitted step that donates its state then cannot delete the caller's arrays.
+  Goes through host memory (so a process-local tree can be placed on a
+  multi-process mesh), then copies each leaf on its devices: on a CPU, host
+  round trips are zero-copy and the placed array would alias the input's
+  buffer, so a step that donates its state would first have to copy the whole
+  state (measured: +2 GB at the first step of the reference-size 16-bar
+  MusicVAE). Leaf by leaf, the transient is one leaf, and the result never
+  aliases the input: a donating step cannot delete the caller's arrays.
   """
-  return jax.device_put(jax.device_get(tree), replicated(mesh))
+  sharding = replicated(mesh)
+  copy = jax.jit(jnp.copy, out_shardings=sharding)
+  return jax.tree.map(lambda x: copy(jax.device_put(jax.device_get(x), sharding)), tree)
