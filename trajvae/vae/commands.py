@@ -120,8 +120,13 @@ def build_task(config: VAEConfig, dataset: ImageDataset) -> TrainTask:
 
 
 def train(config: VAEConfig, workdir: str | pathlib.Path, verbose: bool = True, on_step=None):
-  """Train (or resume) a VAE in workdir; returns the final TrainState."""
+  """Train (or resume) a VAE in workdir (AEVB, wake-sleep, or MCEM by loss.algorithm); returns the final state."""
   dataset = load_dataset(config.data)
+  if config.loss.algorithm == "mcem":
+    from trajvae.vae import mcem
+
+    check_data_fits_model(dataset, config)
+    return mcem.train(config, workdir, to_dict(config), dataset.train_images, verbose=verbose, on_step=on_step)
   task = build_task(config, dataset)
   return fit(task, config.optim, config.train, workdir, to_dict(config), verbose=verbose, on_step=on_step)
 

@@ -46,9 +46,24 @@ class VAEDataConfig:
 class VAELossConfig:
   # aevb: the paper's SGVB estimator B; wake_sleep: Hinton et al. 1995 with the same encoder and decoder
   # (the wake phase fits the decoder to encoder samples, the sleep phase the encoder to dreamed (x, z)).
-  algorithm: Literal["aevb", "wake_sleep"] = "aevb"
+  # mcem: Monte Carlo EM with HMC (trajvae.vae.mcem), decoder only.
+  algorithm: Literal["aevb", "wake_sleep", "mcem"] = "aevb"
   beta: float = 1.0
   free_nats: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class VAEMCEMConfig:
+  """Monte Carlo EM (loss.algorithm=mcem): the paper's HMC with 10 leapfrog steps, step size tuned to 90%
+  acceptance, then 5 decoder updates on the sample."""
+
+  leapfrog_steps: int = 10
+  hmc_transitions: int = 1
+  target_acceptance: float = 0.9
+  initial_step_size: float = 0.05
+  # Robbins-Monro rate of log step size += rate * (acceptance - target), once a step.
+  adapt_rate: float = 0.05
+  m_steps: int = 5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +85,7 @@ class VAEConfig:
   train: TrainConfig = TrainConfig()
   loss: VAELossConfig = VAELossConfig()
   eval: VAEEvalConfig = VAEEvalConfig()
+  mcem: VAEMCEMConfig = VAEMCEMConfig()
 
 
 def digits_config(*, latent_dim: int, binarize: bool = True, steps: int = 20_000) -> VAEConfig:
