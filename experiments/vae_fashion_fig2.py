@@ -136,6 +136,8 @@ def main() -> None:
                       help="breadth-first budgets (samples); those above --max-samples are dropped")
   parser.add_argument("--iwae-images", type=int, default=0, help="test images for the IWAE k=5000 table (0: none)")
   parser.add_argument("--data-dir", default=None)
+  parser.add_argument("--figure5-only", action="store_true",
+                      help="draw Figure 5 from the existing AEVB runs (training only those that are missing)")
   args = parser.parse_args()
   out = pathlib.Path(args.out)
   out.mkdir(parents=True, exist_ok=True)
@@ -145,6 +147,11 @@ def main() -> None:
   dataset = load_dataset(data_config)
   train_eval, test_eval = dataset.train_images[:5000], dataset.test_images
   started = time.time()
+  if args.figure5_only and all((out / f"aevb-z{nz}" / "checkpoints").exists() for nz in args.latents):
+    aevb_runs = {nz: out / f"aevb-z{nz}" for nz in args.latents}
+    samples_figure(aevb_runs).savefig(out / "fig5_samples.png", dpi=110)
+    print(f"wrote {out / 'fig5_samples.png'}")
+    return
   rates = pick_learning_rates(out, dataset, train_eval)
   print(f"learning rates: {rates}", flush=True)
 

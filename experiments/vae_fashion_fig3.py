@@ -101,6 +101,7 @@ def main() -> None:
   parser.add_argument("--max-samples", type=int, default=1_000_000)
   parser.add_argument("--levels", type=int, nargs="+", default=[100_000, 300_000, 1_000_000, 10_000_000])
   parser.add_argument("--eval-images", type=int, default=100)
+  parser.add_argument("--data-dir", default=None)
   parser.add_argument("--rates", default="runs/experiment-vae-fig2/learning_rates.json")
   args = parser.parse_args()
   out = pathlib.Path(args.out)
@@ -109,7 +110,11 @@ def main() -> None:
   if pathlib.Path(args.rates).exists():
     rates.update(json.loads(pathlib.Path(args.rates).read_text())["chosen"])
   print(f"learning rates: {rates}", flush=True)
-  datasets = {size: load_dataset(run_config("aevb", size, 0.02, 1).data) for size in args.train_sizes}
+  def data_config(size):
+    config = run_config("aevb", size, 0.02, 1).data
+    return type(config)(**{**config.__dict__, "data_dir": args.data_dir}) if args.data_dir else config
+
+  datasets = {size: load_dataset(data_config(size)) for size in args.train_sizes}
   curves_path = out / "curves.json"
   curves = json.loads(curves_path.read_text()) if curves_path.exists() else {}
   points = sample_points(args.max_samples)
