@@ -49,6 +49,17 @@ def run_config(algorithm: str, latent_dim: int, learning_rate: float, steps: int
   return override(config, [f"train.seed={seed}", "train.checkpoint_every=1000000", "train.log_every=1000"])
 
 
+def dedupe(curves: dict) -> dict:
+  """One point per (run, sample count), the first recorded, in increasing sample order."""
+  out = {}
+  for name, points in curves.items():
+    seen = {}
+    for point in points:
+      seen.setdefault(point["samples"], point)
+    out[name] = [seen[k] for k in sorted(seen)]
+  return out
+
+
 def train_in_process(config, dataset, workdir: pathlib.Path) -> None:
   """`commands.train` on an already loaded dataset (the script trains each run in many short segments)."""
   from trajvae.config import to_dict
@@ -156,15 +167,15 @@ def main() -> None:
   print(f"learning rates: {rates}", flush=True)
 
   curves_path = out / "curves.json"
-  curves = json.loads(curves_path.read_text()) if curves_path.exists() else {}
+  curves = dedupe(json.loads(curves_path.read_text())) if curves_path.exists() else {}
   points = sample_points(args.max_samples)
   levels = sorted({min(level, args.max_samples) for level in args.levels} | {args.max_samples})
   for level in levels:
     for nz in args.latents:
       for algorithm in ALGORITHMS:
         name = f"{algorithm}-z{nz}"
-        done = {p["samples"] for p in curves.get(name, [])}
-        for samples in (p for p in points if p <= level and p not in done):
+        reached = max((p["samples"] for p in curves.get(name, [])), default=0)
+        for samples in (p for p in points if reached < p <= level):
           t = time.time()
           config = run_config(algorithm, nz, rates[algorithm], samples // BATCH)
           train_in_process(config, dataset, out / name)

@@ -125,8 +125,8 @@ def main() -> None:
       images = {"train": dataset.train_images[: args.eval_images], "test": dataset.test_images[: args.eval_images]}
       for method in METHODS:
         name = f"{method}-n{size}"
-        done = {p["samples"] for p in curves.get(name, [])}
-        for samples in (p for p in points if p <= level and p not in done):
+        reached = max((p["samples"] for p in curves.get(name, [])), default=0)
+        for samples in (p for p in points if reached < p <= level):
           t = time.time()
           config = run_config(method, size, rates[method], samples // BATCH)
           train_segment(method, config, dataset, out / name)
