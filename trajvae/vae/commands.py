@@ -53,6 +53,16 @@ def check_data_fits_model(dataset: ImageDataset, config: VAEConfig) -> None:
 
 
 def make_loss_fn(config: VAEConfig, num_levels: int):
+  """loss_fn(model, batch, key, step) of the configured algorithm: AEVB's negative ELBO or wake-sleep's two phases."""
+
+  def wake_sleep_loss_fn(model, batch, key, step):
+    del step
+    observe_key, sample_key = jax.random.split(key)
+    x = objective.observe(model, observe_key, batch["image"], num_levels)
+    terms = objective.wake_sleep(model, x, sample_key)
+    metrics = {"elbo": terms.elbo.mean(), "wake": terms.wake.mean(), "sleep": terms.sleep.mean()}
+    return terms.wake.mean() + terms.sleep.mean(), metrics
+
   def loss_fn(model, batch, key, step):
     del step
     observe_key, sample_key = jax.random.split(key)
@@ -61,7 +71,7 @@ def make_loss_fn(config: VAEConfig, num_levels: int):
     metrics = {"elbo": terms.elbo.mean(), "log_likelihood": terms.log_likelihood.mean(), "kl": terms.kl.mean()}
     return terms.loss.mean(), metrics
 
-  return loss_fn
+  return wake_sleep_loss_fn if config.loss.algorithm == "wake_sleep" else loss_fn
 
 
 @functools.partial(jax.jit, static_argnums=(0, 4, 5, 6))
@@ -110,8 +120,13 @@ def build_task(config: VAEConfig, dataset: ImageDataset) -> TrainTask:
 
 
 def train(config: VAEConfig, workdir: str | pathlib.Path, verbose: bool = True, on_step=None):
-  """Train (or resume) a VAE in workdir; returns the final TrainState."""
+  """Train (or resume) a VAE in workdir (AEVB, wake-sleep, or MCEM by loss.algorithm); returns the final state."""
   dataset = load_dataset(config.data)
+  if config.loss.algorithm == "mcem":
+    from trajvae.vae import mcem
+
+    check_data_fits_model(dataset, config)
+    return mcem.train(config, workdir, to_dict(config), dataset.train_images, verbose=verbose, on_step=on_step)
   task = build_task(config, dataset)
   return fit(task, config.optim, config.train, workdir, to_dict(config), verbose=verbose, on_step=on_step)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -65,3 +66,42 @@ def iwae_log_likelihood(model: VAE, x: jax.Array, key: jax.Array, num_samples: i
 def discrete_log_likelihood_offset(num_features: int, num_levels: int) -> float:
   """Add to a dequantized continuous log-density to bound the discrete data's log-probability."""
   return -num_features * math.log(num_levels)
+
+
+class WakeSleepTerms(NamedTuple):
+  """Per-example losses of the two phases; each one's gradient reaches only one network."""
+
+  wake: jax.Array  # -log p(x, z), z ~ q(z|x) held fixed: trains the decoder
+  sleep: jax.Array  # -log q(z | x'), (z, x') ~ p(z) p(x|z) held fixed: trains the encoder
+  elbo: jax.Array  # log p(x, z) - log q(z|x) at the wake sample (a one-sample bound, for logging)
+
+
+def dream(model: VAE, key: jax.Array, num: int) -> tuple[jax.Array, jax.Array]:
+  """(z, x) drawn from the generative model p(z) p(x|z), without gradients: the sleep phase's data."""
+  z_key, x_key = jax.random.split(key)
+  z = jax.random.normal(z_key, (num, model.decoder.hidden.in_features))
+  if model.likelihood == "bernoulli":
+    x = jax.random.bernoulli(x_key, jax.nn.sigmoid(model.decode(z))).astype(z.dtype)
+  else:
+    mean, std = model.decode(z)
+    x = gaussian_sample(x_key, mean, std)
+  return z, jax.lax.stop_gradient(x)
+
+
+def wake_sleep(model: VAE, x: jax.Array, key: jax.Array) -> WakeSleepTerms:
+  """Hinton et al. (1995)'s two phases on the VAE's encoder (recognition model) and decoder (generative model).
+
+  Wake: sample z from the encoder, treat it as observed, and fit the generative model to (x, z).
+  Sleep: dream (z, x') from the generative model and fit the encoder to recover z from x'.
+  The stop-gradients make the wake loss a function of the decoder only and the sleep loss of the encoder only,
+  so one optimiser step on their sum is one step of each phase.
+  """
+  wake_key, sleep_key = jax.random.split(key)
+  mean, std = jax.lax.stop_gradient(model.encode(x))
+  z = gaussian_sample(wake_key, mean, std)
+  log_joint = decoder_log_prob(model, x, z) + standard_normal_log_prob(z)
+  z_dream, x_dream = dream(model, sleep_key, x.shape[0])
+  z_dream = jax.lax.stop_gradient(z_dream)
+  q_mean, q_std = model.encode(x_dream)
+  sleep = -gaussian_log_prob(z_dream, q_mean, q_std)
+  return WakeSleepTerms(-log_joint, sleep, log_joint - gaussian_log_prob(z, mean, std))

@@ -1,0 +1,241 @@
+"""Kingma & Welling's Figure 2 on Fashion-MNIST: the lower bound against training samples, AEVB vs wake-sleep.
+
+  python experiments/vae_fashion_fig2.py --out runs/experiment-vae-fig2 [--latents 3 5 10 20 200]
+      [--max-samples 1000000] [--iwae-images 500]
+
+Set-up as the paper's §5: 784-500-N_z tanh MLPs, Adagrad with the step size picked from {0.01, 0.02, 0.1}
+by the train bound after the first 500 iterations (a pilot at N_z = 10, per algorithm), minibatch 100,
+L = 1, N(0, 0.01^2) init, weight decay from an N(0, I) prior. Both algorithms' bounds are the same SGVB
+estimate (one reparameterised sample, analytic KL), on 5,000 train images (solid) and the 10,000 test
+images (dashed). Every run is a normal `trajvae train vae` workdir trained in segments up to log-spaced
+sample counts, so the script resumes from the last checkpoint; the budgets grow breadth-first (all runs
+to 10^5, then 10^6, ...) so a stopped script leaves every run at comparable sample counts.
+After training: Figure 5 (decoder means of prior samples, AEVB, each N_z) and, with --iwae-images,
+IWAE (k = 5000) test log-likelihoods of the final models on the first that many test images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import time
+
+import jax
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+from trajvae.config import override
+from trajvae.vae import commands
+from trajvae.vae.configs import VAEEvalConfig, fashion_mnist_config
+from trajvae.vae.data import load_dataset
+
+ALGORITHMS = ("aevb", "wake_sleep")
+LABELS = {"aevb": "AEVB", "wake_sleep": "wake-sleep", "mcem": "MCEM (HMC)"}
+COLOURS = {"aevb": "tab:red", "wake_sleep": "tab:blue", "mcem": "tab:green"}
+LEARNING_RATES = (0.01, 0.02, 0.1)
+BATCH = 100
+
+
+def sample_points(max_samples: int) -> list[int]:
+  """Log-spaced sample counts 1, 3 x 10^k from 10^4 up to max_samples (always included)."""
+  points = [m * 10**e for e in range(4, 10) for m in (1, 3) if m * 10**e < max_samples]
+  return points + [max_samples]
+
+
+def run_config(algorithm: str, latent_dim: int, learning_rate: float, steps: int, seed: int = 0):
+  config = fashion_mnist_config(latent_dim=latent_dim, algorithm=algorithm, learning_rate=learning_rate, steps=steps)
+  return override(config, [f"train.seed={seed}", "train.checkpoint_every=1000000", "train.log_every=1000"])
+
+
+def dedupe(curves: dict) -> dict:
+  """One point per (run, sample count), the first recorded, in increasing sample order."""
+  out = {}
+  for name, points in curves.items():
+    seen = {}
+    for point in points:
+      seen.setdefault(point["samples"], point)
+    out[name] = [seen[k] for k in sorted(seen)]
+  return out
+
+
+def train_in_process(config, dataset, workdir: pathlib.Path) -> None:
+  """`commands.train` on an already loaded dataset (the script trains each run in many short segments)."""
+  from trajvae.config import to_dict
+  from trajvae.train.supervised import fit
+
+  fit(commands.build_task(config, dataset), config.optim, config.train, workdir, to_dict(config), verbose=False)
+
+
+def bounds(workdir: pathlib.Path, train_images: np.ndarray, test_images: np.ndarray) -> dict[str, float]:
+  """The SGVB bound (nats per image) of a run's latest checkpoint on the train subset and the test set."""
+  config, graphdef, params, step = commands.load_run(workdir)
+  elbo = lambda images: commands.evaluate_params(graphdef, params, images, 2, config.eval, 0)["elbo"]
+  return {"step": step, "samples": step * BATCH, "train_elbo": elbo(train_images), "test_elbo": elbo(test_images)}
+
+
+def pick_learning_rates(out: pathlib.Path, dataset, train_images: np.ndarray, steps: int = 500) -> dict[str, float]:
+  """The paper's rule: the Adagrad step size with the best train bound after the first iterations (cached)."""
+  path = out / "learning_rates.json"
+  if path.exists():
+    return json.loads(path.read_text())["chosen"]
+  pilot = {}
+  for algorithm in ALGORITHMS:
+    for lr in LEARNING_RATES:
+      workdir = out / "pilot" / f"{algorithm}-lr{lr}"
+      train_in_process(run_config(algorithm, 10, lr, steps), dataset, workdir)
+      pilot[f"{algorithm}/{lr}"] = bounds(workdir, train_images, train_images[:100])["train_elbo"]
+      print(f"pilot {algorithm} lr {lr}: train bound {pilot[f'{algorithm}/{lr}']:.2f}", flush=True)
+  chosen = {a: max(LEARNING_RATES, key=lambda lr: pilot[f"{a}/{lr}"]) for a in ALGORITHMS}
+  path.write_text(json.dumps({"pilot_steps": steps, "latent_dim": 10, "train_elbo": pilot, "chosen": chosen}, indent=2))
+  return chosen
+
+
+def curve_figure(curves: dict, latents: list[int], algorithms=ALGORITHMS, title: str = "") -> Figure:
+  """One panel per N_z: bound vs samples evaluated (log x), train solid, test dashed, one colour per algorithm."""
+  fig = Figure(figsize=(3.2 * len(latents), 3.0), layout="constrained")
+  axes = fig.subplots(1, len(latents), squeeze=False)[0]
+  for ax, nz in zip(axes, latents):
+    for algorithm in algorithms:
+      points = curves.get(f"{algorithm}-z{nz}", [])
+      if not points:
+        continue
+      x = [p["samples"] for p in points]
+      ax.plot(x, [p["train_elbo"] for p in points], "-", color=COLOURS[algorithm], label=f"{LABELS[algorithm]} train")
+      ax.plot(x, [p["test_elbo"] for p in points], "--", color=COLOURS[algorithm], label=f"{LABELS[algorithm]} test")
+    ax.set_xscale("log")
+    late = [p["test_elbo"] for a in algorithms for p in curves.get(f"{a}-z{nz}", []) if p["samples"] >= 100_000]
+    if late:  # early wake-sleep bounds at large N_z are thousands of nats down; keep the informative range
+      ax.set_ylim(bottom=min(late) - 30)
+    ax.set_title(f"N_z = {nz}")
+    ax.set_xlabel("training samples evaluated")
+    ax.grid(alpha=0.3)
+  axes[0].set_ylabel("lower bound (nats / image)")
+  axes[0].legend(fontsize=7)
+  if title:
+    fig.suptitle(title)
+  return fig
+
+
+def samples_figure(workdirs: dict[int, pathlib.Path], num: int = 64, seed: int = 0) -> Figure:
+  """Figure 5: decoder means of z ~ N(0, I), one 8x8 mosaic per N_z."""
+  from flax import nnx
+
+  from trajvae.vae.plots import tile_images
+
+  fig = Figure(figsize=(2.6 * len(workdirs), 2.9), layout="constrained")
+  axes = fig.subplots(1, len(workdirs), squeeze=False)[0]
+  side = int(np.sqrt(num))
+  for ax, (nz, workdir) in zip(axes, workdirs.items()):
+    config, graphdef, params, _ = commands.load_run(workdir)
+    model = nnx.merge(graphdef, params)
+    z = jax.random.normal(jax.random.key(seed), (side * side, nz))
+    images = np.asarray(model.decode_mean(z)).reshape(-1, 28, 28)
+    ax.imshow(tile_images(images, side, side), cmap="gray", vmin=0, vmax=1)
+    ax.set_title(f"N_z = {nz}")
+    ax.axis("off")
+  return fig
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser()
+  parser.add_argument("--out", default="runs/experiment-vae-fig2")
+  parser.add_argument("--latents", type=int, nargs="+", default=[3, 5, 10, 20, 200])
+  parser.add_argument("--max-samples", type=int, default=1_000_000)
+  parser.add_argument("--levels", type=int, nargs="+", default=[100_000, 1_000_000, 3_000_000, 10_000_000],
+                      help="breadth-first budgets (samples); those above --max-samples are dropped")
+  parser.add_argument("--iwae-images", type=int, default=0, help="test images for the IWAE k=5000 table (0: none)")
+  parser.add_argument("--data-dir", default=None)
+  parser.add_argument("--figure5-only", action="store_true",
+                      help="draw Figure 5 from the existing AEVB runs (training only those that are missing)")
+  args = parser.parse_args()
+  out = pathlib.Path(args.out)
+  out.mkdir(parents=True, exist_ok=True)
+  data_config = run_config("aevb", 3, 0.02, 1).data
+  if args.data_dir:
+    data_config = type(data_config)(**{**data_config.__dict__, "data_dir": args.data_dir})
+  dataset = load_dataset(data_config)
+  train_eval, test_eval = dataset.train_images[:5000], dataset.test_images
+  started = time.time()
+  if args.figure5_only and all((out / f"aevb-z{nz}" / "checkpoints").exists() for nz in args.latents):
+    aevb_runs = {nz: out / f"aevb-z{nz}" for nz in args.latents}
+    samples_figure(aevb_runs).savefig(out / "fig5_samples.png", dpi=110)
+    print(f"wrote {out / 'fig5_samples.png'}")
+    return
+  rates = pick_learning_rates(out, dataset, train_eval)
+  print(f"learning rates: {rates}", flush=True)
+
+  curves_path = out / "curves.json"
+  curves = dedupe(json.loads(curves_path.read_text())) if curves_path.exists() else {}
+  points = sample_points(args.max_samples)
+  levels = sorted({min(level, args.max_samples) for level in args.levels} | {args.max_samples})
+  for level in levels:
+    for nz in args.latents:
+      for algorithm in ALGORITHMS:
+        name = f"{algorithm}-z{nz}"
+        reached = max((p["samples"] for p in curves.get(name, [])), default=0)
+        for samples in (p for p in points if reached < p <= level):
+          t = time.time()
+          config = run_config(algorithm, nz, rates[algorithm], samples // BATCH)
+          train_in_process(config, dataset, out / name)
+          point = {**bounds(out / name, train_eval, test_eval), "segment_s": time.time() - t}
+          curves.setdefault(name, []).append(point)
+          curves_path.write_text(json.dumps(curves, indent=2))
+          print(f"{name} @ {samples:.0e}: train {point['train_elbo']:.2f} test {point['test_elbo']:.2f} "
+                f"({point['segment_s']:.0f} s)", flush=True)
+    fig = curve_figure(curves, args.latents, title="Fashion-MNIST, binarised: lower bound vs samples")
+    fig.savefig(out / "fig2.png", dpi=110)
+
+  summary = summarise(curves, args.latents)
+  summary["wall_s_this_invocation"] = time.time() - started
+  summary["learning_rates"] = rates
+  aevb_runs = {nz: out / f"aevb-z{nz}" for nz in args.latents if (out / f"aevb-z{nz}").exists()}
+  samples_figure(aevb_runs).savefig(out / "fig5_samples.png", dpi=110)
+  if args.iwae_images:
+    summary["iwae_k5000"] = iwae_table(out, args.latents, test_eval[: args.iwae_images])
+  (out / "summary.json").write_text(json.dumps(summary, indent=2))
+  print(json.dumps(summary, indent=2))
+
+
+def summarise(curves: dict, latents: list[int]) -> dict:
+  """AEVB minus wake-sleep test bound (nats/image) at 10^6 samples and at the last common sample count."""
+  gaps = {}
+  for nz in latents:
+    a = {p["samples"]: p for p in curves.get(f"aevb-z{nz}", [])}
+    w = {p["samples"]: p for p in curves.get(f"wake_sleep-z{nz}", [])}
+    common = sorted(set(a) & set(w))
+    if not common:
+      continue
+    last = common[-1]
+    gaps[str(nz)] = {
+        "last_samples": last,
+        "aevb_test": a[last]["test_elbo"], "wake_sleep_test": w[last]["test_elbo"],
+        "gap_at_last": a[last]["test_elbo"] - w[last]["test_elbo"],
+        "gap_at_1e6": a[1_000_000]["test_elbo"] - w[1_000_000]["test_elbo"] if 1_000_000 in common else None,
+        "aevb_train_seconds": sum(p["segment_s"] for p in a.values()),
+        "wake_sleep_train_seconds": sum(p["segment_s"] for p in w.values()),
+    }
+  return {"gaps": gaps}
+
+
+def iwae_table(out: pathlib.Path, latents: list[int], images: np.ndarray) -> dict:
+  """IWAE (k = 5000) test log-likelihood of each final model on the given test images (cached per run)."""
+  table = {}
+  for nz in latents:
+    for algorithm in ALGORITHMS:
+      workdir = out / f"{algorithm}-z{nz}"
+      cache = workdir / f"iwae5000_{len(images)}.json"
+      if not cache.exists():
+        config, graphdef, params, step = commands.load_run(workdir)
+        t = time.time()
+        metrics = commands.evaluate_params(graphdef, params, images, 2, VAEEvalConfig(iwae_chunk=250, batch_size=50), 5000)
+        cache.write_text(json.dumps({"step": step, "num_images": len(images), **metrics, "seconds": time.time() - t}))
+      table[f"{algorithm}-z{nz}"] = json.loads(cache.read_text())
+      print(f"{algorithm} z{nz}: IWAE {table[f'{algorithm}-z{nz}']['iwae']:.2f}", flush=True)
+  return table
+
+
+if __name__ == "__main__":
+  plt.rcParams.update({"font.size": 8})
+  main()
