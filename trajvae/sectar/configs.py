@@ -20,7 +20,7 @@ K = 4000, 50 latents, mpc_batch 20, 200 explorer rollouts of 2 segments
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import ClassVar, Literal, Mapping
 
 from trajvae.train.configs import OptimConfig
 
@@ -119,6 +119,12 @@ class SectarFitConfig:
 
 @dataclasses.dataclass(frozen=True)
 class SectarLoopConfig:
+  """The outer loop: one driver step is one outer iteration (MPC, exploration, fit), not one gradient step."""
+
+  # `train.steps` means gradient steps for the VAE and MusicVAE; here it is refused with this hint.
+  KEY_HINTS: ClassVar[Mapping[str, str]] = {
+      "steps": "SeCTAR's loop counts outer iterations (MPC + exploration + fit); set train.iterations"}
+
   iterations: int = 1000
   seed: int = 0
   buffer_capacity: int = 36_000
