@@ -118,10 +118,9 @@ def test_kill_and_resume_through_the_cli(tmp_path):
   steps = sorted(int(p.name) for p in checkpoints.glob("*") if p.name.isdigit())
   assert steps and steps[-1] < 3000, f"the run was not interrupted: {steps}"
   subprocess.run([sys.executable, "-m", "trajvae", *args, "--workdir", str(killed)], check=True)
-  _, _, params_a, step_a = commands.load_run(straight)
-  _, _, params_b, step_b = commands.load_run(killed)
-  assert step_a == step_b == 3000
-  for a, b in zip(jax.tree.leaves(params_a), jax.tree.leaves(params_b)):
+  run_a, run_b = commands.load_run(straight), commands.load_run(killed)
+  assert run_a.step == run_b.step == 3000
+  for a, b in zip(jax.tree.leaves(run_a.params), jax.tree.leaves(run_b.params)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 

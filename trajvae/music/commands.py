@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import pathlib
@@ -24,14 +25,16 @@ from trajvae.music.data.loading import (
     training_batches,
     validate_tokens,
 )
-from trajvae.music.model import init_model
+from trajvae.music.model import MusicVAE, init_model
 from trajvae.train import runs
 from trajvae.train.supervised import TrainTask, fit
 from trajvae.train.workdir import local_output_dir, workdir_path
 
 NAME = "musicvae"
 Config = MusicVAEConfig
-__all__ = ["NAME", "Config", "PRESETS", "DEFAULT_PRESET", "train", "evaluate", "sample", "interpolate", "load_run"]
+SAMPLE_OPTIONS = frozenset({"num_samples", "temperature"})  # magenta's music_vae_generate --num_outputs, --temperature
+__all__ = ["NAME", "Config", "PRESETS", "DEFAULT_PRESET", "train", "evaluate", "sample", "interpolate", "load_run",
+           "SAMPLE_OPTIONS", "MusicVAERun"]
 
 
 @functools.partial(jax.jit, static_argnums=(0, 4))
@@ -117,17 +120,48 @@ def train(config: MusicVAEConfig, workdir, verbose: bool = True, on_step=None):
   return fit(task, config.optim, config.train, workdir, to_dict(config), verbose=verbose, on_step=on_step)
 
 
-def load_run(workdir, overrides: Sequence[str] = ()) -> tuple[MusicVAEConfig, TrainedMusicVAE, int]:
-  """A trained run's config (with overrides applied), its model behind the TrainedMusicVAE API, and its step."""
-  run = runs.load_run(workdir, NAME, MusicVAEConfig, lambda c: init_model(c.model, c.train.seed), overrides)
-  return run.config, TrainedMusicVAE(run.config.model, run.graphdef, run.params), run.step
+@dataclasses.dataclass(frozen=True)
+class MusicVAERun(runs.TrainedRun[MusicVAEConfig]):
+  """A trained MusicVAE run with TrainedMusicVAE's methods on top (sample, interpolate, encode, decode, ...)."""
+
+  @functools.cached_property
+  def api(self) -> TrainedMusicVAE:
+    """The run's model behind the TrainedMusicVAE API (what trajvae.music.latent_studies takes)."""
+    return TrainedMusicVAE(self.config.model, self.graphdef, self.params)
+
+  def encode(self, tokens: np.ndarray, key: jax.Array | int | None = None):
+    return self.api.encode(tokens, key)
+
+  def decode(self, z: np.ndarray, temperature: float = 1.0, key: jax.Array | int | None = None) -> np.ndarray:
+    return self.api.decode(z, temperature, key)
+
+  def sample(self, num: int, temperature: float = 1.0, key: jax.Array | int | None = None) -> np.ndarray:
+    return self.api.sample(num, temperature, key)
+
+  def reconstruct(self, tokens: np.ndarray, temperature: float = 1e-3, key: jax.Array | int | None = None):
+    return self.api.reconstruct(tokens, temperature, key)
+
+  def interpolate(self, start: np.ndarray, end: np.ndarray, num_steps: int, temperature: float = 1.0,
+                  key: jax.Array | int | None = None) -> np.ndarray:
+    return self.api.interpolate(start, end, num_steps, temperature, key)
+
+  def attribute_vector(self, tokens: np.ndarray, *args: Any, **kwargs: Any) -> np.ndarray:
+    return self.api.attribute_vector(tokens, *args, **kwargs)
+
+
+def load_run(workdir, overrides: Sequence[str] = ()) -> MusicVAERun:
+  """A trained run (config with overrides applied, graphdef, params, step) with the model's methods on top."""
+  return runs.load_run(workdir, NAME, MusicVAEConfig, lambda c: MusicVAE(c.model, rngs=nnx.Rngs(c.train.seed)),
+                       overrides, MusicVAERun)
 
 
 def evaluate(workdir, overrides: Sequence[str] = ()) -> dict[str, Any]:
   """Table 1 metrics of a trained run on its held-out split; written to workdir/eval.json."""
-  config, model, step = load_run(workdir, overrides)
+  run = load_run(workdir, overrides)
+  config = run.config
   windows = load_windows(config.data, config.eval.split)
-  results = {"step": step, "split": config.eval.split, **evaluate_params(model.graphdef, model.params, windows, config)}
+  results = {"step": run.step, "split": config.eval.split,
+             **evaluate_params(run.graphdef, run.params, windows, config)}
   (workdir_path(workdir) / "eval.json").write_text(json.dumps(results, indent=2))
   return results
 
@@ -152,7 +186,8 @@ def _write(tokens: np.ndarray, config: MusicVAEConfig, out: pathlib.Path, stem: 
 
 def sample(workdir, num_samples: int = 8, seed: int = 0, out_dir: str | None = None, temperature: float = 1.0):
   """Prior samples as MIDI files and one piano-roll PNG."""
-  config, model, _ = load_run(workdir)
+  model = load_run(workdir)
+  config = model.config
   out = local_output_dir(out_dir, workdir_path(workdir) / "samples")
   out.mkdir(parents=True, exist_ok=True)
   tokens = model.sample(num_samples, temperature, jax.random.key(seed))
@@ -166,7 +201,8 @@ def interpolate(workdir, start: str | None = None, end: str | None = None, num_s
   from trajvae.music.data.encodings import get_converter
   from trajvae.music.data.note_sequence import read_midi
 
-  config, model, _ = load_run(workdir)
+  model = load_run(workdir)
+  config = model.config
   if (start is None) != (end is None):
     raise InputError("give both --start and --end MIDI files, or neither")
   if start is None:

@@ -266,7 +266,10 @@ def open_store(config: SectarConfig, workdir: PathLike) -> CheckpointStore:
 def restore_state(config: SectarConfig, workdir: PathLike, stages: Stages, step: int | None = None
                   ) -> tuple[LoopState, int]:
   """(loop state, completed iterations) from a run's latest (or given) checkpoint."""
-  template = sharding.replicate(stages.init(config.train.seed), stages.mesh)
+  # Shapes only (jax.eval_shape): at the authors' sizes the buffer alone holds 10^6 segments.
+  repl = sharding.replicated(stages.mesh)
+  template = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=repl),
+                          jax.eval_shape(lambda: stages.init(config.train.seed)))
   store = open_store(config, workdir)
   try:
     step = store.latest_step() if step is None else step

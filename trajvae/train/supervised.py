@@ -141,17 +141,28 @@ def fit(
   )
 
 
+def abstract_state(tree: Any, mesh: jax.sharding.Mesh) -> Any:
+  """tree's arrays (or shape structs) as shape structs replicated on mesh: a restore target that holds no data."""
+  repl = sharding.replicated(mesh)
+  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=repl), tree)
+
+
 def load_trained_params(
     workdir: PathLike, name: str, params: nnx.State, optim: OptimConfig, step: int | None = None
 ) -> tuple[nnx.State, int]:
-  """The parameters of a run's latest (or given) checkpoint, restored into params' structure, and their step."""
+  """The parameters of a run's latest (or given) checkpoint and their step.
+
+  params gives the layout: arrays or shape structs (e.g. from nnx.eval_shape); the
+  optimiser state's layout is derived by jax.eval_shape, so nothing is initialised.
+  """
   from trajvae.train.checkpoint import read_checkpoint_meta
 
   directory = workdir_path(workdir) / "checkpoints"
   meta = read_checkpoint_meta(directory)
   store = CheckpointStore(directory, name, meta["config"], save_every=1, keep=1_000_000)
+  tx = make_optimizer(optim)
   try:
-    template = sharding.replicate(init_train_state(params, make_optimizer(optim)), sharding.data_mesh())
+    template = abstract_state(jax.eval_shape(lambda p: init_train_state(p, tx), params), sharding.data_mesh())
     state = store.restore(template, step)
   finally:
     store.close()
