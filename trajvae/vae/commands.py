@@ -15,7 +15,7 @@ from flax import nnx
 
 from trajvae.cli import unsupported_interpolate
 from trajvae.config import ConfigError, to_dict
-from trajvae.data.batches import array_batches
+from trajvae.vae.batches import array_batches
 from trajvae.train import runs
 from trajvae.train.supervised import TrainTask, fit
 from trajvae.train.workdir import local_output_dir, workdir_path
