@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from trajvae.train import driver
-from trajvae.train.checkpoint import CheckpointStore
+from trajvae.train.checkpoint import CheckpointMismatchError, CheckpointStore, read_checkpoint_meta
 
 
 class Interrupt(Exception):
@@ -87,3 +87,51 @@ def test_logging_and_evaluation_cadence():
   assert [(split, step) for split, step, _ in log.rows] == [("train", 2), ("train", 4), ("eval", 4), ("train", 5),
                                                            ("eval", 5)]
   assert log.rows[2][2] == {"n": 4.0}
+
+
+def test_a_resume_may_change_the_schedule_and_the_meta_records_it(tmp_path):
+  first = {"model": {"width": 4}, "train": {"steps": 4, "seed": 0, "eval_every": 0}}
+  driver.run(fresh(), noisy_walk, 4, CheckpointStore(tmp_path, "toy", first, 2, 3), Recorder(), name="toy", seed=0,
+             verbose=False)
+  longer = {"model": {"width": 4}, "train": {"steps": 6, "seed": 0, "eval_every": 2}}
+  state = driver.run(fresh(), noisy_walk, 6, CheckpointStore(tmp_path, "toy", longer, 2, 3), Recorder(),
+                     name="toy", seed=0, verbose=False)
+  assert int(state["n"]) == 6
+  meta = read_checkpoint_meta(tmp_path)
+  assert meta["config"] == longer
+  assert meta["resumes"] == [{"step": 4, "changes": {"train.eval_every": [0, 2], "train.steps": [4, 6]}}]
+
+
+@pytest.mark.parametrize("change,listed", [
+    ({"model": {"width": 8}}, "model.width 4 -> 8"),
+    ({"train": {"steps": 9, "seed": 1}}, "train.seed 0 -> 1"),
+    ({"data": {"name": "other"}}, "data.name None -> 'other'"),
+])
+def test_a_resume_that_changes_the_model_or_the_data_is_refused_in_one_line(tmp_path, change, listed):
+  first = {"model": {"width": 4}, "train": {"steps": 4, "seed": 0}}
+  CheckpointStore(tmp_path, "toy", first, 2, 3).close()
+  changed = {**first, **{k: {**first.get(k, {}), **v} for k, v in change.items()}}
+  with pytest.raises(CheckpointMismatchError, match="another model or data config: ") as e:
+    CheckpointStore(tmp_path, "toy", changed, 2, 3)
+  message = str(e.value)
+  assert listed in message and "\n" not in message and "train.steps" not in message.split(";")[0]
+  assert read_checkpoint_meta(tmp_path)["config"] == first and "resumes" not in read_checkpoint_meta(tmp_path)
+
+
+class CountingStore(CheckpointStore):
+  """A real store that counts the explicit waits."""
+
+  waits = 0
+
+  def wait(self):
+    self.waits += 1
+    super().wait()
+
+
+def test_saves_are_asynchronous_and_the_driver_waits_only_on_close(tmp_path):
+  store = CountingStore(tmp_path, "toy", {"toy": True}, save_every=1, keep=3)
+  final = driver.run(fresh(), noisy_walk, 5, store, Recorder(), name="toy", seed=0, verbose=False)
+  assert store.waits == 0  # no wait after each save; close() waited for the last one
+  reopened = store_at(tmp_path)
+  assert reopened.latest_step() == 5
+  np.testing.assert_array_equal(np.asarray(reopened.restore(fresh())["x"]), np.asarray(final["x"]))

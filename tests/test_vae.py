@@ -89,7 +89,7 @@ def test_resume_after_crash_matches_uninterrupted_run(tmp_path):
 
   with pytest.raises(Crash):
     commands.train(config, tmp_path / "crashed", verbose=False, on_step=crash_at_50)
-  store = CheckpointStore(tmp_path / "crashed" / "checkpoints", "vae", {}, 20, 3)
+  store = CheckpointStore(tmp_path / "crashed" / "checkpoints", "vae", None, 20, 3)
   assert store.latest_step() == 40  # the crash lost only the steps since the last checkpoint
   store.close()
   resumed = commands.train(config, tmp_path / "crashed", verbose=False)
@@ -155,10 +155,13 @@ def test_checkpoint_from_another_model_or_config_is_refused(tmp_path):
   config = smoke_config(steps=10, checkpoint_every=10)
   commands.train(config, tmp_path, verbose=False)
   with pytest.raises(CheckpointMismatchError, match="holds a 'vae' model, not 'musicvae'"):
-    CheckpointStore(tmp_path / "checkpoints", "musicvae", {}, 10, 1)
+    CheckpointStore(tmp_path / "checkpoints", "musicvae", None, 10, 1)
   bigger = override(config, ["model.hidden_dim=128", "train.steps=20"])
-  with pytest.raises(CheckpointMismatchError, match="does not fit this 'vae' model"):
+  with pytest.raises(CheckpointMismatchError, match="another model or data config: model.hidden_dim 64 -> 128;"):
     commands.train(bigger, tmp_path, verbose=False)
+  # A checkpoint that does not fit the params' layout (restored outside a resume) is still named as such.
+  with pytest.raises(CheckpointMismatchError, match="does not fit this 'vae' model"):
+    commands.load_run(tmp_path, ["model.hidden_dim=128"])
   (tmp_path / "other" / "checkpoints").mkdir(parents=True)
   (tmp_path / "other" / "checkpoints" / "weights.bin").write_bytes(b"x")
   with pytest.raises(CheckpointMismatchError, match="not written by trajvae"):

@@ -26,12 +26,14 @@ from trajvae.music.data.loading import (
     validate_tokens,
 )
 from trajvae.music.model import MusicVAE, init_model
-from trajvae.train import runs
+from trajvae.train import checkpoint, runs
 from trajvae.train.supervised import TrainTask, fit
 from trajvae.train.workdir import local_output_dir, workdir_path
 
 NAME = "musicvae"
 Config = MusicVAEConfig
+# A resume may change the schedule; fit_schedules re-times the KL weight's rate to a new train.steps.
+SCHEDULE_KEYS = checkpoint.SCHEDULE_KEYS | {"schedule_steps", "loss.beta_rate"}
 SAMPLE_OPTIONS = frozenset({"num_samples", "temperature"})  # magenta's music_vae_generate --num_outputs, --temperature
 __all__ = ["NAME", "Config", "PRESETS", "DEFAULT_PRESET", "train", "evaluate", "sample", "interpolate", "load_run",
            "SAMPLE_OPTIONS", "MusicVAERun"]
@@ -117,7 +119,8 @@ def train(config: MusicVAEConfig, workdir, verbose: bool = True, on_step=None):
           f"{fitted.train.steps:,} steps", flush=True)
   config = fitted
   task = build_task(config)
-  return fit(task, config.optim, config.train, workdir, to_dict(config), verbose=verbose, on_step=on_step)
+  return fit(task, config.optim, config.train, workdir, to_dict(config), verbose=verbose, on_step=on_step,
+             schedule_keys=SCHEDULE_KEYS)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -258,8 +258,10 @@ def run_iteration(stages: Stages, state: LoopState, iteration: int, key: Array) 
   return state, metrics, eps
 
 
-def open_store(config: SectarConfig, workdir: PathLike) -> CheckpointStore:
-  return CheckpointStore(workdir_path(workdir) / "checkpoints", NAME, to_dict(config),
+def open_store(config: SectarConfig, workdir: PathLike, read_only: bool = False) -> CheckpointStore:
+  """The run's store; read_only opens an existing run without checking config against the one it was trained with
+  (evaluation overrides such as mpc.num_sequences are not a resume)."""
+  return CheckpointStore(workdir_path(workdir) / "checkpoints", NAME, None if read_only else to_dict(config),
                          save_every=config.train.checkpoint_every, keep=config.train.keep_checkpoints)
 
 
@@ -270,7 +272,7 @@ def restore_state(config: SectarConfig, workdir: PathLike, stages: Stages, step:
   repl = sharding.replicated(stages.mesh)
   template = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=repl),
                           jax.eval_shape(lambda: stages.init(config.train.seed)))
-  store = open_store(config, workdir)
+  store = open_store(config, workdir, read_only=True)
   try:
     step = store.latest_step() if step is None else step
     return store.restore(template, step), step

@@ -77,8 +77,9 @@ def run(
   the `shown` ones to the progress line; `finite` names the metrics that must
   stay finite. evaluate(state, step), if given, runs every eval_every steps and
   at the end, its metrics written under the "eval" split. on_step(step) runs
-  after each completed (and, if due, saved) step; tests use it to simulate a
-  crash. The driver closes the store and the writer.
+  after each completed step (and after the start of its save, if due); tests
+  use it to simulate a crash. Saves are asynchronous; the driver closes the
+  store (waiting for the last save) and the writer, also when a step raises.
   """
   lead = jax.process_index() == 0
   try:
@@ -109,8 +110,8 @@ def run(
         writer.write(done, eval_metrics, split="eval")
         if verbose and lead:
           print(f"eval @ {done}: " + " ".join(f"{k} {v:.4g}" for k, v in eval_metrics.items()), flush=True)
-      if store is not None and store.save(done, state, force=last):
-        store.wait()
+      if store is not None:
+        store.save(done, state, force=last)  # asynchronous: the store waits before the next save and on close
       if on_step is not None:
         on_step(done)
   finally:
