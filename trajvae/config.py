@@ -44,14 +44,13 @@ def _coerce(path: str, value: Any, annotation: Any) -> Any:
     if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
       if type(None) in args:
         return None
-    errors = []
     for option in args:
       if option is type(None):
         continue
       try:
         return _coerce(path, value, option)
-      except ConfigError as e:
-        errors.append(str(e))
+      except ConfigError:
+        pass
     raise ConfigError(f"config key {path!r}: cannot read {value!r} as {annotation}")
   if origin is Literal:
     for option in args:

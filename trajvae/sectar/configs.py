@@ -134,7 +134,7 @@ class SectarLoopConfig:
 
 @dataclasses.dataclass(frozen=True)
 class SectarEvalConfig:
-  tasks: tuple[int, ...] = (0, 1, 2, 3, 4)  # task configs evaluated by experiment.evaluate
+  tasks: tuple[int, ...] = (0, 1, 2, 3, 4)  # task configs `trajvae eval sectar` evaluates
   num_episodes: int = 10  # fresh MPC episodes per task
   seed: int = 1234
 

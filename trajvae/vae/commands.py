@@ -15,11 +15,11 @@ from flax import nnx
 
 from trajvae.cli import unsupported_interpolate
 from trajvae.config import ConfigError, to_dict
-from trajvae.vae.batches import array_batches
 from trajvae.train import runs
 from trajvae.train.supervised import TrainTask, fit
 from trajvae.train.workdir import local_output_dir, workdir_path
 from trajvae.vae import objective, plots
+from trajvae.vae.batches import array_batches
 from trajvae.vae.configs import DEFAULT_PRESET, PRESETS, VAEConfig, VAEEvalConfig, VAEModelConfig
 from trajvae.vae.data import ImageDataset, load_dataset
 from trajvae.vae.model import VAE, init_model
