@@ -17,7 +17,7 @@ from trajvae.config import to_dict
 from trajvae.errors import InputError
 from trajvae.music import objective
 from trajvae.music.api import TrainedMusicVAE
-from trajvae.music.configs import DEFAULT_PRESET, PRESETS, MusicVAEConfig, fit_schedules
+from trajvae.music.configs import DEFAULT_PRESET, PRESETS, MusicVAEConfig
 from trajvae.music.data.loading import (
     check_encoding_matches_model,
     dataset_name,
@@ -26,6 +26,7 @@ from trajvae.music.data.loading import (
     validate_tokens,
 )
 from trajvae.music.model import MusicVAE, init_model
+from trajvae.music.schedules import fit_schedules
 from trajvae.train import checkpoint, runs
 from trajvae.train.supervised import TrainTask, fit
 from trajvae.train.workdir import local_output_dir, workdir_path
@@ -110,7 +111,7 @@ def build_task(config: MusicVAEConfig) -> TrainTask:
 def train(config: MusicVAEConfig, workdir, verbose: bool = True, on_step=None):
   """Train (or resume) a MusicVAE in workdir; returns the final TrainState.
 
-  A CPU preset's KL-weight schedule is re-timed to train.steps first (configs.fit_schedules); resuming with
+  A CPU preset's KL-weight schedule is re-timed to train.steps first (schedules.fit_schedules); resuming with
   another train.steps therefore re-times the remaining steps' KL weight too.
   """
   fitted = fit_schedules(config)
