@@ -40,7 +40,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from trajvae.config import override
-from trajvae.sectar import commands, outer_loop
+from trajvae.sectar import commands
+from trajvae.train.metrics import read_metrics
 
 SMOKE = os.environ.get("SMOKE") == "1"
 OUT = pathlib.Path(os.environ.get("NOTEBOOK_OUT", tempfile.mkdtemp(prefix="sectar-notebook-")))
@@ -58,7 +59,7 @@ if not SMOKE:
   config = override(config, ["train.iterations=20"])
 workdir = OUT / "run"
 commands.train(config, workdir, verbose=not SMOKE)
-records = outer_loop.read_metrics(workdir)
+records = read_metrics(workdir)
 for r in records[:: max(1, len(records) // 8)]:
   print(f"iteration {r['step']:3d}: env steps {r['env_steps']:8.0f}  task reward {r['task_reward']:.2f}  "
         f"VAE loss {r['vae_loss']:.1f}  consistency {r['consistency_reward']:.2f}  explorer -ELBO {r['explore_neg_elbo']:.1f}")

@@ -1,5 +1,7 @@
 """The shared training driver on a toy step: keys, resume, NaN guard, logging, no-checkpoint runs."""
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -135,3 +137,28 @@ def test_saves_are_asynchronous_and_the_driver_waits_only_on_close(tmp_path):
   reopened = store_at(tmp_path)
   assert reopened.latest_step() == 5
   np.testing.assert_array_equal(np.asarray(reopened.restore(fresh())["x"]), np.asarray(final["x"]))
+
+
+def test_read_metrics_keeps_one_record_per_step_after_a_resume(tmp_path):
+  from trajvae.train.metrics import MetricWriter, read_metrics
+
+  def evaluate(state, step):
+    return {"x0": float(state["x"][0])}
+
+  def crash(step):
+    if step == 5:
+      raise Interrupt
+
+  run = dict(name="toy", seed=1, verbose=False, evaluate=evaluate, eval_every=3)
+  with pytest.raises(Interrupt):
+    driver.run(fresh(), noisy_walk, 7, store_at(tmp_path / "ckpt"), MetricWriter(tmp_path), on_step=crash, **run)
+  final = driver.run(fresh(), noisy_walk, 7, store_at(tmp_path / "ckpt"), MetricWriter(tmp_path), **run)
+  logged = [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+  assert logged.count(5) == 2  # step 5 ran before the crash and again after the resume from step 4
+  records = read_metrics(tmp_path)
+  assert [(r["step"], r["split"]) for r in records] == [
+      (1, "train"), (2, "train"), (3, "train"), (3, "eval"), (4, "train"), (5, "train"), (6, "train"),
+      (6, "eval"), (7, "train"), (7, "eval")]
+  assert [r["step"] for r in read_metrics(tmp_path, split="eval")] == [3, 6, 7]
+  assert records[-1]["x0"] == pytest.approx(float(final["x"][0]))
+  assert read_metrics(tmp_path / "no-run") == []

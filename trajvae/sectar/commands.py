@@ -18,6 +18,7 @@ from trajvae.sectar import buffer as rb
 from trajvae.sectar import outer_loop, planning, plots, ppo
 from trajvae.sectar.configs import DEFAULT_PRESET, PRESETS, SectarConfig
 from trajvae.sectar.envs import make_env
+from trajvae.train.metrics import read_metrics
 from trajvae.train.runs import TrainedRun, read_run_config
 from trajvae.train.workdir import local_output_dir, workdir_path
 
@@ -147,7 +148,8 @@ def sample(workdir: str | pathlib.Path, num_samples: int = 8, seed: int = 0, out
   ep = planned_episode(run, jax.random.fold_in(key, 1))
   plots.save_mpc_episode(ep["start"], ep["executed"], ep["predicted"], ep["first_plan"], ep["reward"], ep["env"],
                          paths[1])
-  if (workdir_path(workdir) / "metrics.jsonl").exists():
+  records = read_metrics(workdir)
+  if records:
     paths.append(out / "learning_curve.png")
-    plots.save_learning_curve(outer_loop.read_metrics(workdir), paths[2])
+    plots.save_learning_curve(records, paths[2])
   return [str(p) for p in paths]

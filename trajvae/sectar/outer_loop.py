@@ -28,7 +28,6 @@ axis. Splitting changes no random draw, so 2 processes x 2 devices, 1 x 4 and
 from __future__ import annotations
 
 import functools
-import json
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -307,17 +306,6 @@ def train(config: SectarConfig, workdir: PathLike, verbose: bool = True,
       open_store(config, workdir), MetricWriter(workdir, enabled=jax.process_index() == 0), name=NAME,
       seed=config.train.seed, log_every=1, shown=SHOWN, finite=("vae_loss",), verbose=verbose,
       on_step=on_step)
-
-
-def read_metrics(workdir: PathLike) -> list[dict]:
-  """The metrics.jsonl records of a run (last record per step wins, so a resumed run reads cleanly)."""
-  path = workdir_path(workdir) / "metrics.jsonl"
-  by_step: dict[int, dict] = {}
-  for line in path.read_text().splitlines():
-    if line:
-      rec = json.loads(line)
-      by_step[rec["step"]] = rec
-  return [by_step[k] for k in sorted(by_step)]
 
 
 def episode_returns(eps: planning.Episode) -> np.ndarray:

@@ -16,6 +16,7 @@ from flax import nnx
 from trajvae.cli import unsupported_interpolate
 from trajvae.config import ConfigError, to_dict
 from trajvae.train import runs
+from trajvae.train.metrics import read_metrics
 from trajvae.train.supervised import TrainTask, fit
 from trajvae.train.workdir import local_output_dir, workdir_path
 from trajvae.vae import objective, plots
@@ -211,9 +212,8 @@ def sample(workdir: str | pathlib.Path, num_samples: int = 100, seed: int = 0, o
   plots.save_latent_scatter(np.asarray(means), dataset.test_labels, path)
   paths.append(path)
 
-  metrics_file = workdir_path(workdir) / "metrics.jsonl"
-  if metrics_file.exists():
-    records = [json.loads(line) for line in metrics_file.read_text().splitlines() if line]
+  records = read_metrics(workdir)
+  if records:
     path = out / "learning_curves.png"
     plots.save_learning_curves(records, path)
     paths.append(path)
