@@ -186,3 +186,21 @@ def test_sample_num_and_temperature_reach_the_musicvae_sampler(runs, tmp_path, c
   assert len(default) == len(cold) == 3
   # Same seed, same latents: only the decoder's temperature differs, so the sampled notes do.
   assert [p.read_bytes() for p in default] != [p.read_bytes() for p in cold]
+
+
+def test_musicvae_load_run_is_the_shared_run_shape(runs):
+  import jax
+  import numpy as np
+
+  from trajvae.music import commands as music
+  from trajvae.music.model import init_model
+  from trajvae.train.runs import TrainedRun
+
+  run = music.load_run(runs / "musicvae")
+  assert isinstance(run, music.MusicVAERun) and isinstance(run, TrainedRun) and run.step == 0
+  _, params = init_model(run.config.model, run.config.train.seed)  # what the fixture saved
+  for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(run.params)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  tokens = run.sample(2, temperature=0.5, key=0)
+  assert tokens.shape == (2, run.config.model.num_steps, len(run.config.model.track_depths))
+  np.testing.assert_array_equal(tokens, run.api.sample(2, 0.5, key=0))

@@ -175,3 +175,23 @@ def test_metrics_are_written_as_jsonl_and_tensorboard(tmp_path):
   assert {"loss", "elbo", "kl", "grad_norm"} <= set(records[0])
   assert any(r["split"] == "eval" for r in records)
   assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_load_run_restores_the_trained_params_as_a_vae_run(tmp_path):
+  from trajvae.train.runs import TrainedRun
+
+  state = commands.train(smoke_config(steps=3, checkpoint_every=3), tmp_path, verbose=False)
+  run = commands.load_run(tmp_path)
+  assert isinstance(run, commands.VAERun) and isinstance(run, TrainedRun) and run.step == 3
+  for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(run.params)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  with pytest.raises(dataclasses.FrozenInstanceError):
+    run.step = 4
+  images = np.full((5, run.config.model.input_dim), 0.5, np.float32)
+  mean, std = run.encode(images)
+  assert mean.shape == std.shape == (5, run.config.model.latent_dim) and np.all(std > 0)
+  decoded = run.decode_mean(mean)
+  assert decoded.shape == images.shape and np.all((decoded >= 0) & (decoded <= 1))
+  np.testing.assert_allclose(decoded, run.model().decode_mean(jnp.asarray(mean)), rtol=1e-6)
+  with pytest.raises(ValueError, match="expected z of shape"):
+    run.decode_mean(np.zeros((2, 7)))
