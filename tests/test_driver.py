@@ -162,3 +162,17 @@ def test_read_metrics_keeps_one_record_per_step_after_a_resume(tmp_path):
   assert [r["step"] for r in read_metrics(tmp_path, split="eval")] == [3, 6, 7]
   assert records[-1]["x0"] == pytest.approx(float(final["x"][0]))
   assert read_metrics(tmp_path / "no-run") == []
+
+
+def test_a_resume_restores_into_the_template_without_making_the_initial_state(tmp_path):
+  driver.run(fresh(), noisy_walk, 4, store_at(tmp_path), Recorder(), name="toy", seed=1, verbose=False)
+
+  def must_not_run():
+    raise AssertionError("the initial state was made although the run resumed")
+
+  template = jax.eval_shape(fresh)
+  resumed = driver.run(must_not_run, noisy_walk, 6, store_at(tmp_path), Recorder(), name="toy", seed=1,
+                       verbose=False, template=template)
+  full = driver.run(fresh, noisy_walk, 6, store_at(tmp_path / "full"), Recorder(), name="toy", seed=1, verbose=False)
+  assert int(resumed["n"]) == int(full["n"]) == 6
+  np.testing.assert_array_equal(np.asarray(resumed["x"]), np.asarray(full["x"]))

@@ -126,7 +126,11 @@ def train(config: MusicVAEConfig, workdir, verbose: bool = True, on_step=None):
 
 @dataclasses.dataclass(frozen=True)
 class MusicVAERun(runs.TrainedRun[MusicVAEConfig]):
-  """A trained MusicVAE run with TrainedMusicVAE's methods on top (sample, interpolate, encode, decode, ...)."""
+  """A trained MusicVAE run with TrainedMusicVAE's methods on top (sample, interpolate, encode, decode, ...).
+
+  Each method forwards to `api` (trajvae.music.api.TrainedMusicVAE, which documents them); the run's config
+  is the whole MusicVAEConfig, the api's is its model section.
+  """
 
   @functools.cached_property
   def api(self) -> TrainedMusicVAE:

@@ -37,7 +37,7 @@ def train(config: SectarConfig, workdir: str | pathlib.Path, verbose: bool = Tru
 
 @dataclasses.dataclass(frozen=True)
 class SectarRun(TrainedRun[SectarConfig]):
-  """A trained run: SectarRun's (config, graphdef of the model, its params, completed iterations), plus the
+  """A trained run: TrainedRun's (config, graphdef of the model, its params, completed iterations), plus the
   stages built from the config once and the whole loop state (buffer, explorer, optimisers)."""
 
   stages: outer_loop.Stages
@@ -53,9 +53,11 @@ class SectarRun(TrainedRun[SectarConfig]):
     return np.asarray(self._returns(self.params, key, *task_arrays(self.config, task)))
 
   def consistency_rollouts(self, num: int, key: jax.Array):
+    """(starts, decoded, executed) of num prior latents (module function consistency_rollouts)."""
     return consistency_rollouts(self, num, key)
 
   def planned_episode(self, key: jax.Array) -> dict:
+    """The best MPC episode with its predicted segments and first plan (module function planned_episode)."""
     return planned_episode(self, key)
 
 

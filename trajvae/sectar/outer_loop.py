@@ -264,13 +264,18 @@ def open_store(config: SectarConfig, workdir: PathLike, read_only: bool = False)
                          save_every=config.train.checkpoint_every, keep=config.train.keep_checkpoints)
 
 
+def abstract_state(config: SectarConfig, stages: Stages) -> LoopState:
+  """The loop state's shapes, replicated on the stages' mesh, by jax.eval_shape: a restore target that
+  initialises nothing (at the authors' sizes the buffer alone holds 10^6 segments)."""
+  repl = sharding.replicated(stages.mesh)
+  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=repl),
+                      jax.eval_shape(lambda: stages.init(config.train.seed)))
+
+
 def restore_state(config: SectarConfig, workdir: PathLike, stages: Stages, step: int | None = None
                   ) -> tuple[LoopState, int]:
   """(loop state, completed iterations) from a run's latest (or given) checkpoint."""
-  # Shapes only (jax.eval_shape): at the authors' sizes the buffer alone holds 10^6 segments.
-  repl = sharding.replicated(stages.mesh)
-  template = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=repl),
-                          jax.eval_shape(lambda: stages.init(config.train.seed)))
+  template = abstract_state(config, stages)
   store = open_store(config, workdir, read_only=True)
   try:
     step = store.latest_step() if step is None else step
@@ -302,10 +307,10 @@ def train(config: SectarConfig, workdir: PathLike, verbose: bool = True,
     return state, metrics
 
   return driver.run(
-      sharding.replicate(stages.init(config.train.seed), stages.mesh), step_fn, config.train.iterations,
+      lambda: sharding.replicate(stages.init(config.train.seed), stages.mesh), step_fn, config.train.iterations,
       open_store(config, workdir), MetricWriter(workdir, enabled=jax.process_index() == 0), name=NAME,
       seed=config.train.seed, log_every=1, shown=SHOWN, finite=("vae_loss",), verbose=verbose,
-      on_step=on_step)
+      on_step=on_step, template=abstract_state(config, stages))
 
 
 def episode_returns(eps: planning.Episode) -> np.ndarray:
