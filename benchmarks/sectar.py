@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from trajvae.sectar import bench
+import sectar_bench as bench
 
 from common import report
 

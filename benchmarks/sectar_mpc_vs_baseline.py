@@ -1,6 +1,7 @@
 """SeCTAR's MPC replan latency (K=2048 random shooting through the state decoder) beside another checkout.
 
-Each side runs `trajvae.sectar.bench.mpc_latency` in its own process (compiled
+Each side runs `mpc_latency` of its checkout's benchmarks/sectar_bench.py (older checkouts:
+trajvae/sectar/bench.py) in its own process (compiled
 once, then timed), the two alternating for --rounds rounds on the same machine.
 
   python benchmarks/sectar_mpc_vs_baseline.py --baseline /path/to/older/trajvae [--env waypoint --horizon 10]
@@ -20,7 +21,11 @@ HERE = pathlib.Path(__file__).resolve().parent
 WORKER = """
 import json, sys, time
 import jax
-from trajvae.sectar import bench
+sys.path.insert(0, sys.argv[5])
+try:
+  import sectar_bench as bench
+except ImportError:  # a checkout from before the move to benchmarks/
+  from trajvae.sectar import bench
 env, k, h, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 rows = [bench.mpc_latency(env, k, h) for _ in range(n)]
 print(json.dumps({"s_per_replan": [r["value"] for r in rows], "compile_s": rows[0]["compile_s"]}))
@@ -30,7 +35,8 @@ print(json.dumps({"s_per_replan": [r["value"] for r in rows], "compile_s": rows[
 def run(tree: pathlib.Path, args) -> dict:
   """One worker process on the checkout `tree`: `--repeats` timed replans (each freshly compiled)."""
   env = dict(os.environ, PYTHONPATH=str(tree))
-  out = subprocess.run([sys.executable, "-c", WORKER, args.env, str(args.k), str(args.horizon), str(args.repeats)],
+  out = subprocess.run([sys.executable, "-c", WORKER, args.env, str(args.k), str(args.horizon), str(args.repeats),
+                        str(tree / "benchmarks")],
                        capture_output=True, text=True, env=env, check=True)
   return json.loads(out.stdout.strip().splitlines()[-1])
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import pathlib
 import sys
 import threading
 import time
@@ -66,8 +67,10 @@ def run_load(base: str, run: str, action: str, fields: dict, clients: int, secon
 
 def start_server(workdir: str):
   """(the explorer of workdir serving on a free loopback port, seconds it took to load the run)."""
+  sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tests"))
+  from serving import BackgroundServer  # the test harness (tests/serving.py)
+
   from trajvae.serve import create_app
-  from trajvae.serve.app import BackgroundServer
 
   start = time.perf_counter()
   app = create_app(workdir)

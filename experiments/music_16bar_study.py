@@ -87,7 +87,8 @@ def train_and_score(run: Run, config: MusicVAEConfig, workdir: pathlib.Path, win
   started, load = time.time(), os.getloadavg()[0]
   commands.train(config, workdir)
   train_seconds = time.time() - started
-  _, model, step = commands.load_run(workdir)
+  run = commands.load_run(workdir)
+  model, step = run.api, run.step
   started = time.time()
   measures = latent_usage.latent_usage(model.graphdef, model.params, windows, jax.random.key(1234))
   summary = {**latent_usage.summarize(measures), "run": run.name, "arm": run.arm, "seed": run.seed, "step": step,

@@ -67,7 +67,8 @@ def summarise(values: np.ndarray) -> dict[str, list[float]]:
 def main(argv=None) -> dict:
   args = parse_args(argv)
   started = time.time()
-  config, trained, step = commands.load_run(args.workdir)
+  run = commands.load_run(args.workdir)
+  config, trained, step = run.config, run.api, run.step
   if config.data.encoding != "melody":
     raise ValueError(f"the latent studies use the melody attributes; this run's data is {config.data.encoding!r}")
   out = pathlib.Path(args.out) if args.out else pathlib.Path(args.workdir) / "latent_studies"

@@ -39,7 +39,7 @@ def per_window_accuracy(model, tokens: jax.Array, key: jax.Array, sample_prob: f
 
 
 def score_run(trained, windows: np.ndarray, seeds: int, batch: int) -> dict[str, np.ndarray]:
-  """Per-window Table 1 metrics [seeds, N] of a trained run (a TrainedMusicVAE)."""
+  """Per-window Table 1 metrics [seeds, N] of a trained run (a commands.MusicVAERun)."""
   fn = jax.jit(lambda params, tokens, key, p: per_window_accuracy(nnx.merge(trained.graphdef, params), tokens, key, p),
                static_argnums=3)
   out = {m: np.zeros((seeds, len(windows))) for m in METRICS}
@@ -75,8 +75,8 @@ def main() -> None:
   parser.add_argument("--draws", type=int, default=10_000)
   parser.add_argument("--out", help="JSON file for the results (default: next to run_a)")
   args = parser.parse_args()
-  config, trained_a, _ = commands.load_run(args.run_a)
-  config_b, trained_b, _ = commands.load_run(args.run_b)
+  trained_a, trained_b = commands.load_run(args.run_a), commands.load_run(args.run_b)
+  config, config_b = trained_a.config, trained_b.config
   if dataset_name(config.data) != dataset_name(config_b.data):
     raise ValueError(f"the runs use different data: {dataset_name(config.data)} vs "
                      f"{dataset_name(config_b.data)}")

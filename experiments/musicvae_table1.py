@@ -4,7 +4,7 @@ Trains each preset (resuming if its workdir has checkpoints), evaluates it on
 the held-out test windows and writes results.json and table.md. The CPU
 presets keep the reference's structure and loss but use smaller LSTMs and
 fewer steps; pass --preset/--steps to run the reference sizes on an accelerator.
---steps re-times a CPU preset's schedules to the new length (configs.fit_schedules).
+--steps re-times a CPU preset's schedules to the new length (schedules.fit_schedules).
 
 Beside our two accuracies the table gives the reference's own evaluation: its
 eval job decodes as the config trains, so teacher-forced for the 16-bar configs

@@ -33,6 +33,7 @@ from trajvae.config import override
 from trajvae.sectar import baselines, configs, outer_loop
 from trajvae.sectar.envs import make_env
 from trajvae.train import driver
+from trajvae.train.metrics import read_metrics
 
 METHODS = ("sectar", "flat_ppo", "dynamics_mpc")
 SMALL = {"budget": {"waypoint": 30_000, "block": 40_000}, "preset": "{env}_cpu"}
@@ -47,7 +48,7 @@ def run_sectar(env_name: str, preset: str, seed: int, budget: int, sets: list[st
                                                                checkpoint_every=iterations))
   with tempfile.TemporaryDirectory() as workdir:
     outer_loop.train(config, workdir, verbose=False)
-    return [(r["env_steps"], r["task_reward"]) for r in outer_loop.read_metrics(workdir)]
+    return [(r["env_steps"], r["task_reward"]) for r in read_metrics(workdir)]
 
 
 class CurveRecorder:

@@ -50,6 +50,7 @@ import sectar_compare as compare
 
 from trajvae.config import override
 from trajvae.sectar import commands, configs, oracle, outer_loop
+from trajvae.train.metrics import read_metrics
 
 METHODS = ("sectar", "flat_ppo", "dynamics_mpc")
 FULL_BUDGET = 1_000_000  # the scale (~1 h of this CPU per method with a faster recurrent core)
@@ -69,7 +70,7 @@ def sectar_config(env_name: str, preset: str, seed: int, budget: int, sets: list
 def run_sectar(env_name: str, preset: str, seed: int, budget: int, sets: list[str], workdir: pathlib.Path):
   config = sectar_config(env_name, preset, seed, budget, sets)
   commands.train(config, workdir, verbose=False)
-  return [(r["env_steps"], r["task_reward"]) for r in outer_loop.read_metrics(workdir)]
+  return [(r["env_steps"], r["task_reward"]) for r in read_metrics(workdir)]
 
 
 def band(curves: list[list[tuple[int, float]]], budget: int, points: int = 40) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

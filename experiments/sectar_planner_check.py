@@ -38,7 +38,7 @@ PLANNERS = {
 REFERENCE = "random_k2048 (authors)"
 
 
-def replan_points(run: commands.TrainedRun, key: jax.Array, episodes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def replan_points(run: commands.SectarRun, key: jax.Array, episodes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   """(states [N, D], progress [N], latents left [N]) at every replan of fresh MPC episodes with the run's planner."""
   config, env = run.config, run.stages.env
   eps = jax.jit(lambda p, k: outer_loop.make_mpc_fns(env, run.stages.graphdefs, config)(p, k, episodes))(
@@ -60,7 +60,7 @@ def replan_points(run: commands.TrainedRun, key: jax.Array, episodes: int) -> tu
           left.reshape(-1))
 
 
-def plan_scores(run: commands.TrainedRun, mpc: MPCConfig, states, progress, left, key: jax.Array) -> tuple[np.ndarray, float]:
+def plan_scores(run: commands.SectarRun, mpc: MPCConfig, states, progress, left, key: jax.Array) -> tuple[np.ndarray, float]:
   """The chosen plan's predicted score at every replan point, and the wall seconds per replan (compiled)."""
   config, env = run.config, run.stages.env
   model = nnx.merge(run.stages.graphdefs.model, run.state.params)

@@ -70,7 +70,8 @@ def train_in_process(config, dataset, workdir: pathlib.Path) -> None:
 
 def bounds(workdir: pathlib.Path, train_images: np.ndarray, test_images: np.ndarray) -> dict[str, float]:
   """The SGVB bound (nats per image) of a run's latest checkpoint on the train subset and the test set."""
-  config, graphdef, params, step = commands.load_run(workdir)
+  run = commands.load_run(workdir)
+  config, graphdef, params, step = run.config, run.graphdef, run.params, run.step
   elbo = lambda images: commands.evaluate_params(graphdef, params, images, 2, config.eval, 0)["elbo"]
   return {"step": step, "samples": step * BATCH, "train_elbo": elbo(train_images), "test_elbo": elbo(test_images)}
 
@@ -128,7 +129,8 @@ def samples_figure(workdirs: dict[int, pathlib.Path], num: int = 64, seed: int =
   axes = fig.subplots(1, len(workdirs), squeeze=False)[0]
   side = int(np.sqrt(num))
   for ax, (nz, workdir) in zip(axes, workdirs.items()):
-    config, graphdef, params, _ = commands.load_run(workdir)
+    run = commands.load_run(workdir)
+    config, graphdef, params, _ = run.config, run.graphdef, run.params, run.step
     model = nnx.merge(graphdef, params)
     z = jax.random.normal(jax.random.key(seed), (side * side, nz))
     images = np.asarray(model.decode_mean(z)).reshape(-1, 28, 28)
@@ -227,7 +229,8 @@ def iwae_table(out: pathlib.Path, latents: list[int], images: np.ndarray) -> dic
       workdir = out / f"{algorithm}-z{nz}"
       cache = workdir / f"iwae5000_{len(images)}.json"
       if not cache.exists():
-        config, graphdef, params, step = commands.load_run(workdir)
+        run = commands.load_run(workdir)
+        config, graphdef, params, step = run.config, run.graphdef, run.params, run.step
         t = time.time()
         metrics = commands.evaluate_params(graphdef, params, images, 2, VAEEvalConfig(iwae_chunk=250, batch_size=50), 5000)
         cache.write_text(json.dumps({"step": step, "num_images": len(images), **metrics, "seconds": time.time() - t}))

@@ -61,7 +61,8 @@ def marginal_likelihoods(method: str, config, workdir: pathlib.Path, num_train: 
   if method == "mcem":
     graphdef, params, step = mcem.load_params(config, workdir, num_train)
   else:
-    _, graphdef, params, step = commands.load_run(workdir)
+    run = commands.load_run(workdir)
+    _, graphdef, params, step = run.config, run.graphdef, run.params, run.step
   out = {"step": step, "samples": step * BATCH}
   for split, x in images.items():
     est = mcem.hmc_importance_log_likelihood(graphdef, params, x, jax.random.key(7), num_burn=num_burn,

@@ -31,7 +31,6 @@ import pathlib
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import nnx
 
 from trajvae.config import override
 from trajvae.core.distributions import gaussian_sample, kl_to_standard_normal
@@ -55,8 +54,8 @@ config = commands.PRESETS["digits-2d"]()
 config = override(config, ["train.steps=400" if SMOKE else "train.steps=20000", "train.eval_every=0"])
 workdir = OUT / "run"
 commands.train(config, workdir, verbose=not SMOKE)
-config, graphdef, params, step = commands.load_run(workdir)
-model = nnx.merge(graphdef, params)
+run = commands.load_run(workdir)
+config, step, model = run.config, run.step, run.model()
 data = load_dataset(config.data)
 print(f"trained {step} steps on {len(data.train_images)} images of {data.image_shape}")
 

@@ -81,7 +81,7 @@ print(f"test: teacher-forced accuracy {results['accuracy_teacher_forced']:.3f}, 
 # ## Sample, reconstruct, interpolate
 
 # %%
-_, model, _ = commands.load_run(workdir)
+model = commands.load_run(workdir)
 samples = model.sample(4, temperature=0.5, key=jax.random.key(0))
 fig = plots.plot_piano_rolls([converter.from_tensors(s) for s in samples], [f"sample {i}" for i in range(4)])
 save_figure(fig, OUT / "samples.png")

@@ -41,7 +41,8 @@ from IPython.display import display
 
 from trajvae.config import override
 from trajvae.figures import new_figure, save_figure
-from trajvae.sectar import commands, outer_loop, plots
+from trajvae.sectar import commands, plots
+from trajvae.train.metrics import read_metrics
 
 SMOKE = os.environ.get("SMOKE") == "1"
 ROOT = pathlib.Path.cwd().parent if pathlib.Path.cwd().name == "notebooks" else pathlib.Path.cwd()
@@ -60,7 +61,7 @@ if not SMOKE:
   config = override(config, ["train.iterations=20"])
 workdir = OUT / "run"
 commands.train(config, workdir, verbose=not SMOKE)
-records = outer_loop.read_metrics(workdir)
+records = read_metrics(workdir)
 for r in records[:: max(1, len(records) // 8)]:
   print(f"iteration {r['step']:3d}: env steps {r['env_steps']:8.0f}  task reward {r['task_reward']:.2f}  "
         f"VAE loss {r['vae_loss']:.1f}  consistency {r['consistency_reward']:.2f}  explorer -ELBO {r['explore_neg_elbo']:.1f}")

@@ -34,6 +34,9 @@ CASES = [
                         "model.rnn_backend=cudnn"], "rnn_backend=cudnn needs a CUDA GPU"),
     ("bad-rnn-backend", ["train", "musicvae", "--workdir", "{tmp}/w", "--set", "model.rnn_backend=cuda"],
      "config key 'model.rnn_backend': 'cuda' is not one of ['auto', 'scan', 'cudnn']"),
+    ("sectar-train-steps", ["train", "sectar", "--preset", "smoke", "--workdir", "{tmp}/w", "--set", "train.steps=5"],
+     "unknown config key 'train.steps': SeCTAR's loop counts outer iterations (MPC + exploration + fit); "
+     "set train.iterations"),
 ]
 
 
@@ -78,7 +81,7 @@ def test_a_bug_is_not_a_user_error(tmp_path, monkeypatch):
     cli.main(["train", "broken", "--workdir", str(tmp_path)])
 
 
-@pytest.mark.parametrize("model", ["vae", "musicvae"])
+@pytest.mark.parametrize("model", ["vae", "musicvae", "sectar"])
 def test_registered_models_keep_the_contract(model):
   module = cli.load_model_module(model)
   assert isinstance(module, cli.ModelCommands) and module.NAME == model
@@ -102,6 +105,7 @@ def runs(tmp_path_factory) -> pathlib.Path:
   from trajvae.config import select_preset, to_dict
   from trajvae.music import commands as music
   from trajvae.music.model import init_model
+  from trajvae.sectar import configs as sectar_configs
   from trajvae.train.checkpoint import CheckpointStore
   from trajvae.train.optim import make_optimizer
   from trajvae.train.supervised import init_train_state
@@ -115,6 +119,8 @@ def runs(tmp_path_factory) -> pathlib.Path:
   store.close()
   # `trajvae train` opens the store (writing its metadata) before the first step compiles.
   CheckpointStore(root / "vae" / "checkpoints", vae.NAME, to_dict(select_preset(vae.PRESETS, "smoke")), 1, 1).close()
+  CheckpointStore(root / "sectar" / "checkpoints", "sectar", to_dict(select_preset(sectar_configs.PRESETS, "smoke")),
+                  1, 1).close()
   (root / "corrupt.mid").write_bytes(b"MThd but not really a MIDI file")
   write_midi(NoteSequence((Note(60, 90, 0, 1),), total_steps=4), root / "short.mid")
   return root
@@ -125,6 +131,19 @@ RUN_CASES = [
     ("another-models-workdir", ["eval", "musicvae", "--workdir", "{root}/vae"], "holds a 'vae' run, not a 'musicvae' one"),
     ("no-interpolate", ["interpolate", "vae", "--workdir", "{root}/vae"], "model 'vae' has no interpolate command"),
     ("no-checkpoint-saved", ["sample", "vae", "--workdir", "{root}/vae"], "holds no saved checkpoint yet"),
+    ("resume-with-another-model", ["train", "vae", "--preset", "smoke", "--workdir", "{root}/vae", "--set",
+                                   "model.latent_dim=3", "train.steps=400"],
+     "holds a run with another model or data config: model.latent_dim 2 -> 3; only the schedule"),
+    ("vae-sample-temperature", ["sample", "vae", "--workdir", "{root}/vae", "--temperature", "0.5"],
+     "trajvae sample vae does not take --temperature (it takes --num)"),
+    ("sectar-sample-temperature", ["sample", "sectar", "--workdir", "{root}/sectar", "--temperature", "0.5"],
+     "trajvae sample sectar does not take --temperature (it takes --num)"),
+    ("sample-num-zero", ["sample", "musicvae", "--workdir", "{root}/musicvae", "--num", "0"],
+     "--num must be at least 1, got 0"),
+    ("sample-temperature-zero", ["sample", "musicvae", "--workdir", "{root}/musicvae", "--temperature", "0"],
+     "--temperature must be positive, got 0.0"),
+    ("no-interpolate-sectar", ["interpolate", "sectar", "--workdir", "{root}/sectar"],
+     "model 'sectar' has no interpolate command"),
     ("train-on-another-models-workdir", ["train", "vae", "--workdir", "{root}/musicvae"],
      "holds a 'musicvae' run, not a 'vae' one"),
     ("missing-midi", ["interpolate", "musicvae", "--workdir", "{root}/musicvae", "--start", "{root}/nope.mid",
@@ -158,3 +177,34 @@ def test_console_script_user_error(argv, expected, tmp_path, runs):
   result = console(*fill(argv, tmp=tmp_path, root=runs))
   assert result.returncode == 2, result.stderr
   assert_one_line(result.stderr, expected)
+
+
+def test_sample_num_and_temperature_reach_the_musicvae_sampler(runs, tmp_path, capsys):
+  def sample(out: str, *flags: str) -> list[pathlib.Path]:
+    assert cli.main(["sample", "musicvae", "--workdir", str(runs / "musicvae"), "--out", str(tmp_path / out),
+                     *flags]) == 0
+    return [pathlib.Path(p) for p in capsys.readouterr().out.split() if p.endswith(".mid")]
+
+  default = sample("default", "--num", "3")
+  cold = sample("cold", "--num", "3", "--temperature", "0.01")
+  assert len(default) == len(cold) == 3
+  # Same seed, same latents: only the decoder's temperature differs, so the sampled notes do.
+  assert [p.read_bytes() for p in default] != [p.read_bytes() for p in cold]
+
+
+def test_musicvae_load_run_is_the_shared_run_shape(runs):
+  import jax
+  import numpy as np
+
+  from trajvae.music import commands as music
+  from trajvae.music.model import init_model
+  from trajvae.train.runs import TrainedRun
+
+  run = music.load_run(runs / "musicvae")
+  assert isinstance(run, music.MusicVAERun) and isinstance(run, TrainedRun) and run.step == 0
+  _, params = init_model(run.config.model, run.config.train.seed)  # what the fixture saved
+  for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(run.params)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  tokens = run.sample(2, temperature=0.5, key=0)
+  assert tokens.shape == (2, run.config.model.num_steps, len(run.config.model.track_depths))
+  np.testing.assert_array_equal(tokens, run.api.sample(2, 0.5, key=0))

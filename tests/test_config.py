@@ -89,3 +89,15 @@ def test_config_class_names_are_unique_in_the_package():
         defined.setdefault(name, []).append(info.name)
   assert "VAEConfig" in defined and "MusicVAEConfig" in defined
   assert {name: where for name, where in defined.items() if len(where) > 1} == {}
+
+
+def test_sectar_train_steps_names_train_iterations():
+  from trajvae.sectar.configs import SectarConfig, smoke
+
+  with pytest.raises(ConfigError, match=r"unknown config key 'train.steps': .*set train.iterations"):
+    override(smoke(), ["train.steps=5"])
+  data = to_dict(smoke())
+  data["train"]["steps"] = 5
+  with pytest.raises(ConfigError, match="set train.iterations"):
+    from_dict(SectarConfig, data)
+  assert override(smoke(), ["train.iterations=5"]).train.iterations == 5

@@ -36,7 +36,7 @@ def test_two_processes_match_one(tmp_path):
     np.testing.assert_allclose(a[name], b[name], rtol=1e-5, atol=1e-6)
 
   # The checkpoint written by the 2-process run restores in one process with one device.
-  code = ("from trajvae.vae import commands; c, g, p, s = commands.load_run(r'%s'); print(s)"
+  code = ("from trajvae.vae import commands; print(commands.load_run(r'%s').step)"
           % (tmp_path / "multi" / "run"))
   out = subprocess.run([sys.executable, "-c", code], env=cpu_devices_env(1), capture_output=True, text=True, check=True)
   assert out.stdout.strip().endswith("4")

@@ -1,12 +1,14 @@
 """The shared training driver on a toy step: keys, resume, NaN guard, logging, no-checkpoint runs."""
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from trajvae.train import driver
-from trajvae.train.checkpoint import CheckpointStore
+from trajvae.train.checkpoint import CheckpointMismatchError, CheckpointStore, read_checkpoint_meta
 
 
 class Interrupt(Exception):
@@ -87,3 +89,90 @@ def test_logging_and_evaluation_cadence():
   assert [(split, step) for split, step, _ in log.rows] == [("train", 2), ("train", 4), ("eval", 4), ("train", 5),
                                                            ("eval", 5)]
   assert log.rows[2][2] == {"n": 4.0}
+
+
+def test_a_resume_may_change_the_schedule_and_the_meta_records_it(tmp_path):
+  first = {"model": {"width": 4}, "train": {"steps": 4, "seed": 0, "eval_every": 0}}
+  driver.run(fresh(), noisy_walk, 4, CheckpointStore(tmp_path, "toy", first, 2, 3), Recorder(), name="toy", seed=0,
+             verbose=False)
+  longer = {"model": {"width": 4}, "train": {"steps": 6, "seed": 0, "eval_every": 2}}
+  state = driver.run(fresh(), noisy_walk, 6, CheckpointStore(tmp_path, "toy", longer, 2, 3), Recorder(),
+                     name="toy", seed=0, verbose=False)
+  assert int(state["n"]) == 6
+  meta = read_checkpoint_meta(tmp_path)
+  assert meta["config"] == longer
+  assert meta["resumes"] == [{"step": 4, "changes": {"train.eval_every": [0, 2], "train.steps": [4, 6]}}]
+
+
+@pytest.mark.parametrize("change,listed", [
+    ({"model": {"width": 8}}, "model.width 4 -> 8"),
+    ({"train": {"steps": 9, "seed": 1}}, "train.seed 0 -> 1"),
+    ({"data": {"name": "other"}}, "data.name None -> 'other'"),
+])
+def test_a_resume_that_changes_the_model_or_the_data_is_refused_in_one_line(tmp_path, change, listed):
+  first = {"model": {"width": 4}, "train": {"steps": 4, "seed": 0}}
+  CheckpointStore(tmp_path, "toy", first, 2, 3).close()
+  changed = {**first, **{k: {**first.get(k, {}), **v} for k, v in change.items()}}
+  with pytest.raises(CheckpointMismatchError, match="another model or data config: ") as e:
+    CheckpointStore(tmp_path, "toy", changed, 2, 3)
+  message = str(e.value)
+  assert listed in message and "\n" not in message and "train.steps" not in message.split(";")[0]
+  assert read_checkpoint_meta(tmp_path)["config"] == first and "resumes" not in read_checkpoint_meta(tmp_path)
+
+
+class CountingStore(CheckpointStore):
+  """A real store that counts the explicit waits."""
+
+  waits = 0
+
+  def wait(self):
+    self.waits += 1
+    super().wait()
+
+
+def test_saves_are_asynchronous_and_the_driver_waits_only_on_close(tmp_path):
+  store = CountingStore(tmp_path, "toy", {"toy": True}, save_every=1, keep=3)
+  final = driver.run(fresh(), noisy_walk, 5, store, Recorder(), name="toy", seed=0, verbose=False)
+  assert store.waits == 0  # no wait after each save; close() waited for the last one
+  reopened = store_at(tmp_path)
+  assert reopened.latest_step() == 5
+  np.testing.assert_array_equal(np.asarray(reopened.restore(fresh())["x"]), np.asarray(final["x"]))
+
+
+def test_read_metrics_keeps_one_record_per_step_after_a_resume(tmp_path):
+  from trajvae.train.metrics import MetricWriter, read_metrics
+
+  def evaluate(state, step):
+    return {"x0": float(state["x"][0])}
+
+  def crash(step):
+    if step == 5:
+      raise Interrupt
+
+  run = dict(name="toy", seed=1, verbose=False, evaluate=evaluate, eval_every=3)
+  with pytest.raises(Interrupt):
+    driver.run(fresh(), noisy_walk, 7, store_at(tmp_path / "ckpt"), MetricWriter(tmp_path), on_step=crash, **run)
+  final = driver.run(fresh(), noisy_walk, 7, store_at(tmp_path / "ckpt"), MetricWriter(tmp_path), **run)
+  logged = [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+  assert logged.count(5) == 2  # step 5 ran before the crash and again after the resume from step 4
+  records = read_metrics(tmp_path)
+  assert [(r["step"], r["split"]) for r in records] == [
+      (1, "train"), (2, "train"), (3, "train"), (3, "eval"), (4, "train"), (5, "train"), (6, "train"),
+      (6, "eval"), (7, "train"), (7, "eval")]
+  assert [r["step"] for r in read_metrics(tmp_path, split="eval")] == [3, 6, 7]
+  assert records[-1]["x0"] == pytest.approx(float(final["x"][0]))
+  assert read_metrics(tmp_path / "no-run") == []
+
+
+def test_a_resume_restores_into_the_template_without_making_the_initial_state(tmp_path):
+  driver.run(fresh(), noisy_walk, 4, store_at(tmp_path), Recorder(), name="toy", seed=1, verbose=False)
+
+  def must_not_run():
+    raise AssertionError("the initial state was made although the run resumed")
+
+  template = jax.eval_shape(fresh)
+  resumed = driver.run(must_not_run, noisy_walk, 6, store_at(tmp_path), Recorder(), name="toy", seed=1,
+                       verbose=False, template=template)
+  full = driver.run(fresh, noisy_walk, 6, store_at(tmp_path / "full"), Recorder(), name="toy", seed=1, verbose=False)
+  assert int(resumed["n"]) == int(full["n"]) == 6
+  np.testing.assert_array_equal(np.asarray(resumed["x"]), np.asarray(full["x"]))

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from trajvae.music import plots
-from trajvae.music.configs import PRESETS, REFERENCE_STEPS, compress_schedules, inverse_sigmoid_rate_for_midpoint
+from trajvae.music.configs import PRESETS
 from trajvae.music.data.note_sequence import Note, NoteSequence
+from trajvae.music.schedules import REFERENCE_STEPS, compress_schedules, inverse_sigmoid_rate_for_midpoint
 
 
 def test_cpu_presets_compress_the_reference_schedules_to_their_step_count():
@@ -77,7 +78,7 @@ def test_api_randomness_is_explicit():
 
 def test_a_longer_run_of_a_cpu_preset_re_times_its_schedules():
   from trajvae.config import override
-  from trajvae.music.configs import fit_schedules
+  from trajvae.music.schedules import fit_schedules
 
   short = PRESETS["cat-mel_2bar_cpu"]()
   assert short.schedule_steps == short.train.steps and fit_schedules(short) is short

@@ -47,3 +47,23 @@ def test_skill_reuse_plans_any_task_with_one_compilation(tmp_path):
     eps, _ = own.mpc(state.params, key)
     assert config.mpc.num_episodes == config.eval.num_episodes
     np.testing.assert_allclose(generic, outer_loop.episode_returns(eps), atol=1e-6)
+    np.testing.assert_array_equal(run.task_returns(task, key), generic)
+
+
+def test_load_run_is_the_shared_run_shape(tmp_path):
+  import dataclasses
+
+  import jax
+  import numpy as np
+
+  from trajvae.train.runs import TrainedRun
+
+  config = override(select_preset(commands.PRESETS, "smoke"), ["train.iterations=1"])
+  final = commands.train(config, tmp_path, verbose=False)
+  run = commands.load_run(tmp_path)
+  assert isinstance(run, TrainedRun) and isinstance(run, commands.SectarRun) and run.step == 1
+  assert run.graphdef is run.stages.graphdefs.model and run.params is run.state.params
+  for a, b in zip(jax.tree.leaves(final), jax.tree.leaves(run.state)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  with pytest.raises(dataclasses.FrozenInstanceError):
+    run.step = 2

@@ -8,6 +8,7 @@ import pytest
 
 from trajvae.config import override
 from trajvae.sectar import configs, outer_loop
+from trajvae.train.metrics import read_metrics
 
 
 class Interrupt(Exception):
@@ -24,7 +25,7 @@ def uninterrupted(tmp_path_factory):
 @pytest.mark.e2e
 def test_smoke_runs_end_to_end_and_logs(uninterrupted):
   workdir, state = uninterrupted
-  records = outer_loop.read_metrics(workdir)
+  records = read_metrics(workdir)
   assert [r["step"] for r in records] == [1, 2, 3]
   for key in ("task_reward", "env_steps", "vae_loss", "vae_nll", "vae_kl", "vae_bc", "consistency_reward",
               "explore_neg_elbo", "explore_entropy", "val_vae_loss"):
@@ -57,7 +58,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(uninterrupted, tmp_path):
   resumed = outer_loop.train(configs.smoke(), tmp_path, verbose=False)
   for a, b in zip(jax.tree.leaves(full), jax.tree.leaves(resumed)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-  assert [r["step"] for r in outer_loop.read_metrics(tmp_path)] == [1, 2, 3]
+  assert [r["step"] for r in read_metrics(tmp_path)] == [1, 2, 3]
 
 
 def test_config_that_does_not_fit_the_env_is_rejected(tmp_path):
@@ -70,7 +71,7 @@ def test_the_loop_runs_on_a_physics_env(tmp_path):
   """The swimmer (MJX contact + fluid, Gaussian policy, T = 9) through every stage: MPC, explorer, fit."""
   cfg = configs.swimmer_smoke()
   state = outer_loop.train(cfg, tmp_path, verbose=False)
-  records = outer_loop.read_metrics(tmp_path)
+  records = read_metrics(tmp_path)
   assert [r["step"] for r in records] == [1, 2]
   for key in ("task_reward", "vae_loss", "consistency_reward", "explore_neg_elbo", "pd_entropy"):
     assert all(np.isfinite(r[key]) for r in records), key

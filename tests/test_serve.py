@@ -383,7 +383,7 @@ def _browser_or_skip():
 @pytest.fixture(scope="module")
 def live_server(served):
   """The same app on a loopback port, served by uvicorn in a thread."""
-  from trajvae.serve.app import BackgroundServer
+  from serving import BackgroundServer
 
   app, _, _ = served
   with BackgroundServer(app) as server:

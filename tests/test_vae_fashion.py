@@ -158,7 +158,7 @@ def test_wake_sleep_resumes_exactly(tmp_path):
 def test_mcem_step_moves_the_decoder_and_the_minibatch_chains_only(tmp_path):
   import jax
 
-  from trajvae.data.batches import batch_indices
+  from trajvae.vae.batches import batch_indices
   from trajvae.vae import commands, mcem
 
   config = small_fashion_config(tmp_path, "mcem", steps=1)

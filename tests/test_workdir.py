@@ -32,7 +32,7 @@ def test_vae_trains_and_resumes_in_an_epath_workdir(tmp_path):
   commands.train(override(config, ["train.steps=3"]), workdir, verbose=False)
   steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
   assert steps == [1, 2, 3]
-  assert commands.load_run(workdir)[3] == 3
+  assert commands.load_run(workdir).step == 3
 
 
 @pytest.fixture

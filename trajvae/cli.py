@@ -23,19 +23,36 @@ from trajvae.errors import ConfigError, MissingFileError, UserError
 
 @runtime_checkable
 class ModelCommands(Protocol):
-  """What a model's commands module gives the CLI; `interpolate(workdir, start, end, num_steps=, seed=,
-  out_dir=, temperature=)` is optional (MusicVAE has it)."""
+  """What a model's commands module gives the CLI.
+
+  load_run returns a trajvae.train.runs.TrainedRun (config, graphdef, params, step, and the model's
+  methods). SAMPLE_OPTIONS names the keyword options sample() takes beyond seed and out_dir
+  ("num_samples", "temperature"); a flag for another is refused. A model without interpolation
+  answers interpolate() with a UserError.
+  """
 
   NAME: str
   Config: type
   PRESETS: Mapping[str, Callable[[], Any]]
   DEFAULT_PRESET: str
+  SAMPLE_OPTIONS: frozenset[str]
 
   def train(self, config: Any, workdir: str, verbose: bool = True) -> Any: ...
+
+  def load_run(self, workdir: str, overrides: Sequence[str] = ()) -> Any: ...
 
   def evaluate(self, workdir: str, overrides: Sequence[str] = ()) -> dict[str, Any]: ...
 
   def sample(self, workdir: str, *, seed: int = 0, out_dir: str | None = None, **options: Any) -> list[str]: ...
+
+  def interpolate(self, workdir: str, start: str | None = None, end: str | None = None, *, num_steps: int = 7,
+                  seed: int = 0, out_dir: str | None = None, temperature: float = 1.0) -> list[str]: ...
+
+
+CONTRACT = ("NAME", "Config", "PRESETS", "DEFAULT_PRESET", "SAMPLE_OPTIONS", "train", "load_run", "evaluate",
+            "sample", "interpolate")
+# `trajvae sample` flag -> the sample() option it sets.
+SAMPLE_FLAGS = {"--num": "num_samples", "--temperature": "temperature"}
 
 
 # Model name -> its commands module (a ModelCommands). The structured-prediction study is not here: it has no
@@ -64,8 +81,7 @@ def load_model_module(name: str) -> ModelCommands:
   check_model_name(name)
   module = importlib.import_module(MODELS[name])
   if not isinstance(module, ModelCommands):
-    missing = [n for n in ("NAME", "Config", "PRESETS", "DEFAULT_PRESET", "train", "evaluate", "sample")
-               if not hasattr(module, n)]
+    missing = [n for n in CONTRACT if not hasattr(module, n)]
     raise TypeError(f"{MODELS[name]} is not a model commands module: it lacks {', '.join(missing)}")
   return module
 
@@ -92,6 +108,29 @@ def check_workdir(model: str, workdir: str, must_hold_run: bool) -> None:
   except MissingFileError:
     if must_hold_run:
       raise MissingFileError(f"workdir {workdir} holds no trained {model} run (no checkpoints)") from None
+
+
+def sample_options(model: str, given: Mapping[str, Any], supported: frozenset[str]) -> dict[str, Any]:
+  """The sample() options of the flags given (flag -> value, None = not given); a ConfigError for a flag the
+  model's sample does not take."""
+  options = {}
+  for flag, value in given.items():
+    if value is None:
+      continue
+    if SAMPLE_FLAGS[flag] not in supported:
+      takes = ", ".join(f for f, o in SAMPLE_FLAGS.items() if o in supported) or "no options"
+      raise ConfigError(f"trajvae sample {model} does not take {flag} (it takes {takes})")
+    options[SAMPLE_FLAGS[flag]] = value
+  return options
+
+
+def unsupported_interpolate(model: str) -> Callable[..., list[str]]:
+  """An interpolate() for a model without one: it raises a ConfigError naming the model."""
+
+  def interpolate(*args: Any, **kwargs: Any) -> list[str]:
+    raise ConfigError(f"model {model!r} has no interpolate command (musicvae has)")
+
+  return interpolate
 
 
 def check_files_exist(*paths: str | None) -> None:
@@ -135,7 +174,9 @@ def _parser() -> argparse.ArgumentParser:
   sample = sub.add_parser("sample", help="write samples and pictures of a trained run as PNG")
   sample.add_argument("model")
   sample.add_argument("--workdir", required=True)
-  sample.add_argument("--num", type=int, help="number of prior samples (default: the model's)")
+  sample.add_argument("--num", type=int, help="number of samples (default: the model's; magenta's --num_outputs)")
+  sample.add_argument("--temperature", type=float,
+                      help="decoder sampling temperature (MusicVAE; default 1.0, magenta's generator has 0.5)")
   sample.add_argument("--seed", type=int, default=0)
   sample.add_argument("--out", help="output folder (default: the workdir)")
 
@@ -197,12 +238,15 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "eval":
       print(json.dumps(module.evaluate(args.workdir, args.set), indent=2))
     elif args.command == "sample":
-      extra = {} if args.num is None else {"num_samples": args.num}
+      if args.num is not None and args.num < 1:
+        raise ConfigError(f"--num must be at least 1, got {args.num}")
+      if args.temperature is not None and not args.temperature > 0:
+        raise ConfigError(f"--temperature must be positive, got {args.temperature}")
+      extra = sample_options(args.model, {"--num": args.num, "--temperature": args.temperature},
+                             module.SAMPLE_OPTIONS)
       for path in module.sample(args.workdir, seed=args.seed, out_dir=args.out, **extra):
         print(path)
     elif args.command == "interpolate":
-      if not hasattr(module, "interpolate"):
-        raise ConfigError(f"model {args.model!r} has no interpolate command")
       check_files_exist(args.start, args.end)
       paths = module.interpolate(args.workdir, args.start, args.end, num_steps=args.steps, seed=args.seed,
                                  out_dir=args.out, temperature=args.temperature)

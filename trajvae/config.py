@@ -25,7 +25,12 @@ def _field_types(cls: type) -> dict[str, Any]:
   return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
 
-def _unknown_key_error(path: str, key: str, known: Sequence[str]) -> ConfigError:
+def _unknown_key_error(path: str, key: str, known: Sequence[str], cls: type | None = None) -> ConfigError:
+  """A ConfigError for an unknown key: the section's KEY_HINTS entry for it (a class attribute mapping a
+  key another model's config has to what this one calls it), else the closest known key."""
+  hint = getattr(cls, "KEY_HINTS", {}).get(key)
+  if hint:
+    return ConfigError(f"unknown config key {path!r}: {hint}")
   close = difflib.get_close_matches(key, known, n=1)
   hint = f"; did you mean {close[0]!r}?" if close else ""
   return ConfigError(f"unknown config key {path!r}{hint} (known keys here: {', '.join(sorted(known))})")
@@ -39,14 +44,13 @@ def _coerce(path: str, value: Any, annotation: Any) -> Any:
     if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
       if type(None) in args:
         return None
-    errors = []
     for option in args:
       if option is type(None):
         continue
       try:
         return _coerce(path, value, option)
-      except ConfigError as e:
-        errors.append(str(e))
+      except ConfigError:
+        pass
     raise ConfigError(f"config key {path!r}: cannot read {value!r} as {annotation}")
   if origin is Literal:
     for option in args:
@@ -109,7 +113,7 @@ def _set(node: Any, keys: list[str], raw: Any, path: str) -> Any:
   types_ = _field_types(type(node))
   key = keys[0]
   if key not in types_:
-    raise _unknown_key_error(path, key, list(types_))
+    raise _unknown_key_error(path, key, list(types_), type(node))
   if len(keys) == 1:
     if dataclasses.is_dataclass(types_[key]):
       raise ConfigError(f"config key {path!r} is a section; set one of its fields instead")
@@ -130,7 +134,7 @@ def from_dict(cls: type[C], data: Mapping[str, Any], prefix: str = "") -> C:
   types_ = _field_types(cls)
   for key in data:
     if key not in types_:
-      raise _unknown_key_error(f"{prefix}.{key}" if prefix else key, key, list(types_))
+      raise _unknown_key_error(f"{prefix}.{key}" if prefix else key, key, list(types_), cls)
   kwargs = {key: _coerce(f"{prefix}.{key}" if prefix else key, value, types_[key]) for key, value in data.items()}
   try:
     return cls(**kwargs)

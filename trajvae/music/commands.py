@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import pathlib
@@ -17,7 +18,7 @@ from trajvae.core import recurrent
 from trajvae.errors import InputError
 from trajvae.music import objective
 from trajvae.music.api import TrainedMusicVAE
-from trajvae.music.configs import DEFAULT_PRESET, PRESETS, MusicVAEConfig, fit_schedules
+from trajvae.music.configs import DEFAULT_PRESET, PRESETS, MusicVAEConfig
 from trajvae.music.data.loading import (
   check_encoding_matches_model,
   dataset_name,
@@ -25,14 +26,19 @@ from trajvae.music.data.loading import (
   training_batches,
   validate_tokens,
 )
-from trajvae.music.model import init_model
-from trajvae.train import runs
+from trajvae.music.model import MusicVAE, init_model
+from trajvae.music.schedules import fit_schedules
+from trajvae.train import checkpoint, runs
 from trajvae.train.supervised import TrainTask, fit
 from trajvae.train.workdir import local_output_dir, workdir_path
 
 NAME = "musicvae"
 Config = MusicVAEConfig
-__all__ = ["NAME", "Config", "PRESETS", "DEFAULT_PRESET", "train", "evaluate", "sample", "interpolate", "load_run"]
+# A resume may change the schedule; fit_schedules re-times the KL weight's rate to a new train.steps.
+SCHEDULE_KEYS = checkpoint.SCHEDULE_KEYS | {"schedule_steps", "loss.beta_rate"}
+SAMPLE_OPTIONS = frozenset({"num_samples", "temperature"})  # magenta's music_vae_generate --num_outputs, --temperature
+__all__ = ["NAME", "Config", "PRESETS", "DEFAULT_PRESET", "train", "evaluate", "sample", "interpolate", "load_run",
+           "SAMPLE_OPTIONS", "MusicVAERun"]
 
 
 @functools.partial(jax.jit, static_argnums=(0, 4))
@@ -107,7 +113,7 @@ def build_task(config: MusicVAEConfig) -> TrainTask:
 def train(config: MusicVAEConfig, workdir, verbose: bool = True, on_step=None):
   """Train (or resume) a MusicVAE in workdir; returns the final TrainState.
 
-  A CPU preset's KL-weight schedule is re-timed to train.steps first (configs.fit_schedules); resuming with
+  A CPU preset's KL-weight schedule is re-timed to train.steps first (schedules.fit_schedules); resuming with
   another train.steps therefore re-times the remaining steps' KL weight too.
   """
   fitted = fit_schedules(config)
@@ -116,20 +122,56 @@ def train(config: MusicVAEConfig, workdir, verbose: bool = True, on_step=None):
           f"{fitted.train.steps:,} steps", flush=True)
   config = fitted
   task = build_task(config)
-  return fit(task, config.optim, config.train, workdir, to_dict(config), verbose=verbose, on_step=on_step)
+  return fit(task, config.optim, config.train, workdir, to_dict(config), verbose=verbose, on_step=on_step,
+             schedule_keys=SCHEDULE_KEYS)
 
 
-def load_run(workdir, overrides: Sequence[str] = ()) -> tuple[MusicVAEConfig, TrainedMusicVAE, int]:
-  """A trained run's config (with overrides applied), its model behind the TrainedMusicVAE API, and its step."""
-  run = runs.load_run(workdir, NAME, MusicVAEConfig, lambda c: init_model(c.model, c.train.seed), overrides)
-  return run.config, TrainedMusicVAE(run.config.model, run.graphdef, run.params), run.step
+@dataclasses.dataclass(frozen=True)
+class MusicVAERun(runs.TrainedRun[MusicVAEConfig]):
+  """A trained MusicVAE run with TrainedMusicVAE's methods on top (sample, interpolate, encode, decode, ...).
+
+  Each method forwards to `api` (trajvae.music.api.TrainedMusicVAE, which documents them); the run's config
+  is the whole MusicVAEConfig, the api's is its model section.
+  """
+
+  @functools.cached_property
+  def api(self) -> TrainedMusicVAE:
+    """The run's model behind the TrainedMusicVAE API (what trajvae.music.latent_studies takes)."""
+    return TrainedMusicVAE(self.config.model, self.graphdef, self.params)
+
+  def encode(self, tokens: np.ndarray, key: jax.Array | int | None = None):
+    return self.api.encode(tokens, key)
+
+  def decode(self, z: np.ndarray, temperature: float = 1.0, key: jax.Array | int | None = None) -> np.ndarray:
+    return self.api.decode(z, temperature, key)
+
+  def sample(self, num: int, temperature: float = 1.0, key: jax.Array | int | None = None) -> np.ndarray:
+    return self.api.sample(num, temperature, key)
+
+  def reconstruct(self, tokens: np.ndarray, temperature: float = 1e-3, key: jax.Array | int | None = None):
+    return self.api.reconstruct(tokens, temperature, key)
+
+  def interpolate(self, start: np.ndarray, end: np.ndarray, num_steps: int, temperature: float = 1.0,
+                  key: jax.Array | int | None = None) -> np.ndarray:
+    return self.api.interpolate(start, end, num_steps, temperature, key)
+
+  def attribute_vector(self, tokens: np.ndarray, *args: Any, **kwargs: Any) -> np.ndarray:
+    return self.api.attribute_vector(tokens, *args, **kwargs)
+
+
+def load_run(workdir, overrides: Sequence[str] = ()) -> MusicVAERun:
+  """A trained run (config with overrides applied, graphdef, params, step) with the model's methods on top."""
+  return runs.load_run(workdir, NAME, MusicVAEConfig, lambda c: MusicVAE(c.model, rngs=nnx.Rngs(c.train.seed)),
+                       overrides, MusicVAERun)
 
 
 def evaluate(workdir, overrides: Sequence[str] = ()) -> dict[str, Any]:
   """Table 1 metrics of a trained run on its held-out split; written to workdir/eval.json."""
-  config, model, step = load_run(workdir, overrides)
+  run = load_run(workdir, overrides)
+  config = run.config
   windows = load_windows(config.data, config.eval.split)
-  results = {"step": step, "split": config.eval.split, **evaluate_params(model.graphdef, model.params, windows, config)}
+  results = {"step": run.step, "split": config.eval.split,
+             **evaluate_params(run.graphdef, run.params, windows, config)}
   (workdir_path(workdir) / "eval.json").write_text(json.dumps(results, indent=2))
   return results
 
@@ -154,7 +196,8 @@ def _write(tokens: np.ndarray, config: MusicVAEConfig, out: pathlib.Path, stem: 
 
 def sample(workdir, num_samples: int = 8, seed: int = 0, out_dir: str | None = None, temperature: float = 1.0):
   """Prior samples as MIDI files and one piano-roll PNG."""
-  config, model, _ = load_run(workdir)
+  model = load_run(workdir)
+  config = model.config
   out = local_output_dir(out_dir, workdir_path(workdir) / "samples")
   out.mkdir(parents=True, exist_ok=True)
   tokens = model.sample(num_samples, temperature, jax.random.key(seed))
@@ -168,7 +211,8 @@ def interpolate(workdir, start: str | None = None, end: str | None = None, num_s
   from trajvae.music.data.encodings import get_converter
   from trajvae.music.data.note_sequence import read_midi
 
-  config, model, _ = load_run(workdir)
+  model = load_run(workdir)
+  config = model.config
   if (start is None) != (end is None):
     raise InputError("give both --start and --end MIDI files, or neither")
   if start is None:

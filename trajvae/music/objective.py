@@ -3,6 +3,7 @@
 loss = mean_b[ sum_t,tracks CE ] + beta(step) * mean_b[ max(KL_b - free_bits * ln 2, 0) ]
 beta(step) = (1 - beta_rate**step) * max_beta   (beta_rate 0: 0 at step 0, then max_beta, as 0**0 = 1)
 Scheduled sampling, inverse sigmoid: p(step) = 1 - k / (k + exp(step / k)).
+Fitting these schedules' parameters to a run length (beta_rate, k): trajvae.music.schedules.
 """
 
 from __future__ import annotations

@@ -2,25 +2,32 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import pathlib
-from typing import NamedTuple, Sequence
+from typing import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from trajvae.cli import unsupported_interpolate
 from trajvae.sectar import buffer as rb
 from trajvae.sectar import outer_loop, planning, plots, ppo
 from trajvae.sectar.configs import DEFAULT_PRESET, PRESETS, SectarConfig
 from trajvae.sectar.envs import make_env
-from trajvae.train.runs import read_run_config
+from trajvae.train.metrics import read_metrics
+from trajvae.train.runs import TrainedRun, read_run_config
 from trajvae.train.workdir import local_output_dir, workdir_path
 
 NAME = outer_loop.NAME
 Config = SectarConfig
-__all__ = ["NAME", "Config", "PRESETS", "DEFAULT_PRESET", "train", "evaluate", "sample"]
+SAMPLE_OPTIONS = frozenset({"num_samples"})  # num_samples consistency rollouts; the MPC episode has no temperature
+interpolate = unsupported_interpolate(NAME)
+__all__ = ["NAME", "Config", "PRESETS", "DEFAULT_PRESET", "train", "evaluate", "sample", "load_run", "interpolate",
+           "SAMPLE_OPTIONS", "SectarRun"]
 
 
 def train(config: SectarConfig, workdir: str | pathlib.Path, verbose: bool = True, on_step=None) -> outer_loop.LoopState:
@@ -28,24 +35,41 @@ def train(config: SectarConfig, workdir: str | pathlib.Path, verbose: bool = Tru
   return outer_loop.train(config, workdir, verbose=verbose, on_step=on_step)
 
 
-class TrainedRun(NamedTuple):
-  """A trained run: its config (with any overrides), the stages built from it once, the loop state, its step."""
+@dataclasses.dataclass(frozen=True)
+class SectarRun(TrainedRun[SectarConfig]):
+  """A trained run: TrainedRun's (config, graphdef of the model, its params, completed iterations), plus the
+  stages built from the config once and the whole loop state (buffer, explorer, optimisers)."""
 
-  config: SectarConfig
   stages: outer_loop.Stages
   state: outer_loop.LoopState
-  step: int
+
+  @functools.cached_property
+  def _returns(self):
+    return task_returns_fn(self)
+
+  def task_returns(self, task: int, key: jax.Array) -> np.ndarray:
+    """Summed task reward [eval.num_episodes] of fresh MPC episodes on one of the env's task configs (one
+    compile for every task)."""
+    return np.asarray(self._returns(self.params, key, *task_arrays(self.config, task)))
+
+  def consistency_rollouts(self, num: int, key: jax.Array):
+    """(starts, decoded, executed) of num prior latents (module function consistency_rollouts)."""
+    return consistency_rollouts(self, num, key)
+
+  def planned_episode(self, key: jax.Array) -> dict:
+    """The best MPC episode with its predicted segments and first plan (module function planned_episode)."""
+    return planned_episode(self, key)
 
 
-def load_run(workdir: str | pathlib.Path, overrides: Sequence[str] = ()) -> TrainedRun:
+def load_run(workdir: str | pathlib.Path, overrides: Sequence[str] = ()) -> SectarRun:
   """A trained run from its latest checkpoint; overrides (e.g. mpc.num_sequences=2048) apply to its use here."""
   config = read_run_config(workdir, SectarConfig, overrides)
   stages = outer_loop.build(config)
   state, step = outer_loop.restore_state(config, workdir, stages)
-  return TrainedRun(config, stages, state, step)
+  return SectarRun(config, stages.graphdefs.model, state.params, step, stages, state)
 
 
-def task_returns_fn(run: TrainedRun):
+def task_returns_fn(run: SectarRun):
   """returns(params, key, start, goals) -> summed task reward [eval.num_episodes] of fresh MPC episodes on the
   task given by its start state and goals, compiled once for all task configs (they are traced arguments)."""
   config = run.config
@@ -73,11 +97,9 @@ def evaluate(workdir: str | pathlib.Path, overrides: Sequence[str] = ()) -> dict
   """
   run = load_run(workdir, overrides)
   config, state, step = run.config, run.state, run.step
-  returns = task_returns_fn(run)
   per_task = {}
   for task in config.eval.tasks:
-    ret = np.asarray(returns(state.params, jax.random.fold_in(jax.random.key(config.eval.seed), task),
-                             *task_arrays(config, task)))
+    ret = run.task_returns(task, jax.random.fold_in(jax.random.key(config.eval.seed), task))
     per_task[str(task)] = {"mean": float(ret.mean()), "std": float(ret.std()), "max": float(ret.max()),
                            "returns": ret.tolist()}
   results = {
@@ -89,7 +111,7 @@ def evaluate(workdir: str | pathlib.Path, overrides: Sequence[str] = ()) -> dict
   return results
 
 
-def consistency_rollouts(run: TrainedRun, num: int, key: jax.Array):
+def consistency_rollouts(run: SectarRun, num: int, key: jax.Array):
   """(starts [N, D], decoded [N, T, D], executed [N, T, D]) for z ~ N(0, I) from buffer start states."""
   config, stages = run.config, run.stages
   k_s, k_z, k_r = jax.random.split(key, 3)
@@ -100,7 +122,7 @@ def consistency_rollouts(run: TrainedRun, num: int, key: jax.Array):
   return np.asarray(starts), np.asarray(decoded), np.asarray(executed)
 
 
-def planned_episode(run: TrainedRun, key: jax.Array) -> dict:
+def planned_episode(run: SectarRun, key: jax.Array) -> dict:
   """The best of mpc.num_episodes MPC episodes, the decoder's prediction of each executed segment, the first plan."""
   config, stages = run.config, run.stages
   env, t = stages.env, config.segment_len
@@ -128,7 +150,8 @@ def sample(workdir: str | pathlib.Path, num_samples: int = 8, seed: int = 0, out
   ep = planned_episode(run, jax.random.fold_in(key, 1))
   plots.save_mpc_episode(ep["start"], ep["executed"], ep["predicted"], ep["first_plan"], ep["reward"], ep["env"],
                          paths[1])
-  if (workdir_path(workdir) / "metrics.jsonl").exists():
+  records = read_metrics(workdir)
+  if records:
     paths.append(out / "learning_curve.png")
-    plots.save_learning_curve(outer_loop.read_metrics(workdir), paths[2])
+    plots.save_learning_curve(records, paths[2])
   return [str(p) for p in paths]

@@ -21,7 +21,7 @@ K = 4000, 50 latents, mpc_batch 20, 200 explorer rollouts of 2 segments
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import ClassVar, Literal, Mapping
 
 from trajvae.train.configs import OptimConfig
 
@@ -122,6 +122,12 @@ class SectarFitConfig:
 
 @dataclasses.dataclass(frozen=True)
 class SectarLoopConfig:
+  """The outer loop: one driver step is one outer iteration (MPC, exploration, fit), not one gradient step."""
+
+  # `train.steps` means gradient steps for the VAE and MusicVAE; here it is refused with this hint.
+  KEY_HINTS: ClassVar[Mapping[str, str]] = {
+      "steps": "SeCTAR's loop counts outer iterations (MPC + exploration + fit); set train.iterations"}
+
   iterations: int = 1000
   seed: int = 0
   buffer_capacity: int = 36_000
@@ -131,7 +137,7 @@ class SectarLoopConfig:
 
 @dataclasses.dataclass(frozen=True)
 class SectarEvalConfig:
-  tasks: tuple[int, ...] = (0, 1, 2, 3, 4)  # task configs evaluated by experiment.evaluate
+  tasks: tuple[int, ...] = (0, 1, 2, 3, 4)  # task configs `trajvae eval sectar` evaluates
   num_episodes: int = 10  # fresh MPC episodes per task
   seed: int = 1234
 

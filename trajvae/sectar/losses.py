@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from trajvae.core.distributions import categorical_log_prob, gaussian_log_prob, gaussian_sample, kl_to_standard_normal
-from trajvae.sectar.model import PolicyDecoder, Sectar, StateDecoder
+from trajvae.sectar.model import PolicyDecoder, Sectar
 
 Array = jax.Array
 
@@ -78,7 +78,3 @@ def vae_bc_loss(model: Sectar, batch: Batch, key: Array, beta: float = 2.0, bc_w
   terms = vae_bc_terms(model, batch, key, beta, bc_weight)
   return jnp.mean(terms.loss), terms
 
-
-def predicted_states(decoder: StateDecoder, z: Array, s0: Array, length: int) -> Array:
-  """The state decoder's mean trajectory s_1..s_T (what the planner and the consistency reward use)."""
-  return decoder(z, s0, length)[0]

@@ -28,7 +28,6 @@ axis. Splitting changes no random draw, so 2 processes x 2 devices, 1 x 4 and
 from __future__ import annotations
 
 import functools
-import json
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -258,16 +257,26 @@ def run_iteration(stages: Stages, state: LoopState, iteration: int, key: Array) 
   return state, metrics, eps
 
 
-def open_store(config: SectarConfig, workdir: PathLike) -> CheckpointStore:
-  return CheckpointStore(workdir_path(workdir) / "checkpoints", NAME, to_dict(config),
+def open_store(config: SectarConfig, workdir: PathLike, read_only: bool = False) -> CheckpointStore:
+  """The run's store; read_only opens an existing run without checking config against the one it was trained with
+  (evaluation overrides such as mpc.num_sequences are not a resume)."""
+  return CheckpointStore(workdir_path(workdir) / "checkpoints", NAME, None if read_only else to_dict(config),
                          save_every=config.train.checkpoint_every, keep=config.train.keep_checkpoints)
+
+
+def abstract_state(config: SectarConfig, stages: Stages) -> LoopState:
+  """The loop state's shapes, replicated on the stages' mesh, by jax.eval_shape: a restore target that
+  initialises nothing (at the authors' sizes the buffer alone holds 10^6 segments)."""
+  repl = sharding.replicated(stages.mesh)
+  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=repl),
+                      jax.eval_shape(lambda: stages.init(config.train.seed)))
 
 
 def restore_state(config: SectarConfig, workdir: PathLike, stages: Stages, step: int | None = None
                   ) -> tuple[LoopState, int]:
   """(loop state, completed iterations) from a run's latest (or given) checkpoint."""
-  template = sharding.replicate(stages.init(config.train.seed), stages.mesh)
-  store = open_store(config, workdir)
+  template = abstract_state(config, stages)
+  store = open_store(config, workdir, read_only=True)
   try:
     step = store.latest_step() if step is None else step
     return store.restore(template, step), step
@@ -298,21 +307,10 @@ def train(config: SectarConfig, workdir: PathLike, verbose: bool = True,
     return state, metrics
 
   return driver.run(
-      sharding.replicate(stages.init(config.train.seed), stages.mesh), step_fn, config.train.iterations,
+      lambda: sharding.replicate(stages.init(config.train.seed), stages.mesh), step_fn, config.train.iterations,
       open_store(config, workdir), MetricWriter(workdir, enabled=jax.process_index() == 0), name=NAME,
       seed=config.train.seed, log_every=1, shown=SHOWN, finite=("vae_loss",), verbose=verbose,
-      on_step=on_step)
-
-
-def read_metrics(workdir: PathLike) -> list[dict]:
-  """The metrics.jsonl records of a run (last record per step wins, so a resumed run reads cleanly)."""
-  path = workdir_path(workdir) / "metrics.jsonl"
-  by_step: dict[int, dict] = {}
-  for line in path.read_text().splitlines():
-    if line:
-      rec = json.loads(line)
-      by_step[rec["step"]] = rec
-  return [by_step[k] for k in sorted(by_step)]
+      on_step=on_step, template=abstract_state(config, stages))
 
 
 def episode_returns(eps: planning.Episode) -> np.ndarray:

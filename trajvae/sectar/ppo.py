@@ -5,7 +5,7 @@ of a (latent-conditioned) policy from given start states in a Brax env, with a
 reward computed afterwards from the whole rollout by a model whose parameters
 change every outer iteration:
 - self-consistency: z ~ N(0, I), r_t = log N(s_t; mu_t^SD(z, s_0), sigma^2);
-- exploration: no z, r = -ELBO of each segment (later session).
+- exploration: no z, r = +(NLL/T + KL) of each segment (trajvae.sectar.explore).
 Those model parameters (`reward_params`) and the start states are traced
 arguments of the jitted update, so an outer loop never re-jits.
 

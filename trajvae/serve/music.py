@@ -76,7 +76,8 @@ class MusicBackend:
   def __init__(self, workdir: str, held_out: bool = True):
     from trajvae.music.commands import load_run
 
-    self.config, self.model, self.step = load_run(workdir)
+    run = load_run(workdir)
+    self.config, self.model, self.step = run.config, run.api, run.step
     data = self.config.data
     self.converter = get_converter(data.encoding, data.num_bars)
     self.num_steps = self.model.config.num_steps

@@ -38,7 +38,8 @@ class VaeBackend:
     from trajvae.vae.commands import load_run
     from trajvae.vae.data import load_dataset
 
-    self.config, graphdef, self.params, self.step = load_run(workdir)
+    run = load_run(workdir)
+    self.config, graphdef, self.params, self.step = run.config, run.graphdef, run.params, run.step
     self.latent_dim = self.config.model.latent_dim
     self._decode = jax.jit(lambda params, z: nnx.merge(graphdef, params).decode_mean(z))
     encode = jax.jit(lambda params, x: nnx.merge(graphdef, params).encode(x)[0])

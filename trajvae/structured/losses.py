@@ -43,11 +43,6 @@ def true_score(problem: LatentProblem, w: Array, x: Array, y: Array, h_true: Arr
   return problem.score(w, x, y, h_true)
 
 
-def latent_margin(problem: LatentProblem, w: Array, x: Array, y: Array, y_hat: Array, h_hat: Array) -> Array:
-  """m(x, y, y', h'; w) = max_h <phi(x, y, h), w> - <phi(x, y', h'), w>."""
-  return true_score(problem, w, x, y) - problem.score(w, x, y_hat, h_hat)
-
-
 def full_latent_loss(
     problem: LatentProblem, w: Array, x: Array, y: Array, h_true: Array | None = None, rescaling: Rescaling = "slack"
 ) -> Array:

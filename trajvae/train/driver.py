@@ -53,8 +53,13 @@ def check_finite(name: str, values: Mapping[str, float], keys: Sequence[str], st
       raise NonFiniteLossError(f"{name}: {key} is {values[key]} at step {step}; last good checkpoint: step {last_good}")
 
 
+def _made(state: Any) -> Any:
+  """state itself, or what calling it makes (a function making the initial state)."""
+  return state() if callable(state) else state
+
+
 def run(
-    state: State,
+    state: State | Callable[[], State],
     step_fn: StepFn,
     num_steps: int,
     store: CheckpointStore | None,
@@ -69,24 +74,30 @@ def run(
     eval_every: int = 0,
     verbose: bool = True,
     on_step: Callable[[int], None] | None = None,
+    template: Any = None,
 ) -> State:
   """Run step_fn from the store's latest checkpoint (or from `state`) to num_steps; return the final state.
 
-  `state` is the fresh initial state and the template a checkpoint is restored
-  into; store=None runs without checkpoints (the baselines' learning curves). Every log_every steps (and the last) the metrics go to the writer and
+  `state` is the fresh initial state, or a function making it (called only when
+  there is no checkpoint to resume from); a checkpoint is restored into
+  `template` (shapes and shardings, e.g. from jax.eval_shape), else into the
+  state. store=None runs without checkpoints (the baselines' learning curves). Every log_every steps (and the last) the metrics go to the writer and
   the `shown` ones to the progress line; `finite` names the metrics that must
   stay finite. evaluate(state, step), if given, runs every eval_every steps and
   at the end, its metrics written under the "eval" split. on_step(step) runs
-  after each completed (and, if due, saved) step; tests use it to simulate a
-  crash. The driver closes the store and the writer.
+  after each completed step (and after the start of its save, if due); tests
+  use it to simulate a crash. Saves are asynchronous; the driver closes the
+  store (waiting for the last save) and the writer, also when a step raises.
   """
   lead = jax.process_index() == 0
   try:
     start = (store.latest_step() or 0) if store is not None else 0
     if start:
-      state = store.restore(state, start)
+      state = store.restore(template if template is not None else _made(state), start)
       if verbose and lead:
         print(f"resumed {name} from {store.directory}/{start}", flush=True)
+    else:
+      state = _made(state)
     progress = Progress(num_steps, start, enabled=verbose and lead)
     seed_key = jax.random.key(seed)
     for step in range(start, num_steps):
@@ -109,8 +120,8 @@ def run(
         writer.write(done, eval_metrics, split="eval")
         if verbose and lead:
           print(f"eval @ {done}: " + " ".join(f"{k} {v:.4g}" for k, v in eval_metrics.items()), flush=True)
-      if store is not None and store.save(done, state, force=last):
-        store.wait()
+      if store is not None:
+        store.save(done, state, force=last)  # asynchronous: the store waits before the next save and on close
       if on_step is not None:
         on_step(done)
   finally:

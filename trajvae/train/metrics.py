@@ -1,4 +1,5 @@
-"""Metric sinks (JSONL and TensorBoard) and a console progress line with steps/s and ETA."""
+"""Metric sinks (JSONL and TensorBoard), the one reader of a run's metrics.jsonl, and a console progress line
+with steps/s and ETA."""
 
 from __future__ import annotations
 
@@ -72,6 +73,25 @@ class MetricWriter:
     if self._jsonl is not None:
       self._jsonl.close()
       self._tb.close()
+
+
+def read_metrics(workdir: PathLike, split: str | None = None) -> list[dict[str, Any]]:
+  """A run's metrics.jsonl records ({step, split, metrics...}) in step order, one per (split, step).
+
+  A resumed run logs again the steps since its last checkpoint; the last record of a (split, step) is the
+  one the run went on from, so it wins. split ("train", "eval") keeps only that split's records. [] when
+  the run has logged nothing.
+  """
+  path = workdir_path(workdir) / "metrics.jsonl"
+  if not path.exists():
+    return []
+  latest: dict[tuple[str, int], dict[str, Any]] = {}
+  for line in path.read_text().splitlines():
+    if line.strip():
+      record = json.loads(line)
+      latest[(record.get("split", "train"), record["step"])] = record
+  records = [r for (s, _), r in latest.items() if split is None or s == split]
+  return sorted(records, key=lambda r: r["step"])  # stable: within a step, splits in the order first logged
 
 
 def format_duration(seconds: float) -> str:

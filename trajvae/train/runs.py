@@ -1,14 +1,18 @@
 """What every trained model's commands share: a saved run restored, and a metric averaged over a data set.
 
 A run's workdir holds its config (in the checkpoint metadata) and its
-parameters; `load_run` rebuilds the model's graph definition once from that
-config and restores the parameters into it. `dataset_means` averages a jitted
-per-batch metric function over an array data set in fixed-size batches.
+parameters. `load_run` builds the model's graph definition and parameter
+layout from that config with `nnx.eval_shape` (shapes only, no random
+initialisation) and restores the parameters into it, as a `TrainedRun`: the
+one shape every model's `load_run` returns (each model subclasses it with its
+own methods). `dataset_means` averages a jitted per-batch metric function over
+an array data set in fixed-size batches.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Generic, Mapping, NamedTuple, Sequence, TypeVar
+import dataclasses
+from typing import Any, Callable, Generic, Mapping, Sequence, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -21,15 +25,24 @@ from trajvae.train.supervised import load_trained_params
 from trajvae.train.workdir import PathLike, workdir_path
 
 C = TypeVar("C")
+R = TypeVar("R", bound="TrainedRun")
 
 
-class RestoredRun(NamedTuple, Generic[C]):
-  """A trained run: its config (with any overrides), the model's graph definition, its parameters and step."""
+@dataclasses.dataclass(frozen=True)
+class TrainedRun(Generic[C]):
+  """A trained run: its config (with any overrides), the model's graph definition, its parameters and step.
+
+  Every model's `commands.load_run` returns a subclass of this that adds the model's methods.
+  """
 
   config: C
   graphdef: nnx.GraphDef
   params: nnx.State
   step: int
+
+  def model(self) -> nnx.Module:
+    """The NNX module with the run's parameters (a fresh merge: mutating it leaves the run unchanged)."""
+    return nnx.merge(self.graphdef, self.params)
 
 
 def read_run_config(workdir: PathLike, config_type: type[C], overrides: Sequence[str] = ()) -> C:
@@ -38,18 +51,25 @@ def read_run_config(workdir: PathLike, config_type: type[C], overrides: Sequence
   return override(from_dict(config_type, meta["config"]), overrides)
 
 
-def load_run(
-    workdir: PathLike, name: str, config_type: type[C],
-    init_model: Callable[[C], tuple[nnx.GraphDef, nnx.State]], overrides: Sequence[str] = (),
-) -> RestoredRun[C]:
-  """Restore the latest checkpoint of a run of model `name`; init_model(config) gives its graph and params layout.
+def abstract_model(build: Callable[[], nnx.Module]) -> tuple[nnx.GraphDef, nnx.State]:
+  """(graphdef, parameter shapes) of the module build() makes, traced by nnx.eval_shape: no weights are drawn."""
+  return nnx.split(nnx.eval_shape(build), nnx.Param)
 
-  The config must have `optim` (the optimiser state's layout is part of the checkpoint).
+
+def load_run(
+    workdir: PathLike, name: str, config_type: type[C], build_model: Callable[[C], nnx.Module],
+    overrides: Sequence[str] = (), run_type: type[R] = TrainedRun,
+) -> R:
+  """Restore the latest checkpoint of a run of model `name` as run_type(config, graphdef, params, step).
+
+  build_model(config) constructs the module; it runs under nnx.eval_shape, so only
+  its shapes are computed. The config must have `optim` (the optimiser state's
+  layout is part of the checkpoint).
   """
   config = read_run_config(workdir, config_type, overrides)
-  graphdef, params = init_model(config)
-  params, step = load_trained_params(workdir, name, params, config.optim)
-  return RestoredRun(config, graphdef, params, step)
+  graphdef, abstract_params = abstract_model(lambda: build_model(config))
+  params, step = load_trained_params(workdir, name, abstract_params, config.optim)
+  return run_type(config, graphdef, params, step)
 
 
 def dataset_means(

@@ -13,7 +13,7 @@ the parameters.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Collection, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -22,7 +22,7 @@ import optax
 from flax import nnx, struct
 
 from trajvae.train import driver, sharding
-from trajvae.train.checkpoint import CheckpointStore
+from trajvae.train.checkpoint import SCHEDULE_KEYS, CheckpointStore
 from trajvae.train.configs import TrainConfig
 from trajvae.train.distributed import check_same_config
 from trajvae.train.metrics import MetricWriter
@@ -109,9 +109,11 @@ def fit(
     *,
     verbose: bool = True,
     on_step: Callable[[int], None] | None = None,
+    schedule_keys: Collection[str] = SCHEDULE_KEYS,
 ) -> TrainState:
   """Train task to train.steps on the driver, resuming from workdir's latest checkpoint if there is one.
 
+  A resume may change only schedule_keys of the config (CheckpointStore).
   on_step(step) is called after each completed step (tests use it to simulate
   a crash). Returns the final state, replicated on the mesh.
   """
@@ -132,7 +134,8 @@ def fit(
   if task.evaluate is not None:
     evaluate = lambda state, step: task.evaluate(nnx.merge(task.graphdef, state.params), step)
   store = CheckpointStore(
-      workdir / "checkpoints", task.name, dict(config_dict), train.checkpoint_every, train.keep_checkpoints
+      workdir / "checkpoints", task.name, dict(config_dict), train.checkpoint_every, train.keep_checkpoints,
+      schedule_keys=schedule_keys,
   )
   return driver.run(
       sharding.replicate(init_train_state(task.params, tx), mesh), step_fn, train.steps, store,
@@ -141,17 +144,25 @@ def fit(
   )
 
 
+def abstract_state(tree: Any, mesh: jax.sharding.Mesh) -> Any:
+  """tree's arrays (or shape structs) as shape structs replicated on mesh: a restore target that holds no data."""
+  repl = sharding.replicated(mesh)
+  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=repl), tree)
+
+
 def load_trained_params(
     workdir: PathLike, name: str, params: nnx.State, optim: OptimConfig, step: int | None = None
 ) -> tuple[nnx.State, int]:
-  """The parameters of a run's latest (or given) checkpoint, restored into params' structure, and their step."""
-  from trajvae.train.checkpoint import read_checkpoint_meta
+  """The parameters of a run's latest (or given) checkpoint and their step.
 
+  params gives the layout: arrays or shape structs (e.g. from nnx.eval_shape); the
+  optimiser state's layout is derived by jax.eval_shape, so nothing is initialised.
+  """
   directory = workdir_path(workdir) / "checkpoints"
-  meta = read_checkpoint_meta(directory)
-  store = CheckpointStore(directory, name, meta["config"], save_every=1, keep=1_000_000)
+  store = CheckpointStore(directory, name, None, save_every=1, keep=1_000_000)
+  tx = make_optimizer(optim)
   try:
-    template = sharding.replicate(init_train_state(params, make_optimizer(optim)), sharding.data_mesh())
+    template = abstract_state(jax.eval_shape(lambda p: init_train_state(p, tx), params), sharding.data_mesh())
     state = store.restore(template, step)
   finally:
     store.close()

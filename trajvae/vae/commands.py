@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import pathlib
@@ -12,19 +13,24 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from trajvae.cli import unsupported_interpolate
 from trajvae.config import ConfigError, to_dict
-from trajvae.data.batches import array_batches
 from trajvae.train import runs
+from trajvae.train.metrics import read_metrics
 from trajvae.train.supervised import TrainTask, fit
 from trajvae.train.workdir import local_output_dir, workdir_path
 from trajvae.vae import objective, plots
+from trajvae.vae.batches import array_batches
 from trajvae.vae.configs import DEFAULT_PRESET, PRESETS, VAEConfig, VAEEvalConfig, VAEModelConfig
 from trajvae.vae.data import ImageDataset, load_dataset
-from trajvae.vae.model import init_model
+from trajvae.vae.model import VAE, init_model
 
 NAME = "vae"
 Config = VAEConfig
-__all__ = ["NAME", "Config", "PRESETS", "DEFAULT_PRESET", "train", "evaluate", "sample", "load_run"]
+SAMPLE_OPTIONS = frozenset({"num_samples"})  # the pictures are decoder means: no sampling temperature
+interpolate = unsupported_interpolate(NAME)
+__all__ = ["NAME", "Config", "PRESETS", "DEFAULT_PRESET", "train", "evaluate", "sample", "load_run", "interpolate",
+           "SAMPLE_OPTIONS", "VAERun"]
 
 
 def validate_images(x: np.ndarray, model: VAEModelConfig) -> None:
@@ -131,9 +137,42 @@ def train(config: VAEConfig, workdir: str | pathlib.Path, verbose: bool = True, 
   return fit(task, config.optim, config.train, workdir, to_dict(config), verbose=verbose, on_step=on_step)
 
 
-def load_run(workdir: str | pathlib.Path, overrides: Sequence[str] = ()) -> runs.RestoredRun[VAEConfig]:
-  """A trained run's (config with overrides applied, graphdef, params, step) from its checkpoints."""
-  return runs.load_run(workdir, NAME, VAEConfig, lambda c: init_model(c.model, c.train.seed), overrides)
+@functools.partial(jax.jit, static_argnums=0)
+def _encode(graphdef, params, x):
+  return nnx.merge(graphdef, params).encode(x)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _decode_mean(graphdef, params, z):
+  return nnx.merge(graphdef, params).decode_mean(z)
+
+
+@dataclasses.dataclass(frozen=True)
+class VAERun(runs.TrainedRun[VAEConfig]):
+  """A trained VAE run with the model's encoder and decoder on top (one jitted call each)."""
+
+  def encode(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, std) of q(z|x) for flattened images [batch, input_dim] in [0, 1]."""
+    validate_images(images, self.config.model)
+    mean, std = _encode(self.graphdef, self.params, jnp.asarray(images, jnp.float32))
+    return np.asarray(mean), np.asarray(std)
+
+  def decode_mean(self, z: np.ndarray) -> np.ndarray:
+    """The decoder's mean image [batch, input_dim] of each latent [batch, latent_dim]."""
+    z = jnp.asarray(z, jnp.float32)
+    if z.ndim != 2 or z.shape[1] != self.config.model.latent_dim:
+      raise ValueError(f"expected z of shape [batch, {self.config.model.latent_dim}], got {tuple(z.shape)}")
+    return np.asarray(_decode_mean(self.graphdef, self.params, z))
+
+  def sample(self, num: int, key: jax.Array) -> np.ndarray:
+    """Decoder means of num prior samples z ~ N(0, I)."""
+    return self.decode_mean(jax.random.normal(key, (num, self.config.model.latent_dim)))
+
+
+def load_run(workdir: str | pathlib.Path, overrides: Sequence[str] = ()) -> VAERun:
+  """A trained run (config with overrides applied, graphdef, params, step) from its latest checkpoint."""
+  return runs.load_run(workdir, NAME, VAEConfig, lambda c: VAE(c.model, rngs=nnx.Rngs(c.train.seed)), overrides,
+                       VAERun)
 
 
 def evaluate(workdir: str | pathlib.Path, overrides: Sequence[str] = ()) -> dict[str, float]:
@@ -141,10 +180,11 @@ def evaluate(workdir: str | pathlib.Path, overrides: Sequence[str] = ()) -> dict
 
   overrides (e.g. eval.iwae_samples=5000) adjust the saved config for this evaluation only.
   """
-  config, graphdef, params, step = load_run(workdir, overrides)
+  run = load_run(workdir, overrides)
+  config, step = run.config, run.step
   dataset = load_dataset(config.data)
   k = config.eval.iwae_samples
-  results = evaluate_params(graphdef, params, dataset.test_images, dataset.num_levels, config.eval, k)
+  results = evaluate_params(run.graphdef, run.params, dataset.test_images, dataset.num_levels, config.eval, k)
   results = {"step": step, "iwae_samples": k, "num_test": len(dataset.test_images), **results}
   if config.model.likelihood == "gaussian":
     offset = objective.discrete_log_likelihood_offset(dataset.num_features, dataset.num_levels)
@@ -155,9 +195,9 @@ def evaluate(workdir: str | pathlib.Path, overrides: Sequence[str] = ()) -> dict
 
 def sample(workdir: str | pathlib.Path, num_samples: int = 100, seed: int = 0, out_dir: str | None = None) -> list[str]:
   """Write the PNG pictures of a trained run; returns their paths."""
-  config, graphdef, params, _ = load_run(workdir)
+  run = load_run(workdir)
+  config = run.config
   dataset = load_dataset(config.data)
-  model = nnx.merge(graphdef, params)
   out = local_output_dir(out_dir, workdir)
   out.mkdir(parents=True, exist_ok=True)
   h, w = dataset.image_shape
@@ -166,31 +206,29 @@ def sample(workdir: str | pathlib.Path, num_samples: int = 100, seed: int = 0, o
   paths = []
 
   side = int(np.sqrt(num_samples))
-  z = jax.random.normal(key, (side * side, config.model.latent_dim))
   path = out / "samples.png"
-  plots.save_image_grid(as_images(model.decode_mean(z)), side, side, path, "decoder means of prior samples")
+  plots.save_image_grid(as_images(run.sample(side * side, key)), side, side, path, "decoder means of prior samples")
   paths.append(path)
 
   grid = 20
-  z = jnp.asarray(plots.manifold_latents(grid, config.model.latent_dim))
+  z = plots.manifold_latents(grid, config.model.latent_dim)
   path = out / "manifold.png"
-  plots.save_image_grid(as_images(model.decode_mean(z)), grid, grid, path, "latent manifold (inverse-CDF grid)")
+  plots.save_image_grid(as_images(run.decode_mean(z)), grid, grid, path, "latent manifold (inverse-CDF grid)")
   paths.append(path)
 
   x = dataset.test_images[:50]
-  mean, _ = model.encode(jnp.asarray(x))
+  mean, _ = run.encode(x)
   path = out / "reconstructions.png"
-  plots.save_reconstructions(as_images(x), as_images(model.decode_mean(mean)), path)
+  plots.save_reconstructions(as_images(x), as_images(run.decode_mean(mean)), path)
   paths.append(path)
 
-  means, _ = model.encode(jnp.asarray(dataset.test_images))
+  means, _ = run.encode(dataset.test_images)
   path = out / "latent_scatter.png"
   plots.save_latent_scatter(np.asarray(means), dataset.test_labels, path)
   paths.append(path)
 
-  metrics_file = workdir_path(workdir) / "metrics.jsonl"
-  if metrics_file.exists():
-    records = [json.loads(line) for line in metrics_file.read_text().splitlines() if line]
+  records = read_metrics(workdir)
+  if records:
     path = out / "learning_curves.png"
     plots.save_learning_curves(records, path)
     paths.append(path)

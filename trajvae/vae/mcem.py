@@ -29,7 +29,7 @@ from flax import nnx, struct
 
 from trajvae.core.distributions import standard_normal_log_prob
 from trajvae.core.objectives import importance_weighted_bound
-from trajvae.data.batches import batch_indices
+from trajvae.vae.batches import batch_indices
 from trajvae.train import driver
 from trajvae.train.checkpoint import CheckpointStore
 from trajvae.train.metrics import MetricWriter

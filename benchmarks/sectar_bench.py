@@ -4,7 +4,7 @@ Env-steps/s of vmapped random rollouts for all four envs (pure JAX and MJX
 physics), PPO updates/s at the authors' sizes (consistency reward with the
 full-size state decoder), and the latency of one random-shooting plan with the
 full-size decoder. Each figure excludes compilation (timed on a second call);
-compile_s is compile + first call. `python -m trajvae.sectar.bench` prints the rows.
+compile_s is compile + first call. `python benchmarks/sectar_bench.py [--quick]` prints the rows.
 """
 
 from __future__ import annotations

@@ -1,1 +1,0 @@
-"""Datasets and batching shared by the models."""
