@@ -65,8 +65,9 @@ def musicvae_model(preset: str, compute: str, backend: str, smoke: bool):
   from trajvae.music.configs import PRESETS as MUSIC_PRESETS
 
   config = select_preset(MUSIC_PRESETS, preset)
-  model = dataclasses.replace(config.model, compute_dtype=compute, rnn_backend=backend,
-                              **(SMOKE_MODEL if smoke else {}))
+  model = dataclasses.replace(
+    config.model, compute_dtype=compute, rnn_backend=backend, **(SMOKE_MODEL if smoke else {})
+  )
   return config, model
 
 
@@ -99,8 +100,7 @@ def musicvae_row(preset: str, compute: str, backend: str, sizes: Sizes, peak_tfl
 
   def step_for(model_config):
     graphdef, params = init_model(model_config, 0)
-    step = make_train_step(
-        graphdef, lambda m, b, k, s: objective.loss_and_metrics(m, b["tokens"], k, s, loss), tx)
+    step = make_train_step(graphdef, lambda m, b, k, s: objective.loss_and_metrics(m, b["tokens"], k, s, loss), tx)
     return step, params
 
   tokens = np.random.default_rng(0).integers(0, 90, (sizes.batch, model.num_steps, 1)).astype(np.int32)
@@ -118,8 +118,12 @@ def musicvae_row(preset: str, compute: str, backend: str, sizes: Sizes, peak_tfl
   row["compile_s"] = round(time.perf_counter() - start, 2)
   memory = compiled.memory_analysis()
   if memory is not None:
-    estimate = (memory.argument_size_in_bytes + memory.output_size_in_bytes - memory.alias_size_in_bytes
-                + memory.temp_size_in_bytes)
+    estimate = (
+      memory.argument_size_in_bytes
+      + memory.output_size_in_bytes
+      - memory.alias_size_in_bytes
+      + memory.temp_size_in_bytes
+    )
     row["compiled_estimate_mb"] = round(estimate / 2**20)
   cost = compiled.cost_analysis() or {}
   cost = cost[0] if isinstance(cost, list) else cost
@@ -141,17 +145,34 @@ def musicvae_row(preset: str, compute: str, backend: str, sizes: Sizes, peak_tfl
   return row
 
 
-def musicvae_row_in_subprocess(preset: str, compute: str, backend: str, sizes: Sizes,
-                               peak_tflops: float | None) -> dict:
+def musicvae_row_in_subprocess(
+  preset: str, compute: str, backend: str, sizes: Sizes, peak_tflops: float | None
+) -> dict:
   """musicvae_row in a fresh process (its own peak memory; an out-of-memory kills only that row)."""
-  request = json.dumps({"preset": preset, "compute": compute, "backend": backend,
-                        "sizes": dataclasses.asdict(sizes), "peak_tflops": peak_tflops})
-  done = subprocess.run([sys.executable, str(HERE / "bench_gpu.py"), "--row", request], capture_output=True,
-                        text=True, env=dict(os.environ, PYTHONPATH=str(HERE.parent)))
+  request = json.dumps(
+    {
+      "preset": preset,
+      "compute": compute,
+      "backend": backend,
+      "sizes": dataclasses.asdict(sizes),
+      "peak_tflops": peak_tflops,
+    }
+  )
+  done = subprocess.run(
+    [sys.executable, str(HERE / "bench_gpu.py"), "--row", request],
+    capture_output=True,
+    text=True,
+    env=dict(os.environ, PYTHONPATH=str(HERE.parent)),
+  )
   if done.returncode:
     tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-    return {"preset": preset, "compute": compute, "rnn_backend": backend, "batch": sizes.batch,
-            "note": f"failed (exit {done.returncode}): {tail[:200]}"}
+    return {
+      "preset": preset,
+      "compute": compute,
+      "rnn_backend": backend,
+      "batch": sizes.batch,
+      "note": f"failed (exit {done.returncode}): {tail[:200]}",
+    }
   return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -159,10 +180,18 @@ def torch_row(python: str, preset: str, compute: str, sizes: Sizes) -> dict:
   """The PyTorch port's step on this machine's first GPU (CPU in --smoke): examples/s and peak memory."""
   shape = (SMOKE_TORCH_SHAPES if sizes.smoke else TORCH_SHAPES)[preset]
   device = "cpu" if sizes.smoke or jax.devices()[0].platform == "cpu" else "cuda"
-  row = {"preset": preset, "compute": compute, "rnn_backend": f"pytorch ({'cuDNN' if device == 'cuda' else 'CPU'})",
-         "batch": sizes.batch}
-  proc = subprocess.Popen([python, str(HERE / "torch_musicvae.py"), shape, str(sizes.batch), "--device", device,
-                           "--dtype", compute], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+  row = {
+    "preset": preset,
+    "compute": compute,
+    "rnn_backend": f"pytorch ({'cuDNN' if device == 'cuda' else 'CPU'})",
+    "batch": sizes.batch,
+  }
+  proc = subprocess.Popen(
+    [python, str(HERE / "torch_musicvae.py"), shape, str(sizes.batch), "--device", device, "--dtype", compute],
+    stdin=subprocess.PIPE,
+    stdout=subprocess.PIPE,
+    text=True,
+  )
   try:
     ready = json.loads(proc.stdout.readline())
     proc.stdin.write(f"{sizes.steps}\n")
@@ -189,9 +218,13 @@ def sectar_rows(sizes: Sizes) -> list[dict]:
   plan = bench.mpc_latency("waypoint", sizes.mpc_sequences, sizes.mpc_horizon)
   env = bench.env_throughput("waypoint", sizes.envs, sizes.env_steps)
   return [
-      {"what": "MPC replans/s (random shooting, waypoint)", "size": plan["size"],
-       "value": round(1.0 / plan["value"], 2), "compile_s": plan["compile_s"]},
-      {"what": "waypoint env-steps/s", "size": env["size"], "value": env["value"], "compile_s": env["compile_s"]},
+    {
+      "what": "MPC replans/s (random shooting, waypoint)",
+      "size": plan["size"],
+      "value": round(1.0 / plan["value"], 2),
+      "compile_s": plan["compile_s"],
+    },
+    {"what": "waypoint env-steps/s", "size": env["size"], "value": env["value"], "compile_s": env["compile_s"]},
   ]
 
 
@@ -218,8 +251,9 @@ def main() -> None:
   jax.config.update("jax_enable_compilation_cache", False)  # compile_s is a cold compile, not a cache hit
   if args.row:
     request = json.loads(args.row)
-    row = musicvae_row(request["preset"], request["compute"], request["backend"], Sizes(**request["sizes"]),
-                       request["peak_tflops"])
+    row = musicvae_row(
+      request["preset"], request["compute"], request["backend"], Sizes(**request["sizes"]), request["peak_tflops"]
+    )
     print(json.dumps(row))
     return
   sizes = SMOKE if args.smoke else Sizes()
@@ -227,8 +261,7 @@ def main() -> None:
   if args.torch_python and not pathlib.Path(args.torch_python).exists():
     parser.exit(2, f"--torch-python {args.torch_python}: no such file\n")
   load = os.getloadavg()[0]
-  print(f"{device_description()}, jax {jax.__version__}; load average {load:.2f} on {os.cpu_count()} cores",
-        flush=True)
+  print(f"{device_description()}, jax {jax.__version__}; load average {load:.2f} on {os.cpu_count()} cores", flush=True)
   run_row = musicvae_row if args.smoke else musicvae_row_in_subprocess
   rows = []
   for preset in args.presets:
@@ -236,8 +269,15 @@ def main() -> None:
       for backend in ("scan", "cudnn"):
         reason = unavailable(preset, compute, backend)
         if reason:
-          rows.append({"preset": preset, "compute": compute, "rnn_backend": backend, "batch": sizes.batch,
-                       "note": f"unavailable: {reason}"})
+          rows.append(
+            {
+              "preset": preset,
+              "compute": compute,
+              "rnn_backend": backend,
+              "batch": sizes.batch,
+              "note": f"unavailable: {reason}",
+            }
+          )
         else:
           rows.append(run_row(preset, compute, backend, sizes, args.peak_tflops))
         print(json.dumps(rows[-1]), flush=True)
@@ -250,9 +290,21 @@ def main() -> None:
     print_table("SeCTAR", sectar)
   out = pathlib.Path(args.out)
   out.parent.mkdir(parents=True, exist_ok=True)
-  out.write_text(json.dumps({"device": device_description(), "jax": jax.__version__, "smoke": args.smoke,
-                             "load_average_start": load, "load_average_end": os.getloadavg()[0],
-                             "sizes": dataclasses.asdict(sizes), "musicvae": rows, "sectar": sectar}, indent=2))
+  out.write_text(
+    json.dumps(
+      {
+        "device": device_description(),
+        "jax": jax.__version__,
+        "smoke": args.smoke,
+        "load_average_start": load,
+        "load_average_end": os.getloadavg()[0],
+        "sizes": dataclasses.asdict(sizes),
+        "musicvae": rows,
+        "sectar": sectar,
+      },
+      indent=2,
+    )
+  )
   print(f"wrote {out}")
 
 

@@ -23,13 +23,27 @@ def peak_memory_mb() -> float:
 
 # Dense peak TFLOP/s for float32 matmuls as JAX runs them by default (TF32 tensor cores on NVIDIA
 # Ampere/Hopper, bf16 passes on TPU); used for MFU when --peak-tflops is not given.
-PEAK_TFLOPS = {"H100": 494.7, "H200": 494.7, "A100": 156.0, "L4": 60.0, "TPU v4": 275.0, "TPU v5 lite": 197.0,
-               "TPU v5": 459.0}
+PEAK_TFLOPS = {
+  "H100": 494.7,
+  "H200": 494.7,
+  "A100": 156.0,
+  "L4": 60.0,
+  "TPU v4": 275.0,
+  "TPU v5 lite": 197.0,
+  "TPU v5": 459.0,
+}
 
 
 # Dense peak TFLOP/s for bfloat16 matmuls (tensor cores / MXU), for bfloat16-compute MFU.
-PEAK_TFLOPS_BF16 = {"H100": 989.4, "H200": 989.4, "A100": 312.0, "L4": 121.0, "TPU v4": 275.0,
-                    "TPU v5 lite": 197.0, "TPU v5": 459.0}
+PEAK_TFLOPS_BF16 = {
+  "H100": 989.4,
+  "H200": 989.4,
+  "A100": 312.0,
+  "L4": 121.0,
+  "TPU v4": 275.0,
+  "TPU v5 lite": 197.0,
+  "TPU v5": 459.0,
+}
 
 
 def peak_tflops(override: float | None = None, dtype: str = "float32") -> float | None:
@@ -121,6 +135,11 @@ def report(title: str, rows: list[dict], out: str | pathlib.Path) -> None:
 def run_with_xla_flags(argv: list[str], flags: str) -> dict:
   """Run `python argv` in a fresh CPU process under these XLA_FLAGS (XLA reads them once, at start-up) and
   return its last line of output, parsed as JSON: how a script times itself under several flag sets."""
-  done = subprocess.run([sys.executable, *argv], env=dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu"),
-                        capture_output=True, text=True, check=True)
+  done = subprocess.run(
+    [sys.executable, *argv],
+    env=dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu"),
+    capture_output=True,
+    text=True,
+    check=True,
+  )
   return json.loads(done.stdout.strip().splitlines()[-1])

@@ -55,12 +55,15 @@ def measure(preset: str) -> dict:
 
   eps, mpc_m = timed("mpc", stages.mpc, state.params, k_mpc)
   pool = eps.replan_states.reshape(-1, eps.replan_states.shape[-1])
-  _, buf, explore_m = timed("explore", stages.explore, state.explorer, state.params, state.buffer, pool, k_explore,
-                            jnp.asarray(True))
+  _, buf, explore_m = timed(
+    "explore", stages.explore, state.explorer, state.params, state.buffer, pool, k_explore, jnp.asarray(True)
+  )
   *_, fit_m = timed("fit", stages.fit, state.params, state.vae_opt, state.pd_opt, buf, k_fit)
   metrics = {**mpc_m, **explore_m, **fit_m}
-  out["fingerprint"] = {"metrics": float(sum(float(np.sum(v)) for v in metrics.values())),
-                        "mpc_obs": float(np.sum(np.asarray(eps.obs, np.float64)))}
+  out["fingerprint"] = {
+    "metrics": float(sum(float(np.sum(v)) for v in metrics.values())),
+    "mpc_obs": float(np.sum(np.asarray(eps.obs, np.float64))),
+  }
   return out
 
 
@@ -68,8 +71,13 @@ def main(argv: list[str] | None = None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--preset", default="smoke", help="a SeCTAR preset (smoke, swimmer_smoke, waypoint_cpu, ...)")
   parser.add_argument("--rounds", type=int, default=1)
-  parser.add_argument("--variant", action="append", default=[], metavar="NAME=FLAGS",
-                      help="repeatable; replaces the default pair (the suite's flags before and after)")
+  parser.add_argument(
+    "--variant",
+    action="append",
+    default=[],
+    metavar="NAME=FLAGS",
+    help="repeatable; replaces the default pair (the suite's flags before and after)",
+  )
   parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
   args = parser.parse_args(argv)
   if args.child:
@@ -83,10 +91,14 @@ def main(argv: list[str] | None = None) -> None:
       stages = ("mpc", "explore", "fit")
       total = sum(res[s]["compile_s"] for s in stages)
       rows.append((name, r, res))
-      print(f"round {r} {name:>22}: compile {total:6.1f} s (" +
-            ", ".join(f"{s} {res[s]['compile_s']:.1f}" for s in stages) + "), trace+lower " +
-            f"{sum(res[s]['lower_s'] for s in stages):.1f} s, run " +
-            f"{sum(res[s]['run_s'] for s in stages):.3f} s, fingerprint {res['fingerprint']}", flush=True)
+      print(
+        f"round {r} {name:>22}: compile {total:6.1f} s ("
+        + ", ".join(f"{s} {res[s]['compile_s']:.1f}" for s in stages)
+        + "), trace+lower "
+        + f"{sum(res[s]['lower_s'] for s in stages):.1f} s, run "
+        + f"{sum(res[s]['run_s'] for s in stages):.3f} s, fingerprint {res['fingerprint']}",
+        flush=True,
+      )
   prints = {json.dumps(res["fingerprint"]) for *_, res in rows}
   print("results identical across variants" if len(prints) == 1 else f"results differ: {sorted(prints)}")
 

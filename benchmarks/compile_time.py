@@ -53,8 +53,13 @@ print(json.dumps({{"trace_s": traced - start, "compile_s": done - traced, "total
 
 
 def measure(tree: pathlib.Path, preset: str, batch: int) -> dict:
-  done = subprocess.run([sys.executable, "-c", WORKER.format(preset=preset, batch=batch)], capture_output=True,
-                        text=True, check=True, env=dict(os.environ, PYTHONPATH=str(tree)))
+  done = subprocess.run(
+    [sys.executable, "-c", WORKER.format(preset=preset, batch=batch)],
+    capture_output=True,
+    text=True,
+    check=True,
+    env=dict(os.environ, PYTHONPATH=str(tree)),
+  )
   return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -74,15 +79,31 @@ def main() -> None:
     for name, tree in trees.items():
       times[name].append(measure(tree, args.preset, args.batch))
       print(f"  round {r + 1} {name}: {json.dumps(times[name][-1])}", flush=True)
-  rows = [{"tree": name, **{k: round(statistics.median(t[k] for t in ts), 2) for k in ("trace_s", "compile_s", "total_s")},
-           "compile_s_range": f"{min(t['compile_s'] for t in ts):.1f}-{max(t['compile_s'] for t in ts):.1f}"}
-          for name, ts in times.items()]
+  rows = [
+    {
+      "tree": name,
+      **{k: round(statistics.median(t[k] for t in ts), 2) for k in ("trace_s", "compile_s", "total_s")},
+      "compile_s_range": f"{min(t['compile_s'] for t in ts):.1f}-{max(t['compile_s'] for t in ts):.1f}",
+    }
+    for name, ts in times.items()
+  ]
   for row in rows:
     print(json.dumps(row))
   out = pathlib.Path(args.out)
   out.parent.mkdir(parents=True, exist_ok=True)
-  out.write_text(json.dumps({"preset": args.preset, "batch": args.batch, "load_average_start": load,
-                             "load_average_end": os.getloadavg()[0], "rows": rows, "all": times}, indent=2))
+  out.write_text(
+    json.dumps(
+      {
+        "preset": args.preset,
+        "batch": args.batch,
+        "load_average_start": load,
+        "load_average_end": os.getloadavg()[0],
+        "rows": rows,
+        "all": times,
+      },
+      indent=2,
+    )
+  )
   print(f"load average at end: {os.getloadavg()[0]:.2f}; wrote {out}")
 
 

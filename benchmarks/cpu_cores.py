@@ -73,8 +73,12 @@ def overlap_worker() -> dict:
   one = _median_seconds(lambda: grad(*on[0]).block_until_ready())
   same = _median_seconds(lambda: jax.block_until_ready((grad(*on[0]), grad(*on[0]))))
   both = _median_seconds(lambda: jax.block_until_ready((grad(*on[0]), grad(*on[1]))))
-  return {"one_ms": round(one * 1e3, 1), "two_on_one_device_ms": round(same * 1e3, 1),
-          "one_on_each_of_two_devices_ms": round(both * 1e3, 1), "overlap": round(2 * one / both, 2)}
+  return {
+    "one_ms": round(one * 1e3, 1),
+    "two_on_one_device_ms": round(same * 1e3, 1),
+    "one_on_each_of_two_devices_ms": round(both * 1e3, 1),
+    "overlap": round(2 * one / both, 2),
+  }
 
 
 def run(worker: str, flags: str) -> dict:
@@ -88,8 +92,9 @@ def main() -> None:
   print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}", flush=True)
   for name, flags in (("all threads", ""), ("one thread", "--xla_cpu_multi_thread_eigen=false")):
     print(f"matmul GFLOP/s, {name}: {run('matmul', flags)}", flush=True)
-  print("LSTM layer gradient on 2 fake devices:",
-        run("overlap", "--xla_force_host_platform_device_count=2"), flush=True)
+  print(
+    "LSTM layer gradient on 2 fake devices:", run("overlap", "--xla_force_host_platform_device_count=2"), flush=True
+  )
   print(f"load average at end {os.getloadavg()[0]:.2f}")
 
 

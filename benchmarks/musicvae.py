@@ -26,10 +26,13 @@ from trajvae.train.supervised import init_train_state, jit_data_parallel, make_t
 
 from common import mfu, peak_memory_mb, report, time_train_step
 
-CPU_BATCHES = {"cat-mel_2bar_small": 64, "hierdec-mel_16bar": 4, "cat-mel_2bar_cpu": 64, "hierdec-mel_16bar_cpu": 32,
-               "flat-mel_16bar_cpu": 32}
-
-
+CPU_BATCHES = {
+  "cat-mel_2bar_small": 64,
+  "hierdec-mel_16bar": 4,
+  "cat-mel_2bar_cpu": 64,
+  "hierdec-mel_16bar_cpu": 32,
+  "flat-mel_16bar_cpu": 32,
+}
 
 
 def lstm_flops(input_dim: int, hidden: int) -> int:
@@ -66,8 +69,8 @@ def bench(preset: str, batch_size: int, steps: int, sample_batch: int, peak: flo
   state = sharding.replicate(init_train_state(params, tx), mesh)
   loss_config = config.loss
   step_fn = jit_data_parallel(
-      make_train_step(graphdef, lambda m, b, k, s: objective.loss_and_metrics(m, b["tokens"], k, s, loss_config), tx),
-      mesh,
+    make_train_step(graphdef, lambda m, b, k, s: objective.loss_and_metrics(m, b["tokens"], k, s, loss_config), tx),
+    mesh,
   )
   rng = np.random.default_rng(0)
   tokens = np.stack([rng.integers(0, d, (batch_size, config.model.num_steps)) for d in config.model.track_depths], -1)
@@ -83,29 +86,38 @@ def bench(preset: str, batch_size: int, steps: int, sample_batch: int, peak: flo
   jax.block_until_ready(out)
   sample_s = (time.perf_counter() - start) / 3
   return {
-      "preset": preset,
-      "batch_size": batch_size,
-      "compile_s": round(compile_s, 2),
-      "train_steps_per_s": round(steps / train_s, 3),
-      "train_examples_per_s": round(steps * batch_size / train_s, 1),
-      "sample_sequences_per_s": round(sample_batch / sample_s, 1),
-      "train_gflops_per_s": round(steps * batch_size * training_flops_per_example(config.model) / train_s / 1e9, 2),
-      "mfu": mfu(steps * batch_size * training_flops_per_example(config.model) / train_s, peak),
-      "peak_memory_mb": round(peak_memory_mb(), 0),
+    "preset": preset,
+    "batch_size": batch_size,
+    "compile_s": round(compile_s, 2),
+    "train_steps_per_s": round(steps / train_s, 3),
+    "train_examples_per_s": round(steps * batch_size / train_s, 1),
+    "sample_sequences_per_s": round(sample_batch / sample_s, 1),
+    "train_gflops_per_s": round(steps * batch_size * training_flops_per_example(config.model) / train_s / 1e9, 2),
+    "mfu": mfu(steps * batch_size * training_flops_per_example(config.model) / train_s, peak),
+    "peak_memory_mb": round(peak_memory_mb(), 0),
   }
 
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument("--batch", action="append", default=[], metavar="PRESET=N",
-                      help="preset and batch size (repeatable); default: CPU-sized batches")
+  parser.add_argument(
+    "--batch",
+    action="append",
+    default=[],
+    metavar="PRESET=N",
+    help="preset and batch size (repeatable); default: CPU-sized batches",
+  )
   parser.add_argument("--steps", type=int, default=5)
   parser.add_argument("--sample-batch", type=int, default=64)
   parser.add_argument("--out", default="benchmarks/results/musicvae.json")
-  parser.add_argument("--peak-tflops", type=float, help="per-device peak for MFU (default: a table of known accelerators)")
+  parser.add_argument(
+    "--peak-tflops", type=float, help="per-device peak for MFU (default: a table of known accelerators)"
+  )
   args = parser.parse_args()
   pairs = [(p, int(n)) for p, n in (b.split("=") for b in args.batch)] or [
-      ("cat-mel_2bar_small", CPU_BATCHES["cat-mel_2bar_small"]), ("hierdec-mel_16bar", CPU_BATCHES["hierdec-mel_16bar"])]
+    ("cat-mel_2bar_small", CPU_BATCHES["cat-mel_2bar_small"]),
+    ("hierdec-mel_16bar", CPU_BATCHES["hierdec-mel_16bar"]),
+  ]
   rows = [bench(p, n, args.steps, args.sample_batch, args.peak_tflops) for p, n in pairs]
   report("MusicVAE", rows, args.out)
 

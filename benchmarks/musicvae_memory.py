@@ -50,7 +50,8 @@ def step_memory(preset: str, batch: int, compute: str, remat: bool) -> dict:
   mesh = sharding.data_mesh()
   state = jax.eval_shape(lambda p: init_train_state(p, tx), params)
   step = jit_data_parallel(
-      make_train_step(graphdef, lambda m, b, k, s: objective.loss_and_metrics(m, b["tokens"], k, s, loss), tx), mesh)
+    make_train_step(graphdef, lambda m, b, k, s: objective.loss_and_metrics(m, b["tokens"], k, s, loss), tx), mesh
+  )
   tokens = jax.ShapeDtypeStruct((batch, model.num_steps, 1), np.int32)
   key = jax.eval_shape(lambda: jax.random.key(0))
   start = time.perf_counter()
@@ -59,12 +60,20 @@ def step_memory(preset: str, batch: int, compute: str, remat: bool) -> dict:
   m = compiled.memory_analysis()
   mb = lambda n: round(n / 2**20)  # noqa: E731
   total = m.argument_size_in_bytes + m.output_size_in_bytes - m.alias_size_in_bytes + m.temp_size_in_bytes
-  return {"preset": preset, "batch": batch, "compute": compute, "remat": remat,
-          "arguments_mb": mb(m.argument_size_in_bytes), "outputs_mb": mb(m.output_size_in_bytes),
-          "aliased_mb": mb(m.alias_size_in_bytes), "temp_mb": mb(m.temp_size_in_bytes),
-          "total_gib": round(total / 2**30, 2),
-          "fits_80gb_card_at_mem_fraction_0.95": total / 2**30 <= USABLE_GIB,
-          "fits_jax_default_pool_0.75": total / 2**30 <= DEFAULT_POOL_GIB, "compile_s": round(compile_s, 1)}
+  return {
+    "preset": preset,
+    "batch": batch,
+    "compute": compute,
+    "remat": remat,
+    "arguments_mb": mb(m.argument_size_in_bytes),
+    "outputs_mb": mb(m.output_size_in_bytes),
+    "aliased_mb": mb(m.alias_size_in_bytes),
+    "temp_mb": mb(m.temp_size_in_bytes),
+    "total_gib": round(total / 2**30, 2),
+    "fits_80gb_card_at_mem_fraction_0.95": total / 2**30 <= USABLE_GIB,
+    "fits_jax_default_pool_0.75": total / 2**30 <= DEFAULT_POOL_GIB,
+    "compile_s": round(compile_s, 1),
+  }
 
 
 def main() -> None:

@@ -33,9 +33,13 @@ import time
 HERE = pathlib.Path(__file__).resolve().parent
 # shape name -> (trajvae preset, model overrides, default batch); sizes as torch_musicvae.SHAPES
 SHAPES = {
-    "flat-2bar-small": ("cat-mel_2bar_small", {}, 64),
-    "hier-16bar-quarter": ("hierdec-mel_16bar", {"enc_rnn_sizes": (512,), "dec_rnn_sizes": (256, 256), "z_size": 256}, 16),
-    "hier-16bar-reference": ("hierdec-mel_16bar", {}, 4),
+  "flat-2bar-small": ("cat-mel_2bar_small", {}, 64),
+  "hier-16bar-quarter": (
+    "hierdec-mel_16bar",
+    {"enc_rnn_sizes": (512,), "dec_rnn_sizes": (256, 256), "z_size": 256},
+    16,
+  ),
+  "hier-16bar-reference": ("hierdec-mel_16bar", {}, 4),
 }
 
 
@@ -62,7 +66,8 @@ def jax_worker(shape: str, batch: int, model_overrides: dict) -> None:
   state = sharding.replicate(init_train_state(params, tx), mesh)
   del params  # the step owns its (donated) state; the initial parameters are not kept beside it
   step_fn = jit_data_parallel(
-      make_train_step(graphdef, lambda m, b, k, s: objective.loss_and_metrics(m, b["tokens"], k, s, loss), tx), mesh)
+    make_train_step(graphdef, lambda m, b, k, s: objective.loss_and_metrics(m, b["tokens"], k, s, loss), tx), mesh
+  )
   rng = np.random.default_rng(0)
   tokens = rng.integers(0, 90, (batch, model.num_steps, 1)).astype(np.int32)
   data = sharding.shard_batch({"tokens": tokens}, mesh)
@@ -130,15 +135,18 @@ def torch_peak_rss(worker: Worker) -> float:
 def compare(shape: str, batch: int, args) -> dict:
   here = [sys.executable, str(HERE / "musicvae_vs_torch.py"), "--worker", shape, str(batch)]
   overrides = json.dumps(dict(kv.split("=") for kv in args.model_set))
-  workers = [Worker("trajvae", here + ["--model-overrides", overrides],
-                    dict(os.environ, PYTHONPATH=str(HERE.parent)))]
+  workers = [Worker("trajvae", here + ["--model-overrides", overrides], dict(os.environ, PYTHONPATH=str(HERE.parent)))]
   if args.baseline:
     workers.append(Worker("baseline", here, dict(os.environ, PYTHONPATH=str(pathlib.Path(args.baseline).resolve()))))
   for variant in args.xla_variant:  # this tree again, under other XLA flags
     name, flags = variant.split("=", 1)
-    workers.append(Worker(f"xla:{name}", here + ["--model-overrides", overrides],
-                          dict(os.environ, PYTHONPATH=str(HERE.parent),
-                               XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip())))
+    workers.append(
+      Worker(
+        f"xla:{name}",
+        here + ["--model-overrides", overrides],
+        dict(os.environ, PYTHONPATH=str(HERE.parent), XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip()),
+      )
+    )
   workers.append(Worker("torch", [args.torch_python, str(HERE / "torch_musicvae.py"), shape, str(batch)]))
   per_round = []
   for r in range(args.rounds):
@@ -165,36 +173,56 @@ def compare(shape: str, batch: int, args) -> dict:
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument("--torch-python", default=os.environ.get("TORCH_PYTHON"),
-                      help="a Python with PyTorch installed (or $TORCH_PYTHON)")
-  parser.add_argument("--shape", action="append", default=[], metavar="NAME=BATCH",
-                      help=f"repeatable; names: {', '.join(SHAPES)} (default: the first two at their batch)")
+  parser.add_argument(
+    "--torch-python", default=os.environ.get("TORCH_PYTHON"), help="a Python with PyTorch installed (or $TORCH_PYTHON)"
+  )
+  parser.add_argument(
+    "--shape",
+    action="append",
+    default=[],
+    metavar="NAME=BATCH",
+    help=f"repeatable; names: {', '.join(SHAPES)} (default: the first two at their batch)",
+  )
   parser.add_argument("--rounds", type=int, default=5)
   parser.add_argument("--steps", type=int, default=4, help="timed steps per side per round")
   parser.add_argument("--baseline", help="another trajvae checkout to time in the same alternation")
-  parser.add_argument("--model-set", action="append", default=[], metavar="FIELD=VALUE",
-                      help="MusicModelConfig field for trajvae's side, e.g. scan_unroll=2 (JSON value)")
-  parser.add_argument("--xla-variant", action="append", default=[], metavar="NAME=FLAGS",
-                      help="repeatable: also time this tree with these XLA_FLAGS, e.g. "
-                           "xnnpack=--xla_cpu_use_xnnpack=true")
+  parser.add_argument(
+    "--model-set",
+    action="append",
+    default=[],
+    metavar="FIELD=VALUE",
+    help="MusicModelConfig field for trajvae's side, e.g. scan_unroll=2 (JSON value)",
+  )
+  parser.add_argument(
+    "--xla-variant",
+    action="append",
+    default=[],
+    metavar="NAME=FLAGS",
+    help="repeatable: also time this tree with these XLA_FLAGS, e.g. xnnpack=--xla_cpu_use_xnnpack=true",
+  )
   parser.add_argument("--out", default="benchmarks/results/musicvae_vs_torch.json")
   parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
   parser.add_argument("--model-overrides", default="{}", help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.worker:
-    overrides = {k: json.loads(v) if v[:1] in "[{0123456789-tf" else v
-                 for k, v in json.loads(args.model_overrides).items()}
+    overrides = {
+      k: json.loads(v) if v[:1] in "[{0123456789-tf" else v for k, v in json.loads(args.model_overrides).items()
+    }
     overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
     jax_worker(args.worker[0], int(args.worker[1]), overrides)
     return
   if not args.torch_python or not pathlib.Path(args.torch_python).exists():
-    parser.exit(2, "no PyTorch to compare with: pass --torch-python /path/to/venv/bin/python (a venv with a CPU "
-                   "build of torch; e.g. python3 -m venv ../torchvenv && ../torchvenv/bin/pip install torch)\n")
+    parser.exit(
+      2,
+      "no PyTorch to compare with: pass --torch-python /path/to/venv/bin/python (a venv with a CPU "
+      "build of torch; e.g. python3 -m venv ../torchvenv && ../torchvenv/bin/pip install torch)\n",
+    )
   check = subprocess.run([args.torch_python, "-c", "import torch"], capture_output=True)
   if check.returncode:
     parser.exit(2, f"{args.torch_python} cannot import torch: install it in that venv (pip install torch)\n")
   pairs = [(s.split("=")[0], int(s.split("=")[1])) for s in args.shape] or [
-      (name, SHAPES[name][2]) for name in ("flat-2bar-small", "hier-16bar-quarter")]
+    (name, SHAPES[name][2]) for name in ("flat-2bar-small", "hier-16bar-quarter")
+  ]
   for name, _ in pairs:
     if name not in SHAPES:
       parser.exit(2, f"unknown shape {name!r} (known: {', '.join(SHAPES)})\n")
@@ -207,8 +235,12 @@ def main() -> None:
     print(" | ".join(str(row.get(k, "")) for k in keys))
   out = pathlib.Path(args.out)
   out.parent.mkdir(parents=True, exist_ok=True)
-  out.write_text(json.dumps({"load_average_start": load, "load_average_end": os.getloadavg()[0],
-                             "model_set": args.model_set, "rows": rows}, indent=2))
+  out.write_text(
+    json.dumps(
+      {"load_average_start": load, "load_average_end": os.getloadavg()[0], "model_set": args.model_set, "rows": rows},
+      indent=2,
+    )
+  )
   print(f"load average at end: {os.getloadavg()[0]:.2f}; wrote {out}")
 
 

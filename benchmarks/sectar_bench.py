@@ -33,8 +33,14 @@ def _time(fn, *args) -> tuple[float, float]:
 
 
 def _row(what: str, env: str, size: str, value: float, unit: str, compile_s: float) -> dict:
-  return {"what": what, "env": env, "size": size, "value": round(value, 3 if value < 100 else 0), "unit": unit,
-          "compile_s": round(compile_s, 1)}
+  return {
+    "what": what,
+    "env": env,
+    "size": size,
+    "value": round(value, 3 if value < 100 else 0),
+    "unit": unit,
+    "compile_s": round(compile_s, 1),
+  }
 
 
 def env_throughput(name: str, num_envs: int, steps: int) -> dict:
@@ -72,8 +78,14 @@ def ppo_throughput(name: str, num_updates: int) -> dict:
   ts = ppo.init_ppo_state(pp, pcfg)
   c, secs = _time(train, ts, dp, jnp.broadcast_to(env.start_state, (10, env.observation_size)), jax.random.key(0))
   steps = num_updates * num_envs * t
-  return _row("PPO update (rollout + 10 epochs)", name, f"20 envs x {t} steps, authors' nets", num_updates / secs,
-              f"updates/s ({steps / secs:,.0f} env-steps/s)", c)
+  return _row(
+    "PPO update (rollout + 10 epochs)",
+    name,
+    f"20 envs x {t} steps, authors' nets",
+    num_updates / secs,
+    f"updates/s ({steps / secs:,.0f} env-steps/s)",
+    c,
+  )
 
 
 def mpc_latency(name: str, num_sequences: int, horizon: int) -> dict:
@@ -84,20 +96,26 @@ def mpc_latency(name: str, num_sequences: int, horizon: int) -> dict:
   dg, dp = nnx.split(StateDecoder(cfg, rngs=nnx.Rngs(1)), nnx.Param)
   decode = lambda params, z, s0, n: nnx.merge(dg, params)(z, s0, n)[0]
   mpc = MPCConfig(num_sequences=num_sequences, horizon=horizon)
-  fn = jax.jit(lambda p, k: planning.plan(decode, env.reward_fn, p, env.start_state, jnp.int32(0), k, mpc, t,
-                                          cfg.latent_dim).score)
+  fn = jax.jit(
+    lambda p, k: planning.plan(decode, env.reward_fn, p, env.start_state, jnp.int32(0), k, mpc, t, cfg.latent_dim).score
+  )
   c, secs = _time(fn, dp, jax.random.key(0))
-  return _row("MPC replan (random shooting)", name, f"K={num_sequences}, H={horizon}, T={t}, SD LSTM 256", secs,
-              "s per replan", c)
+  return _row(
+    "MPC replan (random shooting)", name, f"K={num_sequences}, H={horizon}, T={t}, SD LSTM 256", secs, "s per replan", c
+  )
 
 
 def rows(quick: bool = False) -> list[dict]:
   """All figures; quick shrinks every size (a smoke check of the script, not figures to record)."""
   n = 256 if quick else 1024
-  out = [env_throughput("waypoint", n, 380), env_throughput("block", n, 380),
-         env_throughput("wheeled", 32 if quick else 256, 10 if quick else 50),
-         env_throughput("swimmer", 8 if quick else 64, 2 if quick else 5),
-         ppo_throughput("waypoint", 2 if quick else 10), ppo_throughput("wheeled", 1 if quick else 3)]
+  out = [
+    env_throughput("waypoint", n, 380),
+    env_throughput("block", n, 380),
+    env_throughput("wheeled", 32 if quick else 256, 10 if quick else 50),
+    env_throughput("swimmer", 8 if quick else 64, 2 if quick else 5),
+    ppo_throughput("waypoint", 2 if quick else 10),
+    ppo_throughput("wheeled", 1 if quick else 3),
+  ]
   k = 256 if quick else 2048
   out += [mpc_latency("waypoint", k, 10), mpc_latency("wheeled", k, 20)]
   return out

@@ -35,9 +35,22 @@ print(json.dumps({"s_per_replan": [r["value"] for r in rows], "compile_s": rows[
 def run(tree: pathlib.Path, args) -> dict:
   """One worker process on the checkout `tree`: `--repeats` timed replans (each freshly compiled)."""
   env = dict(os.environ, PYTHONPATH=str(tree))
-  out = subprocess.run([sys.executable, "-c", WORKER, args.env, str(args.k), str(args.horizon), str(args.repeats),
-                        str(tree / "benchmarks")],
-                       capture_output=True, text=True, env=env, check=True)
+  out = subprocess.run(
+    [
+      sys.executable,
+      "-c",
+      WORKER,
+      args.env,
+      str(args.k),
+      str(args.horizon),
+      str(args.repeats),
+      str(tree / "benchmarks"),
+    ],
+    capture_output=True,
+    text=True,
+    env=env,
+    check=True,
+  )
   return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -61,9 +74,11 @@ def main() -> None:
       compile_s[name] = result["compile_s"]
       print(f"  round {r + 1} {name}: {result['s_per_replan']} s per replan", flush=True)
   new, old = statistics.median(times["trajvae"]), statistics.median(times["baseline"])
-  print(f"MPC replan {args.env} K={args.k} H={args.horizon}: trajvae {new:.2f} s (compile {compile_s['trajvae']} s), "
-        f"baseline {old:.2f} s (compile {compile_s['baseline']} s), speed-up {old / new:.1f}x; "
-        f"load average at end {os.getloadavg()[0]:.2f}")
+  print(
+    f"MPC replan {args.env} K={args.k} H={args.horizon}: trajvae {new:.2f} s (compile {compile_s['trajvae']} s), "
+    f"baseline {old:.2f} s (compile {compile_s['baseline']} s), speed-up {old / new:.1f}x; "
+    f"load average at end {os.getloadavg()[0]:.2f}"
+  )
 
 
 if __name__ == "__main__":

@@ -28,8 +28,9 @@ def percentile(values: list[float], q: float) -> float:
   return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))] if ordered else float("nan")
 
 
-def client_loop(url: str, fields: dict, deadline: float, latencies: list, errors: list, lock: threading.Lock,
-                seed0: int) -> None:
+def client_loop(
+  url: str, fields: dict, deadline: float, latencies: list, errors: list, lock: threading.Lock, seed0: int
+) -> None:
   seed = seed0
   while time.perf_counter() < deadline:
     body = json.dumps({**fields, "seed": seed}).encode()
@@ -52,17 +53,27 @@ def run_load(base: str, run: str, action: str, fields: dict, clients: int, secon
   errors: list[str] = []
   lock = threading.Lock()
   deadline = time.perf_counter() + seconds
-  threads = [threading.Thread(target=client_loop, args=(url, fields, deadline, latencies, errors, lock, i))
-             for i in range(clients)]
+  threads = [
+    threading.Thread(target=client_loop, args=(url, fields, deadline, latencies, errors, lock, i))
+    for i in range(clients)
+  ]
   for t in threads:
     t.start()
   for t in threads:
     t.join()
   ms = [1000 * x for x in latencies]
-  return {"url": url, "clients": clients, "seconds": seconds, "requests": len(ms), "errors": len(errors),
-          "first_error": errors[0] if errors else None, "p50_ms": round(percentile(ms, 50), 1),
-          "p95_ms": round(percentile(ms, 95), 1), "max_ms": round(max(ms), 1) if ms else None,
-          "requests_per_s": round(len(ms) / seconds, 1)}
+  return {
+    "url": url,
+    "clients": clients,
+    "seconds": seconds,
+    "requests": len(ms),
+    "errors": len(errors),
+    "first_error": errors[0] if errors else None,
+    "p50_ms": round(percentile(ms, 50), 1),
+    "p95_ms": round(percentile(ms, 95), 1),
+    "max_ms": round(max(ms), 1) if ms else None,
+    "requests_per_s": round(len(ms) / seconds, 1),
+  }
 
 
 def start_server(workdir: str):

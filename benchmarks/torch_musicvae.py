@@ -12,6 +12,7 @@ Each request prints one JSON line: {"step_s": [...], "peak_mb": ...} (seconds pe
 allocated on a GPU, peak resident memory on CPU). On CUDA, nn.LSTM runs cuDNN's LSTM; --dtype bfloat16
 runs the step under torch.autocast (bfloat16 matmuls and LSTMs, float32 parameters).
 """
+
 import argparse
 import json
 import sys
@@ -24,12 +25,12 @@ from torch.nn import functional as F
 VOCAB = 90
 # name: (encoder size, encoder layers, decoder size, decoder layers, z, bars, steps per bar, hierarchical)
 SHAPES = {
-    "flat-2bar-small": (512, 1, 256, 2, 256, 2, 16, False),
-    "hier-16bar-quarter": (512, 1, 256, 2, 256, 16, 16, True),
-    "hier-16bar-reference": (2048, 2, 1024, 2, 512, 16, 16, True),
-    # benchmarks/bench_gpu.py --smoke's tiny models
-    "smoke-flat": (16, 1, 16, 2, 8, 2, 16, False),
-    "smoke-hier": (16, 1, 16, 2, 8, 2, 16, True),
+  "flat-2bar-small": (512, 1, 256, 2, 256, 2, 16, False),
+  "hier-16bar-quarter": (512, 1, 256, 2, 256, 16, 16, True),
+  "hier-16bar-reference": (2048, 2, 1024, 2, 512, 16, 16, True),
+  # benchmarks/bench_gpu.py --smoke's tiny models
+  "smoke-flat": (16, 1, 16, 2, 8, 2, 16, False),
+  "smoke-hier": (16, 1, 16, 2, 8, 2, 16, True),
 }
 
 
@@ -129,7 +130,7 @@ def main():
       z = mu + sigma * torch.randn_like(sigma)
       logits = decoder(x, z).float()
     nll = F.cross_entropy(logits.reshape(-1, VOCAB), tokens.reshape(-1), reduction="sum") / batch
-    kl = (0.5 * (mu.float()**2 + sigma.float()**2 - 1) - torch.log(sigma.float())).sum(-1).mean()
+    kl = (0.5 * (mu.float() ** 2 + sigma.float() ** 2 - 1) - torch.log(sigma.float())).sum(-1).mean()
     loss = nll + 0.2 * kl
     opt.zero_grad()
     loss.backward()
@@ -139,9 +140,18 @@ def main():
 
   start = time.perf_counter()
   step()
-  print(json.dumps({"ready": True, "first_step_s": time.perf_counter() - start,
-                    "threads": torch.get_num_threads(), "torch": torch.__version__, "device": str(device)}),
-        flush=True)
+  print(
+    json.dumps(
+      {
+        "ready": True,
+        "first_step_s": time.perf_counter() - start,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "device": str(device),
+      }
+    ),
+    flush=True,
+  )
   for line in sys.stdin:
     times = []
     for _ in range(int(line)):

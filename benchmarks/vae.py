@@ -38,13 +38,13 @@ def bench(batch_size: int, steps: int, peak: float | None = None) -> dict:
   # Forward + backward of the two MLPs: ~3 x 2 x (784*500 + 500*40 + 20*500 + 500*784) FLOPs per example.
   flops_per_example = 6 * (784 * 500 + 500 * 40 + 20 * 500 + 500 * 784)
   return {
-      "batch_size": batch_size,
-      "compile_s": round(compile_s, 3),
-      "steps_per_s": round(steps / elapsed, 1),
-      "examples_per_s": round(steps * batch_size / elapsed, 0),
-      "gflops_per_s": round(steps * batch_size * flops_per_example / elapsed / 1e9, 2),
-      "mfu": mfu(steps * batch_size * flops_per_example / elapsed, peak),
-      "peak_memory_mb": round(peak_memory_mb(), 1),
+    "batch_size": batch_size,
+    "compile_s": round(compile_s, 3),
+    "steps_per_s": round(steps / elapsed, 1),
+    "examples_per_s": round(steps * batch_size / elapsed, 0),
+    "gflops_per_s": round(steps * batch_size * flops_per_example / elapsed / 1e9, 2),
+    "mfu": mfu(steps * batch_size * flops_per_example / elapsed, peak),
+    "peak_memory_mb": round(peak_memory_mb(), 1),
   }
 
 
@@ -53,7 +53,9 @@ def main() -> None:
   parser.add_argument("--batch-sizes", type=int, nargs="+", default=[100, 1024])
   parser.add_argument("--steps", type=int, default=200)
   parser.add_argument("--out", default="benchmarks/results/vae.json")
-  parser.add_argument("--peak-tflops", type=float, help="per-device peak for MFU (default: a table of known accelerators)")
+  parser.add_argument(
+    "--peak-tflops", type=float, help="per-device peak for MFU (default: a table of known accelerators)"
+  )
   args = parser.parse_args()
   rows = [bench(b, args.steps, args.peak_tflops) for b in args.batch_sizes]
   report("VAE 784-500-20 Bernoulli, Adagrad", rows, args.out)

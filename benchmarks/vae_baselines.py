@@ -52,8 +52,13 @@ def bench(algorithm: str, latent_dim: int, steps: int) -> dict:
   step_fn = jit_data_parallel(make_train_step(graphdef, commands.make_loss_fn(config, 2), tx), mesh)
   batch = sharding.shard_batch({"image": (np.random.default_rng(0).random((100, 784)) < 0.3).astype(np.float32)}, mesh)
   compile_s, elapsed, _ = time_train_step(step_fn, state, batch, jax.random.key(0), steps)
-  return {"algorithm": algorithm, "latent_dim": latent_dim, "compile_s": round(compile_s, 2),
-          "steps_per_s": round(steps / elapsed, 1), "examples_per_s": round(steps * 100 / elapsed)}
+  return {
+    "algorithm": algorithm,
+    "latent_dim": latent_dim,
+    "compile_s": round(compile_s, 2),
+    "steps_per_s": round(steps / elapsed, 1),
+    "examples_per_s": round(steps * 100 / elapsed),
+  }
 
 
 def main() -> None:
@@ -67,8 +72,14 @@ def main() -> None:
   square = matmul_gflops(1024, 1024, 1024, 20)
   rows = [bench(a, nz, args.steps) for nz in args.latents for a in ("aevb", "wake_sleep")]
   for row in rows:
-    row.update({"matmul_100x784x500_gflops": round(layer, 1), "matmul_1024^3_gflops": round(square, 1),
-                "load_avg_start": round(load, 1), "load_avg_end": round(os.getloadavg()[0], 1)})
+    row.update(
+      {
+        "matmul_100x784x500_gflops": round(layer, 1),
+        "matmul_1024^3_gflops": round(square, 1),
+        "load_avg_start": round(load, 1),
+        "load_avg_end": round(os.getloadavg()[0], 1),
+      }
+    )
   report("AEVB vs wake-sleep steps, 784-500-N_z Bernoulli, batch 100, Adagrad", rows, args.out)
 
 

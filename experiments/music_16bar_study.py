@@ -37,8 +37,16 @@ from trajvae.music.configs import MusicVAEConfig, study_16bar_cpu
 from trajvae.music.data.loading import load_window_records
 
 ARMS = ("hierarchical", "flat")
-PER_WINDOW = ("latent_use_bits", "kl_bits", "own/tf_accuracy", "own/sampled_accuracy", "own/sampled_event_hits",
-              "own/tf_event_hits", "events", "own/sampled_bar_accuracy")
+PER_WINDOW = (
+  "latent_use_bits",
+  "kl_bits",
+  "own/tf_accuracy",
+  "own/sampled_accuracy",
+  "own/sampled_event_hits",
+  "own/tf_event_hits",
+  "events",
+  "own/sampled_bar_accuracy",
+)
 # Table 1 of Roberts et al. (2018) as recalled in ../shared/research/musicvae.md (unverified against the PDF).
 PAPER = {"hierarchical": (0.919, 0.812), "flat": (0.883, 0.620)}
 
@@ -60,8 +68,12 @@ def run_config(run: Run, args: argparse.Namespace) -> MusicVAEConfig:
   steps = args.control_steps if control else args.steps
   loss = dict(free_bits=0.0, max_beta=1.0) if control else {}
   config = study_16bar_cpu(run.arm, width=args.width, steps=steps, **loss)
-  config = dataclasses.replace(config, train=dataclasses.replace(
-      config.train, seed=run.seed, log_every=args.log_every, checkpoint_every=min(args.checkpoint_every, steps)))
+  config = dataclasses.replace(
+    config,
+    train=dataclasses.replace(
+      config.train, seed=run.seed, log_every=args.log_every, checkpoint_every=min(args.checkpoint_every, steps)
+    ),
+  )
   return override(config, args.set)
 
 
@@ -76,8 +88,9 @@ def schedule(args: argparse.Namespace) -> list[Run]:
   return runs
 
 
-def train_and_score(run: Run, config: MusicVAEConfig, workdir: pathlib.Path, windows: np.ndarray,
-                    train: bool) -> dict[str, Any] | None:
+def train_and_score(
+  run: Run, config: MusicVAEConfig, workdir: pathlib.Path, windows: np.ndarray, train: bool
+) -> dict[str, Any] | None:
   """Train (resuming) and score a run, caching its summary (scores.json) and per-window arrays (scores.npz)."""
   scores = workdir / "scores.json"
   if scores.exists() and json.loads(scores.read_text())["step"] == config.train.steps:
@@ -91,9 +104,17 @@ def train_and_score(run: Run, config: MusicVAEConfig, workdir: pathlib.Path, win
   model, step = run.api, run.step
   started = time.time()
   measures = latent_usage.latent_usage(model.graphdef, model.params, windows, jax.random.key(1234))
-  summary = {**latent_usage.summarize(measures), "run": run.name, "arm": run.arm, "seed": run.seed, "step": step,
-             "train_seconds": round(train_seconds), "eval_seconds": round(time.time() - started),
-             "load_average_at_start": round(load, 2), "load_average_at_end": round(os.getloadavg()[0], 2)}
+  summary = {
+    **latent_usage.summarize(measures),
+    "run": run.name,
+    "arm": run.arm,
+    "seed": run.seed,
+    "step": step,
+    "train_seconds": round(train_seconds),
+    "eval_seconds": round(time.time() - started),
+    "load_average_at_start": round(load, 2),
+    "load_average_at_end": round(os.getloadavg()[0], 2),
+  }
   np.savez_compressed(workdir / "scores.npz", **{k.replace("/", "__"): measures[k] for k in PER_WINDOW})
   scores.write_text(json.dumps(summary, indent=2))
   return summary
@@ -157,20 +178,21 @@ def bar_slope(curve) -> float:
 
 
 METRICS = {  # name in the table -> (per-seed value from a summary, per-window key for the bootstrap or None)
-    "teacher-forced accuracy": (lambda s: s["own"]["tf_accuracy"], "own/tf_accuracy"),
-    "sampled accuracy": (lambda s: s["own"]["sampled_accuracy"], "own/sampled_accuracy"),
-    "teacher-forced event accuracy": (lambda s: s["own"]["tf_event_accuracy"], "own/tf_event_accuracy"),
-    "sampled event accuracy": (lambda s: s["own"]["sampled_event_accuracy"], "own/sampled_event_accuracy"),
-    "KL (bits)": (lambda s: s["kl_bits"], "kl_bits"),
-    "latent use (bits)": (lambda s: s["latent_use_bits"], "latent_use_bits"),
-    "sampled accuracy, other window's z": (lambda s: s["other"]["sampled_accuracy"], None),
-    "sampled accuracy, prior z": (lambda s: s["prior"]["sampled_accuracy"], None),
-    "per-bar slope of sampled accuracy": (lambda s: bar_slope(s["own"]["sampled_bar_accuracy"]), None),
+  "teacher-forced accuracy": (lambda s: s["own"]["tf_accuracy"], "own/tf_accuracy"),
+  "sampled accuracy": (lambda s: s["own"]["sampled_accuracy"], "own/sampled_accuracy"),
+  "teacher-forced event accuracy": (lambda s: s["own"]["tf_event_accuracy"], "own/tf_event_accuracy"),
+  "sampled event accuracy": (lambda s: s["own"]["sampled_event_accuracy"], "own/sampled_event_accuracy"),
+  "KL (bits)": (lambda s: s["kl_bits"], "kl_bits"),
+  "latent use (bits)": (lambda s: s["latent_use_bits"], "latent_use_bits"),
+  "sampled accuracy, other window's z": (lambda s: s["other"]["sampled_accuracy"], None),
+  "sampled accuracy, prior z": (lambda s: s["prior"]["sampled_accuracy"], None),
+  "per-bar slope of sampled accuracy": (lambda s: bar_slope(s["own"]["sampled_bar_accuracy"]), None),
 }
 
 
-def report(out: pathlib.Path, results: dict[str, dict[str, list[dict]]], pieces: np.ndarray, draws: int,
-           meta: dict[str, Any]) -> dict[str, Any]:
+def report(
+  out: pathlib.Path, results: dict[str, dict[str, list[dict]]], pieces: np.ndarray, draws: int, meta: dict[str, Any]
+) -> dict[str, Any]:
   """study.json, table.md and the figures from the scored runs."""
   study: dict[str, Any] = {**meta, "groups": {}}
   lines = []
@@ -179,21 +201,33 @@ def report(out: pathlib.Path, results: dict[str, dict[str, list[dict]]], pieces:
       continue
     arrays = {arm: [dict(np.load(out / group / s["run"] / "scores.npz")) for s in by_arm[arm]] for arm in ARMS}
     table: dict[str, Any] = {}
-    lines += [f"### {group} ({', '.join(f'{arm}: {len(by_arm[arm])} seeds' for arm in ARMS)})", "",
-              "| metric | hierarchical mean ± sd [min, max] | flat mean ± sd [min, max] | hier - flat [Welch 95%] "
-              "| nested bootstrap 95% |", "|---|---|---|---|---|"]
+    lines += [
+      f"### {group} ({', '.join(f'{arm}: {len(by_arm[arm])} seeds' for arm in ARMS)})",
+      "",
+      "| metric | hierarchical mean ± sd [min, max] | flat mean ± sd [min, max] | hier - flat [Welch 95%] "
+      "| nested bootstrap 95% |",
+      "|---|---|---|---|---|",
+    ]
     for name, (value, key) in METRICS.items():
       per_arm = {arm: np.array([value(s) for s in by_arm[arm]]) for arm in ARMS}
       welch = welch_interval(per_arm["hierarchical"], per_arm["flat"])
       boot = nested_bootstrap(arrays["hierarchical"], arrays["flat"], key, pieces, draws) if key else None
       table[name] = {**{arm: v.tolist() for arm, v in per_arm.items()}, "welch": welch, "bootstrap95": boot}
-      cells = [f"{v.mean():.3f} ± {v.std(ddof=1) if len(v) > 1 else 0:.3f} [{v.min():.3f}, {v.max():.3f}]"
-               for v in per_arm.values()]
+      cells = [
+        f"{v.mean():.3f} ± {v.std(ddof=1) if len(v) > 1 else 0:.3f} [{v.min():.3f}, {v.max():.3f}]"
+        for v in per_arm.values()
+      ]
       boot_cell = f"[{boot[0]:+.3f}, {boot[1]:+.3f}]" if boot else ""
-      lines.append(f"| {name} | {cells[0]} | {cells[1]} | {welch['difference']:+.3f} "
-                   f"[{welch['lo']:+.3f}, {welch['hi']:+.3f}] | {boot_cell} |")
+      lines.append(
+        f"| {name} | {cells[0]} | {cells[1]} | {welch['difference']:+.3f} "
+        f"[{welch['lo']:+.3f}, {welch['hi']:+.3f}] | {boot_cell} |"
+      )
     hold = by_arm["hierarchical"][0]
-    lines += ["", f"Always-hold baseline on the same windows: accuracy {hold['hold_accuracy']:.3f}, event accuracy 0.", ""]
+    lines += [
+      "",
+      f"Always-hold baseline on the same windows: accuracy {hold['hold_accuracy']:.3f}, event accuracy 0.",
+      "",
+    ]
     use = {arm: [s["latent_use_bits"] for s in by_arm[arm]] for arm in ARMS}
     table["hierarchical latent use above every flat seed"] = bool(min(use["hierarchical"]) > max(use["flat"]))
     study["groups"][group] = {"runs": by_arm, "table": table}
@@ -218,7 +252,9 @@ def parse_args(argv=None) -> argparse.Namespace:
   parser.add_argument("--control-steps", type=int, default=600, help="training steps of the positive control")
   parser.add_argument("--seeds", type=int, default=3, help="training seeds per arm (main)")
   parser.add_argument("--control-seeds", type=int, default=2, help="training seeds per arm (control)")
-  parser.add_argument("--eval-windows", type=int, default=0, help="held-out test windows scored, evenly spaced over the split (0: all)")
+  parser.add_argument(
+    "--eval-windows", type=int, default=0, help="held-out test windows scored, evenly spaced over the split (0: all)"
+  )
   parser.add_argument("--log-every", type=int, default=25)
   parser.add_argument("--checkpoint-every", type=int, default=250)
   parser.add_argument("--draws", type=int, default=2000, help="nested-bootstrap draws")
@@ -251,12 +287,22 @@ def main(argv=None) -> None:
     if summary is None:
       continue
     results[run.group].setdefault(run.arm, []).append(summary)
-    print(f"{run.name}: step {summary['step']}, train {summary['train_seconds']} s, eval {summary['eval_seconds']} s, "
-          f"KL {summary['kl_bits']:.1f} bits, latent use {summary['latent_use_bits']:.2f} bits, "
-          f"sampled acc {summary['own']['sampled_accuracy']:.3f}", flush=True)
-  meta = {"width": args.width, "steps": args.steps, "control_steps": args.control_steps, "windows": len(tokens),
-          "pieces": int(len(set(ids))), "overrides": args.set, "wall_seconds_this_call": round(time.time() - started),
-          "paper_recalled_tf_sampled": PAPER}
+    print(
+      f"{run.name}: step {summary['step']}, train {summary['train_seconds']} s, eval {summary['eval_seconds']} s, "
+      f"KL {summary['kl_bits']:.1f} bits, latent use {summary['latent_use_bits']:.2f} bits, "
+      f"sampled acc {summary['own']['sampled_accuracy']:.3f}",
+      flush=True,
+    )
+  meta = {
+    "width": args.width,
+    "steps": args.steps,
+    "control_steps": args.control_steps,
+    "windows": len(tokens),
+    "pieces": int(len(set(ids))),
+    "overrides": args.set,
+    "wall_seconds_this_call": round(time.time() - started),
+    "paper_recalled_tf_sampled": PAPER,
+  }
   report(out, results, pieces, args.draws, meta)
 
 

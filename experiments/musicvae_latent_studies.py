@@ -86,52 +86,81 @@ def main(argv=None) -> dict:
   # 1. Interpolation.
   amounts = np.linspace(0.0, 1.0, args.amounts)
   starts, ends = latent_studies.pick_pairs(heldout, args.pairs, rng)
-  interp = latent_studies.interpolation_study(trained, starts, ends, amounts, interp_key, args.temperature,
-                                              args.elbo_samples, args.seed, args.batch)
-  latent_plots.save_interpolation(amounts, interp, out / "interpolation.png",
-                                  f"{args.pairs} held-out pairs, model at step {step}, decoder T={args.temperature} "
-                                  f"(mean, band = +-1 s.d.)")
+  interp = latent_studies.interpolation_study(
+    trained, starts, ends, amounts, interp_key, args.temperature, args.elbo_samples, args.seed, args.batch
+  )
+  latent_plots.save_interpolation(
+    amounts,
+    interp,
+    out / "interpolation.png",
+    f"{args.pairs} held-out pairs, model at step {step}, decoder T={args.temperature} (mean, band = +-1 s.d.)",
+  )
   _example_strip(config, interp, amounts, out / "interpolation_example.png")
 
   # 2. Attribute vectors and the 5 x 5 matrix.
   chosen = heldout[rng.choice(len(heldout), min(args.heldout, len(heldout)), replace=False)]
-  attr = latent_studies.attribute_study(trained, train, chosen, attr_key, args.temperature, args.scale,
-                                        seed=args.seed, batch=args.batch, names=names)
-  latent_plots.save_attribute_matrix(attr["change"], labels, out / "attribute_matrix.png",
-                                     f"vector x {args.scale:g} added to {len(chosen)} held-out encodings "
-                                     f"(step {step}, T={args.temperature})")
+  attr = latent_studies.attribute_study(
+    trained, train, chosen, attr_key, args.temperature, args.scale, seed=args.seed, batch=args.batch, names=names
+  )
+  latent_plots.save_attribute_matrix(
+    attr["change"],
+    labels,
+    out / "attribute_matrix.png",
+    f"vector x {args.scale:g} added to {len(chosen)} held-out encodings (step {step}, T={args.temperature})",
+  )
 
   # 3. Magnitude sweep of one vector.
   magnitudes = np.array([float(m) for m in args.magnitudes.split(",")])
   swept = names.index(args.sweep)
   if np.isnan(attr["vectors"][swept]).any():
     raise ValueError(f"{args.sweep} does not vary over the training windows; sweep another attribute")
-  sweep = latent_studies.shifted_attributes(trained, attr["heldout_mu"], attr["vectors"][swept], magnitudes, sweep_key,
-                                            args.temperature, args.batch, names)
-  latent_plots.save_sweep(magnitudes, sweep, labels, swept, out / "attribute_sweep.png",
-                          f"{LABELS[args.sweep]} vector, {len(chosen)} held-out encodings (step {step})")
+  sweep = latent_studies.shifted_attributes(
+    trained, attr["heldout_mu"], attr["vectors"][swept], magnitudes, sweep_key, args.temperature, args.batch, names
+  )
+  latent_plots.save_sweep(
+    magnitudes,
+    sweep,
+    labels,
+    swept,
+    out / "attribute_sweep.png",
+    f"{LABELS[args.sweep]} vector, {len(chosen)} held-out encodings (step {step})",
+  )
 
   results = {
-      "workdir": str(args.workdir), "step": step, "model": {"z_size": trained.config.z_size,
-                                                                "decoder": trained.config.decoder},
-      "temperature": args.temperature, "seed": args.seed, "heldout_split": config.eval.split,
-      "interpolation": {
-          "pairs": args.pairs, "amounts": amounts.round(5).tolist(), "elbo_samples": args.elbo_samples,
-          **{method: {key: summarise(interp[method][key]) for key in ("distance_to_start", "distance_to_end", "elbo")}
-             for method in ("latent", "data")},
-          "heldout_elbo": summarise(interp["data"]["elbo"][:, :1])["mean"][0],
+    "workdir": str(args.workdir),
+    "step": step,
+    "model": {"z_size": trained.config.z_size, "decoder": trained.config.decoder},
+    "temperature": args.temperature,
+    "seed": args.seed,
+    "heldout_split": config.eval.split,
+    "interpolation": {
+      "pairs": args.pairs,
+      "amounts": amounts.round(5).tolist(),
+      "elbo_samples": args.elbo_samples,
+      **{
+        method: {key: summarise(interp[method][key]) for key in ("distance_to_start", "distance_to_end", "elbo")}
+        for method in ("latent", "data")
       },
-      "attributes": {
-          "names": list(names), "train_windows": len(train), "heldout_windows": len(chosen), "scale": args.scale,
-          "train_mean": np.nanmean(attr["train_values"], 0).round(5).tolist(),
-          "heldout_input_mean": np.nanmean(attr["inputs"], 0).round(5).tolist(),
-          "decoded_mean": np.nanmean(attr["decoded"], 0).round(5).tolist(),
-          "vector_norms": np.linalg.norm(attr["vectors"], axis=1).round(4).tolist(),
-          "relative_change": np.round(attr["change"], 5).tolist(),
-      },
-      "sweep": {"attribute": args.sweep, "magnitudes": magnitudes.tolist(),
-                "mean": np.nanmean(sweep, 1).round(5).tolist(), "std": np.nanstd(sweep, 1).round(5).tolist()},
-      "wall_seconds": round(time.time() - started, 1),
+      "heldout_elbo": summarise(interp["data"]["elbo"][:, :1])["mean"][0],
+    },
+    "attributes": {
+      "names": list(names),
+      "train_windows": len(train),
+      "heldout_windows": len(chosen),
+      "scale": args.scale,
+      "train_mean": np.nanmean(attr["train_values"], 0).round(5).tolist(),
+      "heldout_input_mean": np.nanmean(attr["inputs"], 0).round(5).tolist(),
+      "decoded_mean": np.nanmean(attr["decoded"], 0).round(5).tolist(),
+      "vector_norms": np.linalg.norm(attr["vectors"], axis=1).round(4).tolist(),
+      "relative_change": np.round(attr["change"], 5).tolist(),
+    },
+    "sweep": {
+      "attribute": args.sweep,
+      "magnitudes": magnitudes.tolist(),
+      "mean": np.nanmean(sweep, 1).round(5).tolist(),
+      "std": np.nanstd(sweep, 1).round(5).tolist(),
+    },
+    "wall_seconds": round(time.time() - started, 1),
   }
   (out / "latent_studies.json").write_text(json.dumps(finite_or_none(results), indent=2, allow_nan=False))
   _print_summary(results, labels, out)
@@ -156,13 +185,17 @@ def _example_strip(config, interp: dict, amounts: np.ndarray, path: pathlib.Path
 def _print_summary(results: dict, labels: list[str], out: pathlib.Path) -> None:
   interp = results["interpolation"]
   mid = len(interp["amounts"]) // 2
-  print(f"model step {results['step']}, T={results['temperature']}, {interp['pairs']} pairs; at amount "
-        f"{interp['amounts'][mid]:.2f}:")
+  print(
+    f"model step {results['step']}, T={results['temperature']}, {interp['pairs']} pairs; at amount "
+    f"{interp['amounts'][mid]:.2f}:"
+  )
   for method in ("latent", "data"):
     m = interp[method]
-    print(f"  {method:6s} Hamming to start {m['distance_to_start']['mean'][mid]:.3f} "
-          f"(ends {m['distance_to_start']['mean'][0]:.3f} -> {m['distance_to_start']['mean'][-1]:.3f}), "
-          f"ELBO {m['elbo']['mean'][mid]:.1f} nats (ends {m['elbo']['mean'][0]:.1f} / {m['elbo']['mean'][-1]:.1f})")
+    print(
+      f"  {method:6s} Hamming to start {m['distance_to_start']['mean'][mid]:.3f} "
+      f"(ends {m['distance_to_start']['mean'][0]:.3f} -> {m['distance_to_start']['mean'][-1]:.3f}), "
+      f"ELBO {m['elbo']['mean'][mid]:.1f} nats (ends {m['elbo']['mean'][0]:.1f} / {m['elbo']['mean'][-1]:.1f})"
+    )
   change = np.array(results["attributes"]["relative_change"])
   print("attribute vectors, relative change of the mean (row: vector added, column: attribute measured):")
   print("  " + " ".join(f"{name[:12]:>12s}" for name in labels))
@@ -170,8 +203,10 @@ def _print_summary(results: dict, labels: list[str], out: pathlib.Path) -> None:
     print(f"  {name[:18]:18s} " + " ".join(f"{v * 100:+11.0f}%" for v in row))
   sweep = results["sweep"]
   k = results["attributes"]["names"].index(sweep["attribute"])
-  print(f"sweep of {sweep['attribute']}: " + ", ".join(
-      f"{m:+g}: {row[k]:.3f}" for m, row in zip(sweep["magnitudes"], sweep["mean"])))
+  print(
+    f"sweep of {sweep['attribute']}: "
+    + ", ".join(f"{m:+g}: {row[k]:.3f}" for m, row in zip(sweep["magnitudes"], sweep["mean"]))
+  )
   print(f"wrote {out} ({results['wall_seconds']} s)")
 
 

@@ -27,7 +27,9 @@ from trajvae.music.objective import reconstruction_logits, split_logits
 METRICS = ("accuracy_teacher_forced", "accuracy_sampled", "event_accuracy_teacher_forced", "event_accuracy_sampled")
 
 
-def per_window_accuracy(model, tokens: jax.Array, key: jax.Array, sample_prob: float | None) -> tuple[jax.Array, jax.Array]:
+def per_window_accuracy(
+  model, tokens: jax.Array, key: jax.Array, sample_prob: float | None
+) -> tuple[jax.Array, jax.Array]:
   """(accuracy over all steps, accuracy over event steps) per window -> two arrays [B] (mean over tracks)."""
   logits = reconstruction_logits(model, tokens, key, sample_prob)
   parts = split_logits(logits, model.config.track_depths)
@@ -40,8 +42,10 @@ def per_window_accuracy(model, tokens: jax.Array, key: jax.Array, sample_prob: f
 
 def score_run(trained, windows: np.ndarray, seeds: int, batch: int) -> dict[str, np.ndarray]:
   """Per-window Table 1 metrics [seeds, N] of a trained run (a commands.MusicVAERun)."""
-  fn = jax.jit(lambda params, tokens, key, p: per_window_accuracy(nnx.merge(trained.graphdef, params), tokens, key, p),
-               static_argnums=3)
+  fn = jax.jit(
+    lambda params, tokens, key, p: per_window_accuracy(nnx.merge(trained.graphdef, params), tokens, key, p),
+    static_argnums=3,
+  )
   out = {m: np.zeros((seeds, len(windows))) for m in METRICS}
   for s in range(seeds):
     for start in range(0, len(windows), batch):
@@ -54,8 +58,9 @@ def score_run(trained, windows: np.ndarray, seeds: int, batch: int) -> dict[str,
   return out
 
 
-def paired_bootstrap(a: np.ndarray, b: np.ndarray, pieces: np.ndarray, draws: int,
-                     seed: int = 0) -> tuple[float, float, float]:
+def paired_bootstrap(
+  a: np.ndarray, b: np.ndarray, pieces: np.ndarray, draws: int, seed: int = 0
+) -> tuple[float, float, float]:
   """Mean of a - b over windows and its 95% interval; a, b [seeds, N]; pieces [N] labels resampled with replacement."""
   diff = (a - b).mean(axis=0)
   labels, index = np.unique(pieces, return_inverse=True)
@@ -78,14 +83,18 @@ def main() -> None:
   trained_a, trained_b = commands.load_run(args.run_a), commands.load_run(args.run_b)
   config, config_b = trained_a.config, trained_b.config
   if dataset_name(config.data) != dataset_name(config_b.data):
-    raise ValueError(f"the runs use different data: {dataset_name(config.data)} vs "
-                     f"{dataset_name(config_b.data)}")
+    raise ValueError(f"the runs use different data: {dataset_name(config.data)} vs {dataset_name(config_b.data)}")
   tokens, ids = load_window_records(config.data, "test")  # Table 1 scores the first max_windows
   windows, pieces = tokens[: args.max_windows], np.asarray(ids[: args.max_windows])
   a = score_run(trained_a, windows, args.seeds, args.batch)
   b = score_run(trained_b, windows, args.seeds, args.batch)
-  results = {"run_a": args.run_a, "run_b": args.run_b, "windows": len(windows), "pieces": len(set(pieces)),
-             "seeds": args.seeds}
+  results = {
+    "run_a": args.run_a,
+    "run_b": args.run_b,
+    "windows": len(windows),
+    "pieces": len(set(pieces)),
+    "seeds": args.seeds,
+  }
   for m in METRICS:
     diff, lo, hi = paired_bootstrap(a[m], b[m], pieces, args.draws)
     results[m] = {"a": float(a[m].mean()), "b": float(b[m].mean()), "a_minus_b": diff, "ci95": [lo, hi]}

@@ -28,8 +28,8 @@ from trajvae.music.configs import PRESETS
 DEFAULT = ["cat-mel_2bar_cpu", "flat-mel_16bar_cpu", "hierdec-mel_16bar_cpu"]
 # Table 1 of Roberts et al. (2018), ICML, as recalled (unverified against the PDF).
 PAPER = {
-    "2-bar melody": {"flat": (0.986, 0.951)},
-    "16-bar melody": {"flat": (0.883, 0.620), "hierarchical": (0.919, 0.812)},
+  "2-bar melody": {"flat": (0.986, 0.951)},
+  "16-bar melody": {"flat": (0.883, 0.620), "hierarchical": (0.919, 0.812)},
 }
 
 
@@ -58,17 +58,19 @@ def main() -> None:
     results[name] = {**commands.evaluate(workdir), "train_and_eval_seconds": round(time.time() - started)}
     print(name, json.dumps(results[name]), flush=True)
   (out / "results.json").write_text(json.dumps(results, indent=2))
-  lines = ["| preset | decoder | bars | steps | test windows | TF accuracy | sampled accuracy | TF event accuracy "
-           "| sampled event accuracy | always-hold accuracy | reference's evaluation |",
-           "|---|---|---|---|---|---|---|---|---|---|---|"]
+  lines = [
+    "| preset | decoder | bars | steps | test windows | TF accuracy | sampled accuracy | TF event accuracy "
+    "| sampled event accuracy | always-hold accuracy | reference's evaluation |",
+    "|---|---|---|---|---|---|---|---|---|---|---|",
+  ]
   for name, r in results.items():
     config = select_preset(PRESETS, name)
     reference_eval = reference_evaluation(config, r)
     lines.append(
-        f"| {name} | {config.model.decoder} | {config.data.num_bars} | {r['step']} | {r['num_examples']} | "
-        f"{r['accuracy_teacher_forced']:.3f} | {r['accuracy_sampled']:.3f} | "
-        f"{r['event_accuracy_teacher_forced']:.3f} | {r['event_accuracy_sampled']:.3f} | {r['majority_baseline']:.3f} | "
-        f"{reference_eval[1]:.3f} ({reference_eval[0]}) |"
+      f"| {name} | {config.model.decoder} | {config.data.num_bars} | {r['step']} | {r['num_examples']} | "
+      f"{r['accuracy_teacher_forced']:.3f} | {r['accuracy_sampled']:.3f} | "
+      f"{r['event_accuracy_teacher_forced']:.3f} | {r['event_accuracy_sampled']:.3f} | {r['majority_baseline']:.3f} | "
+      f"{reference_eval[1]:.3f} ({reference_eval[0]}) |"
     )
   (out / "table.md").write_text("\n".join(lines) + "\n")
   print("\n".join(lines))

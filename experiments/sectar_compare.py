@@ -24,7 +24,9 @@ import tempfile
 import time
 import warnings
 
-os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(pathlib.Path(__file__).resolve().parent.parent / ".cache" / "jax"))
+os.environ.setdefault(
+  "JAX_COMPILATION_CACHE_DIR", str(pathlib.Path(__file__).resolve().parent.parent / ".cache" / "jax")
+)
 
 import jax
 import numpy as np
@@ -44,8 +46,9 @@ def run_sectar(env_name: str, preset: str, seed: int, budget: int, sets: list[st
   """SeCTAR on the shared driver for enough iterations to use `budget` env steps; its (env steps, reward) curve."""
   config = override(configs.PRESETS[preset](), [f"train.seed={seed}", *sets])
   iterations = math.ceil(budget / outer_loop.steps_per_iteration(config))
-  config = dataclasses.replace(config, train=dataclasses.replace(config.train, iterations=iterations,
-                                                               checkpoint_every=iterations))
+  config = dataclasses.replace(
+    config, train=dataclasses.replace(config.train, iterations=iterations, checkpoint_every=iterations)
+  )
   with tempfile.TemporaryDirectory() as workdir:
     outer_loop.train(config, workdir, verbose=False)
     return [(r["env_steps"], r["task_reward"]) for r in read_metrics(workdir)]
@@ -67,8 +70,17 @@ class CurveRecorder:
 def run_until_budget(step, state, steps_per_call: int, seed: int, budget: int, metric: str) -> list[tuple[int, float]]:
   """Run a baseline's jitted step on the shared driver (no checkpoints) until `budget` env steps are used."""
   recorder = CurveRecorder(steps_per_call, metric)
-  driver.run(state, lambda state, i, key: step(state, key), math.ceil(budget / steps_per_call), None, recorder,
-             name="baseline", seed=seed, finite=(), verbose=False)
+  driver.run(
+    state,
+    lambda state, i, key: step(state, key),
+    math.ceil(budget / steps_per_call),
+    None,
+    recorder,
+    name="baseline",
+    seed=seed,
+    finite=(),
+    verbose=False,
+  )
   return recorder.curve
 
 
@@ -81,8 +93,13 @@ def run_flat_ppo(env_name: str, seed: int, budget: int, small: bool) -> list[tup
 
 def run_dynamics_mpc(env_name: str, seed: int, budget: int, small: bool) -> list[tuple[int, float]]:
   env = make_env(env_name)
-  cfg = configs.DynamicsMPCConfig() if small else configs.DynamicsMPCConfig(
-      num_sequences=2048, horizon=19 * (5 if env_name == "waypoint" else 10), hidden=(200, 200, 200), fit_steps=1000)
+  cfg = (
+    configs.DynamicsMPCConfig()
+    if small
+    else configs.DynamicsMPCConfig(
+      num_sequences=2048, horizon=19 * (5 if env_name == "waypoint" else 10), hidden=(200, 200, 200), fit_steps=1000
+    )
+  )
   iterate, state, per = baselines.make_dynamics_mpc(env, cfg, seed)
   return run_until_budget(iterate, state, per, seed, budget, "task_reward")
 
@@ -95,9 +112,13 @@ def write_outputs(results: dict, out: pathlib.Path) -> None:
   from trajvae.figures import new_figure, save_figure
 
   (out / "results.json").write_text(json.dumps(results, indent=2))
-  lines = [f"Budget per run: {results['budget']} env steps; seeds {results['seeds']}; {results['machine']}; "
-           f"{results['mode']} settings; wall {results['wall_s']:.0f} s.", "",
-           "| env | method | final task reward (mean ± std over seeds) | env steps |", "|---|---|---|---|"]
+  lines = [
+    f"Budget per run: {results['budget']} env steps; seeds {results['seeds']}; {results['machine']}; "
+    f"{results['mode']} settings; wall {results['wall_s']:.0f} s.",
+    "",
+    "| env | method | final task reward (mean ± std over seeds) | env steps |",
+    "|---|---|---|---|",
+  ]
   for env_name, methods in results["runs"].items():
     fig = new_figure(6, 4)
     ax = fig.subplots()
@@ -152,11 +173,21 @@ def main(argv: list[str] | None = None) -> None:
         else:
           curve = run_dynamics_mpc(env_name, seed, budget[env_name], args.small)
         runs[env_name][method][str(seed)] = curve
-        print(f"{env_name} {method} seed {seed}: final {final(curve):.2f} after {curve[-1][0]:,} steps "
-              f"({time.perf_counter() - t:.0f} s)", flush=True)
+        print(
+          f"{env_name} {method} seed {seed}: final {final(curve):.2f} after {curve[-1][0]:,} steps "
+          f"({time.perf_counter() - t:.0f} s)",
+          flush=True,
+        )
   machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, jax {jax.__version__} {jax.devices()[0].platform}"
-  results = {"budget": budget, "seeds": args.seeds, "mode": "small" if args.small else "full", "machine": machine,
-             "wall_s": time.perf_counter() - t0, "sectar_overrides": args.set, "runs": runs}
+  results = {
+    "budget": budget,
+    "seeds": args.seeds,
+    "mode": "small" if args.small else "full",
+    "machine": machine,
+    "wall_s": time.perf_counter() - t0,
+    "sectar_overrides": args.set,
+    "runs": runs,
+  }
   write_outputs(results, out)
 
 

@@ -41,7 +41,9 @@ import sys
 import time
 import warnings
 
-os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(pathlib.Path(__file__).resolve().parent.parent / ".cache" / "jax"))
+os.environ.setdefault(
+  "JAX_COMPILATION_CACHE_DIR", str(pathlib.Path(__file__).resolve().parent.parent / ".cache" / "jax")
+)
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import jax
@@ -63,8 +65,9 @@ def sectar_config(env_name: str, preset: str, seed: int, budget: int, sets: list
   config = override(configs.PRESETS[preset.format(env=env_name)](), [f"train.seed={seed}", *sets])
   per_iteration = outer_loop.steps_per_iteration(config)
   iterations = math.ceil(budget / per_iteration)
-  return dataclasses.replace(config, train=dataclasses.replace(config.train, iterations=iterations,
-                                                               checkpoint_every=10, keep_checkpoints=1))
+  return dataclasses.replace(
+    config, train=dataclasses.replace(config.train, iterations=iterations, checkpoint_every=10, keep_checkpoints=1)
+  )
 
 
 def run_sectar(env_name: str, preset: str, seed: int, budget: int, sets: list[str], workdir: pathlib.Path):
@@ -73,7 +76,9 @@ def run_sectar(env_name: str, preset: str, seed: int, budget: int, sets: list[st
   return [(r["env_steps"], r["task_reward"]) for r in read_metrics(workdir)]
 
 
-def band(curves: list[list[tuple[int, float]]], budget: int, points: int = 40) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def band(
+  curves: list[list[tuple[int, float]]], budget: int, points: int = 40
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   """(grid, mean, std) over seeds of curves interpolated on a common env-step grid (NaN outside a run's points)."""
   grid = np.linspace(0, budget, points)
   ys = []
@@ -90,15 +95,19 @@ def planners(env_name: str) -> dict[str, list[str]]:
   """Skill reuse plans with the run's own planner and with the authors' (the full preset's: random shooting,
   K = 2048, H = 10), which the CPU presets replace by CEM at K = 256 (the earlier *_cpu_h4: random, K = 256, H = 4)."""
   mpc = configs.PRESETS[env_name]().mpc
-  return {"run": [], "authors": [f"mpc.method={mpc.method}", f"mpc.num_sequences={mpc.num_sequences}",
-                                 f"mpc.horizon={mpc.horizon}"]}
+  return {
+    "run": [],
+    "authors": [f"mpc.method={mpc.method}", f"mpc.num_sequences={mpc.num_sequences}", f"mpc.horizon={mpc.horizon}"],
+  }
 
 
 def skill_reuse(workdir: pathlib.Path, env_name: str, episodes: int, planner: list[str]) -> dict:
   """One trained model's MPC on every task config of its env, each beside its oracle."""
   res = commands.evaluate(workdir, [f"eval.num_episodes={episodes}", *planner])
-  return {t: {"reward": v["mean"], "std": v["std"], "oracle": oracle.oracle_reward(env_name, int(t))}
-          for t, v in res["tasks"].items()}
+  return {
+    t: {"reward": v["mean"], "std": v["std"], "oracle": oracle.oracle_reward(env_name, int(t))}
+    for t, v in res["tasks"].items()
+  }
 
 
 def buffer_coverage(workdir: pathlib.Path, border: float = 2.8, margin: float = 0.2) -> dict:
@@ -107,9 +116,12 @@ def buffer_coverage(workdir: pathlib.Path, border: float = 2.8, margin: float = 
   buf = commands.load_run(workdir).state.buffer
   states = np.asarray(buf.states)[: int(buf.size)]
   xy = states[:, 0, :2]
-  return {"segments": int(len(states)), "near_border": float(np.mean(np.abs(xy).max(-1) >= border - margin)),
-          "right_half": float(np.mean(xy[:, 0] > 0)),
-          "mean_displacement": float(np.linalg.norm(states[:, -1, :2] - xy, axis=-1).mean())}
+  return {
+    "segments": int(len(states)),
+    "near_border": float(np.mean(np.abs(xy).max(-1) >= border - margin)),
+    "right_half": float(np.mean(xy[:, 0] > 0)),
+    "mean_displacement": float(np.linalg.norm(states[:, -1, :2] - xy, axis=-1).mean()),
+  }
 
 
 def check_overrides(out: pathlib.Path, preset: str, sets: list[str]) -> str | None:
@@ -122,7 +134,9 @@ def check_overrides(out: pathlib.Path, preset: str, sets: list[str]) -> str | No
     if theirs != mine:
       return f"{out} holds runs made with {theirs}, not {mine}: use another --out"
   elif any(out.glob("curve_*.json")) and (sets or preset != DEFAULT_PRESET):
-    return f"{out} holds runs made before overrides were recorded (preset {DEFAULT_PRESET}, no --set): use another --out"
+    return (
+      f"{out} holds runs made before overrides were recorded (preset {DEFAULT_PRESET}, no --set): use another --out"
+    )
   else:
     path.write_text(json.dumps(mine))
   return None
@@ -135,11 +149,14 @@ def write_outputs(results: dict, out: pathlib.Path) -> None:
   envs = list(results["runs"])
   fig = new_figure(6 * len(envs), 4)
   axes = fig.subplots(1, len(envs), squeeze=False)
-  lines = [f"Budget per run: {results['budget']} env steps; seeds {results['seeds']}; {results['machine']}; "
-           f"SeCTAR preset {results['preset']}; wall {results['wall_s']:.0f} s in all "
-           f"(the runs' own walls add up to {results['runs_wall_s']:.0f} s).", "",
-           "| env (task 0) | method | final task reward (mean ± std over seeds) | fraction of oracle | env steps | wall / run |",
-           "|---|---|---|---|---|---|"]
+  lines = [
+    f"Budget per run: {results['budget']} env steps; seeds {results['seeds']}; {results['machine']}; "
+    f"SeCTAR preset {results['preset']}; wall {results['wall_s']:.0f} s in all "
+    f"(the runs' own walls add up to {results['runs_wall_s']:.0f} s).",
+    "",
+    "| env (task 0) | method | final task reward (mean ± std over seeds) | fraction of oracle | env steps | wall / run |",
+    "|---|---|---|---|---|---|",
+  ]
   for ax, env_name in zip(axes[0], envs):
     ref = oracle.oracle_reward(env_name, 0)
     for i, (method, seeds) in enumerate(results["runs"][env_name].items()):
@@ -149,8 +166,10 @@ def write_outputs(results: dict, out: pathlib.Path) -> None:
       finals = [compare.final(c) for c in curves]
       steps = int(np.mean([c[-1][0] for c in curves]))
       wall = np.mean([s["wall_s"] for s in seeds.values()])
-      lines.append(f"| {env_name} | {method} | {np.mean(finals):.2f} ± {np.std(finals):.2f} (seeds {', '.join(seeds)}) | "
-                   f"{np.mean(finals) / ref:.3f} | {steps:,} | {wall:.0f} s |")
+      lines.append(
+        f"| {env_name} | {method} | {np.mean(finals):.2f} ± {np.std(finals):.2f} (seeds {', '.join(seeds)}) | "
+        f"{np.mean(finals) / ref:.3f} | {steps:,} | {wall:.0f} s |"
+      )
       grid, mean, std = band(curves, results["budget"][env_name])
       ax.plot(grid, mean, c=f"C{i}", lw=2, label=method)
       ax.fill_between(grid, mean - std, mean + std, color=f"C{i}", alpha=0.2)
@@ -162,19 +181,30 @@ def write_outputs(results: dict, out: pathlib.Path) -> None:
   save_figure(fig, out / "curves.png", dpi=100)
   for env_name, by_planner in results.get("reuse", {}).items():
     names = list(by_planner)
-    lines += ["", f"Skill reuse, {env_name}: the seed-{results['seeds'][0]} SeCTAR model (trained on task 0) plans "
-              f"for every task ({results['reuse_episodes']} MPC episodes each), with the run's planner and with "
-              f"the authors' ({' '.join(planners(env_name)['authors'])}).", "",
-              "| task | oracle | " + " | ".join(f"{n} planner: reward (mean ± std), fraction" for n in names) + " |",
-              "|---|---|" + "---|" * len(names)]
+    lines += [
+      "",
+      f"Skill reuse, {env_name}: the seed-{results['seeds'][0]} SeCTAR model (trained on task 0) plans "
+      f"for every task ({results['reuse_episodes']} MPC episodes each), with the run's planner and with "
+      f"the authors' ({' '.join(planners(env_name)['authors'])}).",
+      "",
+      "| task | oracle | " + " | ".join(f"{n} planner: reward (mean ± std), fraction" for n in names) + " |",
+      "|---|---|" + "---|" * len(names),
+    ]
     for t in by_planner[names[0]]:
-      cells = [f"{by_planner[n][t]['reward']:.2f} ± {by_planner[n][t]['std']:.2f}, "
-               f"{by_planner[n][t]['reward'] / by_planner[n][t]['oracle']:.3f}" for n in names if t in by_planner[n]]
+      cells = [
+        f"{by_planner[n][t]['reward']:.2f} ± {by_planner[n][t]['std']:.2f}, "
+        f"{by_planner[n][t]['reward'] / by_planner[n][t]['oracle']:.3f}"
+        for n in names
+        if t in by_planner[n]
+      ]
       lines.append(f"| {t} | {by_planner[names[0]][t]['oracle']:g} | " + " | ".join(cells) + " |")
   for env_name, cov in results.get("coverage", {}).items():
-    lines += ["", f"Buffer coverage, {env_name} (seed-{results['seeds'][0]} SeCTAR run, {cov['segments']:,} segments): "
-              f"{cov['near_border']:.0%} start within 0.2 of the border, {cov['right_half']:.0%} in the right half; "
-              f"mean displacement per segment {cov['mean_displacement']:.2f}."]
+    lines += [
+      "",
+      f"Buffer coverage, {env_name} (seed-{results['seeds'][0]} SeCTAR run, {cov['segments']:,} segments): "
+      f"{cov['near_border']:.0%} start within 0.2 of the border, {cov['right_half']:.0%} in the right half; "
+      f"mean displacement per segment {cov['mean_displacement']:.2f}.",
+    ]
   (out / "table.md").write_text("\n".join(lines) + "\n")
   print("\n".join(lines))
 
@@ -214,7 +244,9 @@ def main(argv: list[str] | None = None) -> None:
           continue
         t = time.perf_counter()
         if method == "sectar":
-          curve = run_sectar(env_name, args.preset, seed, budget[env_name], args.set, out / f"sectar_{env_name}_s{seed}")
+          curve = run_sectar(
+            env_name, args.preset, seed, budget[env_name], args.set, out / f"sectar_{env_name}_s{seed}"
+          )
         elif method == "flat_ppo":
           curve = compare.run_flat_ppo(env_name, seed, budget[env_name], args.small)
         else:
@@ -224,8 +256,11 @@ def main(argv: list[str] | None = None) -> None:
         wall = time.perf_counter() - t
         runs[env_name][method][str(seed)] = {"curve": curve, "wall_s": wall}
         cached.write_text(json.dumps(runs[env_name][method][str(seed)]))
-        print(f"{env_name} {method} seed {seed}: final {compare.final(curve):.2f} after {curve[-1][0]:,} steps "
-              f"({wall:.0f} s)", flush=True)
+        print(
+          f"{env_name} {method} seed {seed}: final {compare.final(curve):.2f} after {curve[-1][0]:,} steps "
+          f"({wall:.0f} s)",
+          flush=True,
+        )
     # Skill reuse, coverage and pictures come from the first seed's model; their caches name that seed.
     first = f"{env_name}_s{args.seeds[0]}"
     workdir = out / f"sectar_{first}"
@@ -248,15 +283,24 @@ def main(argv: list[str] | None = None) -> None:
         commands.sample(workdir, num_samples=8, out_dir=str(workdir / "pictures"))
       print(f"{env_name} skill reuse + pictures ({time.perf_counter() - t:.0f} s): {reuse[env_name]}", flush=True)
   if args.report_only:  # the budgets the cached runs were made with
-    budget = {e: int(max((s["curve"][-1][0] for m in runs[e].values() for s in m.values()), default=budget[e]))
-              for e in runs}
+    budget = {
+      e: int(max((s["curve"][-1][0] for m in runs[e].values() for s in m.values()), default=budget[e])) for e in runs
+    }
   machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, jax {jax.__version__} {jax.devices()[0].platform}"
-  results = {"budget": budget, "seeds": args.seeds, "preset": args.preset, "machine": machine,
-             "wall_s": time.perf_counter() - t0,
-             "runs_wall_s": sum(s["wall_s"] for m in runs.values() for seeds in m.values() for s in seeds.values()),
-             "sectar_overrides": args.set, "runs": runs, "reuse": reuse, "coverage": coverage,
-             "reuse_episodes": args.reuse_episodes,
-             "oracle": {e: [oracle.oracle_reward(e, t) for t in range(oracle.NUM_TASKS)] for e in args.envs}}
+  results = {
+    "budget": budget,
+    "seeds": args.seeds,
+    "preset": args.preset,
+    "machine": machine,
+    "wall_s": time.perf_counter() - t0,
+    "runs_wall_s": sum(s["wall_s"] for m in runs.values() for seeds in m.values() for s in seeds.values()),
+    "sectar_overrides": args.set,
+    "runs": runs,
+    "reuse": reuse,
+    "coverage": coverage,
+    "reuse_episodes": args.reuse_episodes,
+    "oracle": {e: [oracle.oracle_reward(e, t) for t in range(oracle.NUM_TASKS)] for e in args.envs},
+  }
   write_outputs(results, out)
 
 

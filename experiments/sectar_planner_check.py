@@ -31,9 +31,9 @@ from trajvae.sectar import commands, outer_loop, planning
 from trajvae.sectar.configs import MPCConfig
 
 PLANNERS = {
-    "cem_k256": dict(method="cem", num_sequences=256, cem_iterations=4, cem_elites=64),
-    "random_k256": dict(method="random", num_sequences=256),
-    "random_k2048 (authors)": dict(method="random", num_sequences=2048),
+  "cem_k256": dict(method="cem", num_sequences=256, cem_iterations=4, cem_elites=64),
+  "random_k256": dict(method="random", num_sequences=256),
+  "random_k2048 (authors)": dict(method="random", num_sequences=2048),
 }
 REFERENCE = "random_k2048 (authors)"
 
@@ -42,7 +42,8 @@ def replan_points(run: commands.SectarRun, key: jax.Array, episodes: int) -> tup
   """(states [N, D], progress [N], latents left [N]) at every replan of fresh MPC episodes with the run's planner."""
   config, env = run.config, run.stages.env
   eps = jax.jit(lambda p, k: outer_loop.make_mpc_fns(env, run.stages.graphdefs, config)(p, k, episodes))(
-      run.state.params, key)
+    run.state.params, key
+  )
   t, n = config.segment_len, config.mpc.num_latents
   segments = eps.obs.reshape(episodes, n, t, -1)
 
@@ -56,11 +57,12 @@ def replan_points(run: commands.SectarRun, key: jax.Array, episodes: int) -> tup
 
   progress = jax.vmap(progress_before)(segments)
   left = np.broadcast_to(n - np.arange(n), (episodes, n))
-  return (np.asarray(eps.replan_states).reshape(episodes * n, -1), np.asarray(progress).reshape(-1),
-          left.reshape(-1))
+  return (np.asarray(eps.replan_states).reshape(episodes * n, -1), np.asarray(progress).reshape(-1), left.reshape(-1))
 
 
-def plan_scores(run: commands.SectarRun, mpc: MPCConfig, states, progress, left, key: jax.Array) -> tuple[np.ndarray, float]:
+def plan_scores(
+  run: commands.SectarRun, mpc: MPCConfig, states, progress, left, key: jax.Array
+) -> tuple[np.ndarray, float]:
   """The chosen plan's predicted score at every replan point, and the wall seconds per replan (compiled)."""
   config, env = run.config, run.stages.env
   model = nnx.merge(run.stages.graphdefs.model, run.state.params)
@@ -69,8 +71,18 @@ def plan_scores(run: commands.SectarRun, mpc: MPCConfig, states, progress, left,
   decode = lambda p, z, s0, n: nnx.merge(sd_graph, p)(z, s0, n)[0]
 
   def one(s0, pr, lat_left, k):
-    return planning.plan(decode, env.reward_fn, sd_params, s0, pr, k, mpc, config.segment_len,
-                         config.model.latent_dim, latents_left=lat_left).score
+    return planning.plan(
+      decode,
+      env.reward_fn,
+      sd_params,
+      s0,
+      pr,
+      k,
+      mpc,
+      config.segment_len,
+      config.model.latent_dim,
+      latents_left=lat_left,
+    ).score
 
   fn = jax.jit(jax.vmap(one))
   keys = jax.random.split(key, len(states))
@@ -84,8 +96,11 @@ def plan_scores(run: commands.SectarRun, mpc: MPCConfig, states, progress, left,
 def paired(a: np.ndarray, b: np.ndarray) -> dict:
   d = a - b
   half = 1.96 * d.std(ddof=1) / np.sqrt(len(d))
-  return {"mean_diff": float(d.mean()), "ci95": [float(d.mean() - half), float(d.mean() + half)],
-          "share_not_worse": float(np.mean(d >= -1e-6))}
+  return {
+    "mean_diff": float(d.mean()),
+    "ci95": [float(d.mean() - half), float(d.mean() + half)],
+    "share_not_worse": float(np.mean(d >= -1e-6)),
+  }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -101,13 +116,22 @@ def main(argv: list[str] | None = None) -> None:
   run = commands.load_run(workdir, args.set)
   key_points, key_plan = jax.random.split(jax.random.key(args.seed))
   states, progress, left = replan_points(run, key_points, args.episodes)
-  out = {"workdir": str(workdir), "step": run.step, "replan_points": len(states), "horizon": run.config.mpc.horizon,
-         "planners": {}}
+  out = {
+    "workdir": str(workdir),
+    "step": run.step,
+    "replan_points": len(states),
+    "horizon": run.config.mpc.horizon,
+    "planners": {},
+  }
   for name, fields in PLANNERS.items():
     mpc = dataclasses.replace(run.config.mpc, **fields)
     scores, secs = plan_scores(run, mpc, states, progress, left, key_plan)
-    out["planners"][name] = {"fields": fields, "mean_score": float(scores.mean()), "secs_per_replan": secs,
-                             "scores": scores.tolist()}
+    out["planners"][name] = {
+      "fields": fields,
+      "mean_score": float(scores.mean()),
+      "secs_per_replan": secs,
+      "scores": scores.tolist(),
+    }
     print(f"{name}: mean predicted score {scores.mean():.3f}, {secs * 1e3:.1f} ms per replan", flush=True)
   ref = np.asarray(out["planners"][REFERENCE]["scores"])
   for name, res in out["planners"].items():

@@ -32,15 +32,26 @@ def main(argv: list[str] | None = None) -> None:
   parser.add_argument("--alignment-hs", type=int, nargs="+", help="|H| values (squares) for digit alignment")
   parser.add_argument("--ns", type=int, nargs="+", help="training-set sizes")
   parser.add_argument("--seeds", type=int, nargs="+")
-  parser.add_argument("--methods", nargs="+", choices=list(configs.METHODS),
-                      help="default: all four (classic, randomized, direct full-loss control, exhaustive-inference classic)")
-  parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, e.g. learner.epochs=60")
+  parser.add_argument(
+    "--methods",
+    nargs="+",
+    choices=list(configs.METHODS),
+    help="default: all four (classic, randomized, direct full-loss control, exhaustive-inference classic)",
+  )
+  parser.add_argument(
+    "--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, e.g. learner.epochs=60"
+  )
   args = parser.parse_args(argv)
 
   config = study.study_config("small" if args.small else "default", args.set)
-  for field, value in (("problems", args.problems), ("synthetic_latents", args.synthetic_hs),
-                       ("alignment_latents", args.alignment_hs), ("train_sizes", args.ns), ("seeds", args.seeds),
-                       ("methods", args.methods)):
+  for field, value in (
+    ("problems", args.problems),
+    ("synthetic_latents", args.synthetic_hs),
+    ("alignment_latents", args.alignment_hs),
+    ("train_sizes", args.ns),
+    ("seeds", args.seeds),
+    ("methods", args.methods),
+  ):
     if value:
       config = dataclasses.replace(config, **{field: tuple(value)})
   for kind in config.problems:
@@ -55,10 +66,10 @@ def main(argv: list[str] | None = None) -> None:
   rows = study.summarize(records)
   table = study.markdown_table(rows)
   meta = {
-      "command": " ".join(["python", *sys.argv]),
-      "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, {__import__('os').cpu_count()} cores",
-      "wall_seconds": time.perf_counter() - start,
-      "config": to_dict(config),
+    "command": " ".join(["python", *sys.argv]),
+    "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, {__import__('os').cpu_count()} cores",
+    "wall_seconds": time.perf_counter() - start,
+    "config": to_dict(config),
   }
   (out / "results.json").write_text(json.dumps({"meta": meta, "records": records, "summary": rows}, indent=2))
   (out / "table.md").write_text(table + "\n")

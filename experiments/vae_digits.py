@@ -19,10 +19,10 @@ from trajvae.config import override
 from trajvae.vae import commands
 
 SETTINGS = [
-    ("digits-2d", "binarized, Bernoulli, z=2"),
-    ("digits", "binarized, Bernoulli, z=10"),
-    ("digits-20", "binarized, Bernoulli, z=20"),
-    ("digits-gaussian", "continuous, Gaussian, z=10"),
+  ("digits-2d", "binarized, Bernoulli, z=2"),
+  ("digits", "binarized, Bernoulli, z=10"),
+  ("digits-20", "binarized, Bernoulli, z=20"),
+  ("digits-gaussian", "continuous, Gaussian, z=10"),
 ]
 
 
@@ -52,8 +52,8 @@ def main() -> None:
       print(f"{name} seed {seed}: ELBO {metrics['elbo']:.2f} IWAE {metrics['iwae']:.2f}", flush=True)
   (out / "results.json").write_text(json.dumps(results, indent=2))
   lines = [
-      f"| data / model | test ELBO (nats) | test log p(x), IWAE k={args.iwae_samples} (nats) |",
-      "|---|---|---|",
+    f"| data / model | test ELBO (nats) | test log p(x), IWAE k={args.iwae_samples} (nats) |",
+    "|---|---|---|",
   ]
   for name, description in SETTINGS:
     elbo = np.array([m["elbo"] for m in results[name]])

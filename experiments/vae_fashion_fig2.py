@@ -130,7 +130,7 @@ def samples_figure(workdirs: dict[int, pathlib.Path], num: int = 64, seed: int =
   side = int(np.sqrt(num))
   for ax, (nz, workdir) in zip(axes, workdirs.items()):
     run = commands.load_run(workdir)
-    config, graphdef, params, _ = run.config, run.graphdef, run.params, run.step
+    graphdef, params = run.graphdef, run.params
     model = nnx.merge(graphdef, params)
     z = jax.random.normal(jax.random.key(seed), (side * side, nz))
     images = np.asarray(model.decode_mean(z)).reshape(-1, 28, 28)
@@ -145,12 +145,20 @@ def main() -> None:
   parser.add_argument("--out", default="runs/experiment-vae-fig2")
   parser.add_argument("--latents", type=int, nargs="+", default=[3, 5, 10, 20, 200])
   parser.add_argument("--max-samples", type=int, default=1_000_000)
-  parser.add_argument("--levels", type=int, nargs="+", default=[100_000, 1_000_000, 3_000_000, 10_000_000],
-                      help="breadth-first budgets (samples); those above --max-samples are dropped")
+  parser.add_argument(
+    "--levels",
+    type=int,
+    nargs="+",
+    default=[100_000, 1_000_000, 3_000_000, 10_000_000],
+    help="breadth-first budgets (samples); those above --max-samples are dropped",
+  )
   parser.add_argument("--iwae-images", type=int, default=0, help="test images for the IWAE k=5000 table (0: none)")
   parser.add_argument("--data-dir", default=None)
-  parser.add_argument("--figure5-only", action="store_true",
-                      help="draw Figure 5 from the existing AEVB runs (training only those that are missing)")
+  parser.add_argument(
+    "--figure5-only",
+    action="store_true",
+    help="draw Figure 5 from the existing AEVB runs (training only those that are missing)",
+  )
   args = parser.parse_args()
   out = pathlib.Path(args.out)
   out.mkdir(parents=True, exist_ok=True)
@@ -184,8 +192,11 @@ def main() -> None:
           point = {**bounds(out / name, train_eval, test_eval), "segment_s": time.time() - t}
           curves.setdefault(name, []).append(point)
           curves_path.write_text(json.dumps(curves, indent=2))
-          print(f"{name} @ {samples:.0e}: train {point['train_elbo']:.2f} test {point['test_elbo']:.2f} "
-                f"({point['segment_s']:.0f} s)", flush=True)
+          print(
+            f"{name} @ {samples:.0e}: train {point['train_elbo']:.2f} test {point['test_elbo']:.2f} "
+            f"({point['segment_s']:.0f} s)",
+            flush=True,
+          )
     fig = curve_figure(curves, args.latents, title="Fashion-MNIST, binarised: lower bound vs samples")
     fig.savefig(out / "fig2.png", dpi=110)
 
@@ -211,12 +222,13 @@ def summarise(curves: dict, latents: list[int]) -> dict:
       continue
     last = common[-1]
     gaps[str(nz)] = {
-        "last_samples": last,
-        "aevb_test": a[last]["test_elbo"], "wake_sleep_test": w[last]["test_elbo"],
-        "gap_at_last": a[last]["test_elbo"] - w[last]["test_elbo"],
-        "gap_at_1e6": a[1_000_000]["test_elbo"] - w[1_000_000]["test_elbo"] if 1_000_000 in common else None,
-        "aevb_train_seconds": sum(p["segment_s"] for p in a.values()),
-        "wake_sleep_train_seconds": sum(p["segment_s"] for p in w.values()),
+      "last_samples": last,
+      "aevb_test": a[last]["test_elbo"],
+      "wake_sleep_test": w[last]["test_elbo"],
+      "gap_at_last": a[last]["test_elbo"] - w[last]["test_elbo"],
+      "gap_at_1e6": a[1_000_000]["test_elbo"] - w[1_000_000]["test_elbo"] if 1_000_000 in common else None,
+      "aevb_train_seconds": sum(p["segment_s"] for p in a.values()),
+      "wake_sleep_train_seconds": sum(p["segment_s"] for p in w.values()),
     }
   return {"gaps": gaps}
 
@@ -230,9 +242,11 @@ def iwae_table(out: pathlib.Path, latents: list[int], images: np.ndarray) -> dic
       cache = workdir / f"iwae5000_{len(images)}.json"
       if not cache.exists():
         run = commands.load_run(workdir)
-        config, graphdef, params, step = run.config, run.graphdef, run.params, run.step
+        graphdef, params, step = run.graphdef, run.params, run.step
         t = time.time()
-        metrics = commands.evaluate_params(graphdef, params, images, 2, VAEEvalConfig(iwae_chunk=250, batch_size=50), 5000)
+        metrics = commands.evaluate_params(
+          graphdef, params, images, 2, VAEEvalConfig(iwae_chunk=250, batch_size=50), 5000
+        )
         cache.write_text(json.dumps({"step": step, "num_images": len(images), **metrics, "seconds": time.time() - t}))
       table[f"{algorithm}-z{nz}"] = json.loads(cache.read_text())
       print(f"{algorithm} z{nz}: IWAE {table[f'{algorithm}-z{nz}']['iwae']:.2f}", flush=True)

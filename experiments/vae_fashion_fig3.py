@@ -43,8 +43,9 @@ def sample_points(max_samples: int) -> list[int]:
 
 
 def run_config(method: str, train_size: int, learning_rate: float, steps: int):
-  config = fashion_mnist_config(latent_dim=3, hidden_dim=100, algorithm=method, learning_rate=learning_rate,
-                                train_size=train_size, steps=steps)
+  config = fashion_mnist_config(
+    latent_dim=3, hidden_dim=100, algorithm=method, learning_rate=learning_rate, train_size=train_size, steps=steps
+  )
   return override(config, ["train.checkpoint_every=1000000", "train.log_every=1000"])
 
 
@@ -55,8 +56,9 @@ def train_segment(method: str, config, dataset, workdir: pathlib.Path) -> None:
     train_in_process(config, dataset, workdir)
 
 
-def marginal_likelihoods(method: str, config, workdir: pathlib.Path, num_train: int, images: dict,
-                         num_burn: int, num_samples: int) -> dict:
+def marginal_likelihoods(
+  method: str, config, workdir: pathlib.Path, num_train: int, images: dict, num_burn: int, num_samples: int
+) -> dict:
   """The HMC-fitted importance estimate (and the reciprocal and encoder IWAE ones) on each split's images."""
   if method == "mcem":
     graphdef, params, step = mcem.load_params(config, workdir, num_train)
@@ -65,9 +67,9 @@ def marginal_likelihoods(method: str, config, workdir: pathlib.Path, num_train: 
     _, graphdef, params, step = run.config, run.graphdef, run.params, run.step
   out = {"step": step, "samples": step * BATCH}
   for split, x in images.items():
-    est = mcem.hmc_importance_log_likelihood(graphdef, params, x, jax.random.key(7), num_burn=num_burn,
-                                             num_samples=num_samples,
-                                             k=5000, batch_size=100)
+    est = mcem.hmc_importance_log_likelihood(
+      graphdef, params, x, jax.random.key(7), num_burn=num_burn, num_samples=num_samples, k=5000, batch_size=100
+    )
     out[f"{split}_log_px"] = est["importance"]
     out[f"{split}_reciprocal"] = est["reciprocal"]
     out[f"{split}_acceptance"] = est["acceptance"]
@@ -106,7 +108,9 @@ def main() -> None:
   parser.add_argument("--levels", type=int, nargs="+", default=[100_000, 300_000, 1_000_000, 10_000_000])
   parser.add_argument("--eval-images", type=int, default=50)
   parser.add_argument("--hmc-burn", type=int, default=30, help="HMC burn-in transitions of the estimator")
-  parser.add_argument("--hmc-samples", type=int, default=30, help="HMC samples for the fit (and as many for the reciprocal)")
+  parser.add_argument(
+    "--hmc-samples", type=int, default=30, help="HMC samples for the fit (and as many for the reciprocal)"
+  )
   parser.add_argument("--data-dir", default=None)
   parser.add_argument("--rates", default="runs/experiment-vae-fig2/learning_rates.json")
   args = parser.parse_args()
@@ -116,6 +120,7 @@ def main() -> None:
   if pathlib.Path(args.rates).exists():
     rates.update(json.loads(pathlib.Path(args.rates).read_text())["chosen"])
   print(f"learning rates: {rates}", flush=True)
+
   def data_config(size):
     config = run_config("aevb", size, 0.02, 1).data
     return type(config)(**{**config.__dict__, "data_dir": args.data_dir}) if args.data_dir else config
@@ -138,16 +143,19 @@ def main() -> None:
           train_segment(method, config, dataset, out / name)
           train_s = time.time() - t
           estimates = marginal_likelihoods(method, config, out / name, size, images, args.hmc_burn, args.hmc_samples)
-          point = {**estimates, "segment_s": train_s,
-                   "eval_s": time.time() - t - train_s}
+          point = {**estimates, "segment_s": train_s, "eval_s": time.time() - t - train_s}
           curves.setdefault(name, []).append(point)
           curves_path.write_text(json.dumps(curves, indent=2))
-          print(f"{name} @ {samples:.0e}: train {point['train_log_px']:.2f} test {point['test_log_px']:.2f} "
-                f"(train {train_s:.0f} s, eval {point['eval_s']:.0f} s)", flush=True)
+          print(
+            f"{name} @ {samples:.0e}: train {point['train_log_px']:.2f} test {point['test_log_px']:.2f} "
+            f"(train {train_s:.0f} s, eval {point['eval_s']:.0f} s)",
+            flush=True,
+          )
     figure(curves, args.train_sizes).savefig(out / "fig3.png", dpi=110)
   summary = {name: points[-1] for name, points in curves.items()}
-  (out / "summary.json").write_text(json.dumps({"final": summary, "learning_rates": rates,
-                                                "wall_s_this_invocation": time.time() - started}, indent=2))
+  (out / "summary.json").write_text(
+    json.dumps({"final": summary, "learning_rates": rates, "wall_s_this_invocation": time.time() - started}, indent=2)
+  )
   print(json.dumps(summary, indent=2))
 
 

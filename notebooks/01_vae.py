@@ -40,7 +40,9 @@ from trajvae.vae.data import load_dataset
 
 SMOKE = os.environ.get("SMOKE") == "1"
 ROOT = pathlib.Path.cwd().parent if pathlib.Path.cwd().name == "notebooks" else pathlib.Path.cwd()
-OUT = pathlib.Path(os.environ.get("NOTEBOOK_OUT", ROOT / "runs" / "notebooks" / ("01_vae-smoke" if SMOKE else "01_vae")))
+OUT = pathlib.Path(
+  os.environ.get("NOTEBOOK_OUT", ROOT / "runs" / "notebooks" / ("01_vae-smoke" if SMOKE else "01_vae"))
+)
 OUT.mkdir(parents=True, exist_ok=True)
 
 # %% [markdown]
@@ -93,8 +95,10 @@ print("d z / d mean:", grad_mean, " d z / d std:", grad_std, " eps:", eps)
 terms = objective.elbo(model, jnp.asarray(data.test_images), jax.random.key(1))
 iwae = objective.iwae_log_likelihood(model, jnp.asarray(data.test_images), jax.random.key(2), 100 if SMOKE else 5000)
 print(f"reconstruction log-likelihood {float(terms.log_likelihood.mean()):.2f} nats")
-print(f"KL to the prior               {float(terms.kl.mean()):.2f} nats "
-      f"(closed form check: {float(kl_to_standard_normal(mean, std).mean()):.2f} on 5 images)")
+print(
+  f"KL to the prior               {float(terms.kl.mean()):.2f} nats "
+  f"(closed form check: {float(kl_to_standard_normal(mean, std).mean()):.2f} on 5 images)"
+)
 print(f"ELBO                          {float(terms.elbo.mean()):.2f} nats")
 print(f"IWAE log p(x)                 {float(iwae.mean()):.2f} nats")
 

@@ -42,7 +42,9 @@ from trajvae.music.data.loading import load_windows
 
 SMOKE = os.environ.get("SMOKE") == "1"
 ROOT = pathlib.Path.cwd().parent if pathlib.Path.cwd().name == "notebooks" else pathlib.Path.cwd()
-OUT = pathlib.Path(os.environ.get("NOTEBOOK_OUT", ROOT / "runs" / "notebooks" / ("02_musicvae-smoke" if SMOKE else "02_musicvae")))
+OUT = pathlib.Path(
+  os.environ.get("NOTEBOOK_OUT", ROOT / "runs" / "notebooks" / ("02_musicvae-smoke" if SMOKE else "02_musicvae"))
+)
 OUT.mkdir(parents=True, exist_ok=True)
 
 # %% [markdown]
@@ -60,7 +62,9 @@ train_windows = load_windows(config.data, "train")
 test_windows = load_windows(config.data, "test")
 print(f"{len(train_windows)} training windows, {len(test_windows)} test windows")
 converter = get_converter(config.data.encoding, config.data.num_bars)
-fig = plots.plot_piano_rolls([converter.from_tensors(w) for w in test_windows[:4]], [f"test window {i}" for i in range(4)])
+fig = plots.plot_piano_rolls(
+  [converter.from_tensors(w) for w in test_windows[:4]], [f"test window {i}" for i in range(4)]
+)
 save_figure(fig, OUT / "data.png")
 fig
 
@@ -74,8 +78,10 @@ fig
 workdir = OUT / "run"
 commands.train(config, workdir, verbose=not SMOKE)
 results = commands.evaluate(workdir)
-print(f"test: teacher-forced accuracy {results['accuracy_teacher_forced']:.3f}, "
-      f"sampled accuracy {results['accuracy_sampled']:.3f}, KL {results['kl_bits']:.1f} bits")
+print(
+  f"test: teacher-forced accuracy {results['accuracy_teacher_forced']:.3f}, "
+  f"sampled accuracy {results['accuracy_sampled']:.3f}, KL {results['kl_bits']:.1f} bits"
+)
 
 # %% [markdown]
 # ## Sample, reconstruct, interpolate
@@ -87,13 +93,17 @@ fig = plots.plot_piano_rolls([converter.from_tensors(s) for s in samples], [f"sa
 save_figure(fig, OUT / "samples.png")
 display(fig)
 recon = model.reconstruct(test_windows[:2], key=1)
-fig = plots.plot_piano_rolls([converter.from_tensors(t) for pair in zip(test_windows[:2], recon) for t in pair],
-                             ["input", "reconstruction"] * 2, columns=2)
+fig = plots.plot_piano_rolls(
+  [converter.from_tensors(t) for pair in zip(test_windows[:2], recon) for t in pair],
+  ["input", "reconstruction"] * 2,
+  columns=2,
+)
 save_figure(fig, OUT / "reconstructions.png")
 display(fig)
 path = model.interpolate(test_windows[0], test_windows[len(test_windows) // 2], 5, key=2)
-fig = plots.plot_piano_rolls([converter.from_tensors(t) for t in path], [f"t={t:.2f}" for t in np.linspace(0, 1, 5)],
-                             columns=5)
+fig = plots.plot_piano_rolls(
+  [converter.from_tensors(t) for t in path], [f"t={t:.2f}" for t in np.linspace(0, 1, 5)], columns=5
+)
 save_figure(fig, OUT / "interpolation.png")
 display(fig)
 
@@ -107,13 +117,20 @@ display(fig)
 # runs the same measure for the hierarchical and flat 16-bar decoders over seeds.
 
 # %%
-usage = latent_usage.summarize(latent_usage.latent_usage(
-    model.graphdef, model.params, test_windows[: 32 if SMOKE else 256], jax.random.key(6), batch_size=64))
-print(f"KL {usage['kl_bits']:.1f} bits, latent use {usage['latent_use_bits']:.1f} bits "
-      f"(NLL own {usage['own']['nll_bits']:.1f}, other {usage['other']['nll_bits']:.1f} bits per window)")
+usage = latent_usage.summarize(
+  latent_usage.latent_usage(
+    model.graphdef, model.params, test_windows[: 32 if SMOKE else 256], jax.random.key(6), batch_size=64
+  )
+)
+print(
+  f"KL {usage['kl_bits']:.1f} bits, latent use {usage['latent_use_bits']:.1f} bits "
+  f"(NLL own {usage['own']['nll_bits']:.1f}, other {usage['other']['nll_bits']:.1f} bits per window)"
+)
 for code in latent_usage.CODES:
-  print(f"  z = {code:5s}: sampled accuracy {usage[code]['sampled_accuracy']:.3f}, "
-        f"event accuracy {usage[code]['sampled_event_accuracy']:.3f} (always hold {usage['hold_accuracy']:.3f} / 0)")
+  print(
+    f"  z = {code:5s}: sampled accuracy {usage[code]['sampled_accuracy']:.3f}, "
+    f"event accuracy {usage[code]['sampled_event_accuracy']:.3f} (always hold {usage['hold_accuracy']:.3f} / 0)"
+  )
 
 # %% [markdown]
 # ## An attribute vector: note density
@@ -124,8 +141,9 @@ for code in latent_usage.CODES:
 vector = model.attribute_vector(test_windows)
 _, mu, _ = model.encode(test_windows[:1])
 busier = model.decode(np.concatenate([mu, mu + vector]), temperature=1e-3, key=3)
-fig = plots.plot_piano_rolls([converter.from_tensors(t) for t in busier], ["decoded mean", "+ note-density vector"],
-                             columns=2)
+fig = plots.plot_piano_rolls(
+  [converter.from_tensors(t) for t in busier], ["decoded mean", "+ note-density vector"], columns=2
+)
 save_figure(fig, OUT / "attribute.png")
 fig
 
@@ -148,15 +166,20 @@ study = latent_studies.interpolation_study(model, starts, ends, amounts, jax.ran
 fig = latent_plots.plot_interpolation(amounts, study, f"{pairs} held-out pairs")
 save_figure(fig, OUT / "interpolation_study.png")
 display(fig)
-train_subset = train_windows[rng.choice(len(train_windows), min(len(train_windows), 256 if SMOKE else 4000),
-                                        replace=False)]
-attributes = latent_studies.attribute_study(model, train_subset, test_windows[: 32 if SMOKE else 256],
-                                            jax.random.key(5), batch=64)
-fig = latent_plots.plot_attribute_matrix(attributes["change"], [LABELS[n] for n in ATTRIBUTES],
-                                         "vector added (row) -> attribute change (column)")
+train_subset = train_windows[
+  rng.choice(len(train_windows), min(len(train_windows), 256 if SMOKE else 4000), replace=False)
+]
+attributes = latent_studies.attribute_study(
+  model, train_subset, test_windows[: 32 if SMOKE else 256], jax.random.key(5), batch=64
+)
+fig = latent_plots.plot_attribute_matrix(
+  attributes["change"], [LABELS[n] for n in ATTRIBUTES], "vector added (row) -> attribute change (column)"
+)
 save_figure(fig, OUT / "attribute_matrix.png")
 display(fig)
-print("Hamming distance to the start at the midpoint: latent "
-      f"{study['latent']['distance_to_start'][:, len(amounts) // 2].mean():.2f}, data "
-      f"{study['data']['distance_to_start'][:, len(amounts) // 2].mean():.2f}")
+print(
+  "Hamming distance to the start at the midpoint: latent "
+  f"{study['latent']['distance_to_start'][:, len(amounts) // 2].mean():.2f}, data "
+  f"{study['data']['distance_to_start'][:, len(amounts) // 2].mean():.2f}"
+)
 print("pictures in", OUT)

@@ -46,7 +46,9 @@ from trajvae.train.metrics import read_metrics
 
 SMOKE = os.environ.get("SMOKE") == "1"
 ROOT = pathlib.Path.cwd().parent if pathlib.Path.cwd().name == "notebooks" else pathlib.Path.cwd()
-OUT = pathlib.Path(os.environ.get("NOTEBOOK_OUT", ROOT / "runs" / "notebooks" / ("03_sectar-smoke" if SMOKE else "03_sectar")))
+OUT = pathlib.Path(
+  os.environ.get("NOTEBOOK_OUT", ROOT / "runs" / "notebooks" / ("03_sectar-smoke" if SMOKE else "03_sectar"))
+)
 OUT.mkdir(parents=True, exist_ok=True)
 
 # %% [markdown]
@@ -63,8 +65,10 @@ workdir = OUT / "run"
 commands.train(config, workdir, verbose=not SMOKE)
 records = read_metrics(workdir)
 for r in records[:: max(1, len(records) // 8)]:
-  print(f"iteration {r['step']:3d}: env steps {r['env_steps']:8.0f}  task reward {r['task_reward']:.2f}  "
-        f"VAE loss {r['vae_loss']:.1f}  consistency {r['consistency_reward']:.2f}  explorer -ELBO {r['explore_neg_elbo']:.1f}")
+  print(
+    f"iteration {r['step']:3d}: env steps {r['env_steps']:8.0f}  task reward {r['task_reward']:.2f}  "
+    f"VAE loss {r['vae_loss']:.1f}  consistency {r['consistency_reward']:.2f}  explorer -ELBO {r['explore_neg_elbo']:.1f}"
+  )
 
 # %% [markdown]
 # ## Learning curve
@@ -97,8 +101,9 @@ fig = plots.plot_consistency(*commands.consistency_rollouts(run, 8, key), run.st
 save_figure(fig, OUT / "consistency.png", dpi=100)
 display(fig)
 episode = commands.planned_episode(run, jax.random.fold_in(key, 1))
-fig = plots.plot_mpc_episode(episode["start"], episode["executed"], episode["predicted"], episode["first_plan"],
-                             episode["reward"], episode["env"])
+fig = plots.plot_mpc_episode(
+  episode["start"], episode["executed"], episode["predicted"], episode["first_plan"], episode["reward"], episode["env"]
+)
 save_figure(fig, OUT / "mpc_episode.png", dpi=100)
 display(fig)
 

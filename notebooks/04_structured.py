@@ -48,8 +48,9 @@ from trajvae.structured.learners import fit_latent_ssvm, fit_randomized, num_pro
 
 SMOKE = os.environ.get("SMOKE") == "1"
 ROOT = pathlib.Path.cwd().parent if pathlib.Path.cwd().name == "notebooks" else pathlib.Path.cwd()
-OUT = pathlib.Path(os.environ.get("NOTEBOOK_OUT",
-                                  ROOT / "runs" / "notebooks" / ("04_structured-smoke" if SMOKE else "04_structured")))
+OUT = pathlib.Path(
+  os.environ.get("NOTEBOOK_OUT", ROOT / "runs" / "notebooks" / ("04_structured-smoke" if SMOKE else "04_structured"))
+)
 OUT.mkdir(parents=True, exist_ok=True)
 
 CANVAS = 10 if SMOKE else 16  # |H| = (CANVAS - 7)^2 shifts: 9 or 81
@@ -97,16 +98,18 @@ whole_ys, whole_hs = losses.whole_space_sample(problem)
 def three_losses(w, x, y, key):
   sample_ys, sample_hs = problem.sample_proposal(key, x, T)
   return (
-      losses.full_latent_loss(problem, w, x, y),
-      losses.randomized_latent_loss(problem, w, x, y, sample_ys, sample_hs),
-      losses.randomized_latent_loss(problem, w, x, y, whole_ys, whole_hs),
+    losses.full_latent_loss(problem, w, x, y),
+    losses.randomized_latent_loss(problem, w, x, y, sample_ys, sample_hs),
+    losses.randomized_latent_loss(problem, w, x, y, whole_ys, whole_hs),
   )
 
 
 full, sampled, whole = map(np.asarray, jax.vmap(three_losses, in_axes=(None, 0, 0, 0))(w_random, xs, ys, sample_keys))
-print(f"randomized <= full on all {len(xs)} examples: {bool(np.all(sampled <= full + 1e-6))}; "
-      f"whole-space sample equals full: {bool(np.allclose(whole, full, atol=1e-5))}; "
-      f"mean full {full.mean():.3f}, mean randomized {sampled.mean():.3f}")
+print(
+  f"randomized <= full on all {len(xs)} examples: {bool(np.all(sampled <= full + 1e-6))}; "
+  f"whole-space sample equals full: {bool(np.allclose(whole, full, atol=1e-5))}; "
+  f"mean full {full.mean():.3f}, mean randomized {sampled.mean():.3f}"
+)
 
 # %% [markdown]
 # ## Train both learners
@@ -122,13 +125,20 @@ randomized = fit_randomized(problem, data.train_x, data.train_y, config, trace=T
 fig = new_figure(5.5, 3.5)
 ax = fig.subplots()
 for result in (classic, randomized):
-  ax.plot(np.arange(1, len(result.trace) + 1), result.trace, marker="o", ms=3,
-          label=f"{result.method}: {result.train_seconds:.2f} s")
+  ax.plot(
+    np.arange(1, len(result.trace) + 1),
+    result.trace,
+    marker="o",
+    ms=3,
+    label=f"{result.method}: {result.train_seconds:.2f} s",
+  )
 ax.set(xlabel="epoch", ylabel="full training objective", title="lam/2 ||w||^2 + mean full latent loss")
 ax.legend()
 save_figure(fig, OUT / "objective.png", dpi=100)
-print(f"training time without compilation, with the per-epoch full objective traced (which costs the same for both): "
-      f"classic {classic.train_seconds:.2f} s, randomized {randomized.train_seconds:.2f} s")
+print(
+  f"training time without compilation, with the per-epoch full objective traced (which costs the same for both): "
+  f"classic {classic.train_seconds:.2f} s, randomized {randomized.train_seconds:.2f} s"
+)
 fig
 
 # %% [markdown]
@@ -142,11 +152,14 @@ fig
 results = {}
 for result in (classic, randomized):
   sigma = pac_bayes_sigma(NUM_TRAIN, problem.num_outputs, problem.num_latents, float(result.w @ result.w))
-  results[result.method] = evaluate(problem, result.w, data.test_x, data.test_y, sigma=sigma,
-                                    num_draws=4 if SMOKE else 50, hs=data.test_h)
+  results[result.method] = evaluate(
+    problem, result.w, data.test_x, data.test_y, sigma=sigma, num_draws=4 if SMOKE else 50, hs=data.test_h
+  )
   e = results[result.method]
-  print(f"{result.method:16s} test distortion {e.distortion:.3f}, Gibbs {e.gibbs_distortion:.3f} ± {e.gibbs_stderr:.3f} "
-        f"(sigma {e.sigma:.3f}, ||w|| {np.linalg.norm(result.w):.1f}), shift recovered on {e.latent_accuracy:.0%}")
+  print(
+    f"{result.method:16s} test distortion {e.distortion:.3f}, Gibbs {e.gibbs_distortion:.3f} ± {e.gibbs_stderr:.3f} "
+    f"(sigma {e.sigma:.3f}, ||w|| {np.linalg.norm(result.w):.1f}), shift recovered on {e.latent_accuracy:.0%}"
+  )
 
 fig = new_figure(12, 2.8)
 for row, result in zip(fig.subplots(2, problem.num_classes), (classic, randomized)):
@@ -170,8 +183,10 @@ fig = new_figure(5.5, 3.5)
 ax = fig.subplots()
 for result, color in zip((classic, randomized), ("tab:blue", "tab:orange")):
   unit = np.linalg.norm(result.w) / np.sqrt(problem.feature_dim)
-  curve = [evaluate(problem, result.w, data.test_x, data.test_y, sigma=r * unit, num_draws=4 if SMOKE else 20).gibbs_distortion
-           for r in relative]
+  curve = [
+    evaluate(problem, result.w, data.test_x, data.test_y, sigma=r * unit, num_draws=4 if SMOKE else 20).gibbs_distortion
+    for r in relative
+  ]
   ax.plot(relative, curve, marker="o", color=color, label=result.method)
   ax.axvline(results[result.method].sigma / unit, color=color, ls=":")
 ax.set(xscale="log", xlabel="sigma / (||w|| / sqrt(dim))", ylabel="Gibbs test distortion")
@@ -186,15 +201,15 @@ fig
 
 # %%
 sweep = dataclasses.replace(
-    configs.PRESETS["small"](),
-    problems=("alignment",),
-    alignment_latents=(9,) if SMOKE else (9, 25, 81, 225),
-    train_sizes=(60,) if SMOKE else (400,),
-    test_size=60 if SMOKE else 400,
-    seeds=(0,) if SMOKE else (0, 1),
-    gibbs_draws=4 if SMOKE else 20,
-    learner=config,
-    alignment=configs.AlignmentConfig(noise=0.1, max_rotation_deg=10.0),
+  configs.PRESETS["small"](),
+  problems=("alignment",),
+  alignment_latents=(9,) if SMOKE else (9, 25, 81, 225),
+  train_sizes=(60,) if SMOKE else (400,),
+  test_size=60 if SMOKE else 400,
+  seeds=(0,) if SMOKE else (0, 1),
+  gibbs_draws=4 if SMOKE else 20,
+  learner=config,
+  alignment=configs.AlignmentConfig(noise=0.1, max_rotation_deg=10.0),
 )
 rows = study.summarize(study.run(sweep))
 print(study.markdown_table(rows))

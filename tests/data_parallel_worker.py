@@ -18,9 +18,15 @@ from trajvae.vae import commands
 def main(out_dir: str) -> None:
   out = pathlib.Path(out_dir)
   config = override(
-      commands.PRESETS["smoke"](),
-      ["optim.name=sgd", "optim.learning_rate=0.5", "train.batch_size=16", "train.steps=4",
-       "train.log_every=1", "train.checkpoint_every=4"],
+    commands.PRESETS["smoke"](),
+    [
+      "optim.name=sgd",
+      "optim.learning_rate=0.5",
+      "train.batch_size=16",
+      "train.steps=4",
+      "train.log_every=1",
+      "train.checkpoint_every=4",
+    ],
   )
   state = commands.train(config, out / "run", verbose=False)
   losses = [json.loads(line)["loss"] for line in (out / "run" / "metrics.jsonl").read_text().splitlines()]

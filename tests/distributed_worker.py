@@ -17,17 +17,24 @@ def main(process_id: int, port: int, out_dir: str, steps: int) -> None:
 
   out = pathlib.Path(out_dir)
   config = override(
-      commands.PRESETS["smoke"](),
-      ["optim.name=sgd", "optim.learning_rate=0.5", "train.batch_size=16", f"train.steps={steps}",
-       "train.log_every=1", "train.checkpoint_every=4"],
+    commands.PRESETS["smoke"](),
+    [
+      "optim.name=sgd",
+      "optim.learning_rate=0.5",
+      "train.batch_size=16",
+      f"train.steps={steps}",
+      "train.log_every=1",
+      "train.checkpoint_every=4",
+    ],
   )
   state = commands.train(config, out / "run", verbose=False)
   if jax.process_index() == 0:
     losses = [json.loads(line)["loss"] for line in (out / "run" / "metrics.jsonl").read_text().splitlines()]
     leaves = {str(i): np.asarray(leaf) for i, leaf in enumerate(jax.tree.leaves(state.params))}
     np.savez(out / "params.npz", **leaves)
-    (out / "result.json").write_text(json.dumps({
-        "devices": jax.device_count(), "processes": jax.process_count(), "losses": losses}))
+    (out / "result.json").write_text(
+      json.dumps({"devices": jax.device_count(), "processes": jax.process_count(), "losses": losses})
+    )
 
 
 if __name__ == "__main__":

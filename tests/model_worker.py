@@ -20,14 +20,30 @@ def config_for(model: str, data_dir: str):
 
     # 4 MPC episodes (the smoke preset's 2 do not split over 4 devices), 2 iterations; fewer fit steps and PPO
     # epochs than the preset, as each costs collectives, slow between processes on a busy 2-core machine.
-    return override(select_preset(PRESETS, "smoke"), [
-        "mpc.num_episodes=4", "train.iterations=2", "fit.rounds=1", "fit.vae_steps=2", "fit.pd_ppo.epochs=1",
-        "explore.ppo.epochs=1"])
+    return override(
+      select_preset(PRESETS, "smoke"),
+      [
+        "mpc.num_episodes=4",
+        "train.iterations=2",
+        "fit.rounds=1",
+        "fit.vae_steps=2",
+        "fit.pd_ppo.epochs=1",
+        "explore.ppo.epochs=1",
+      ],
+    )
   from trajvae.music.configs import PRESETS
 
-  return override(select_preset(PRESETS, "smoke-mel_2bar"), [
-      f"data.data_dir={data_dir}", "optim.name=sgd", "optim.learning_rate=0.5", "train.steps=4",
-      "train.log_every=1", "train.checkpoint_every=2"])
+  return override(
+    select_preset(PRESETS, "smoke-mel_2bar"),
+    [
+      f"data.data_dir={data_dir}",
+      "optim.name=sgd",
+      "optim.learning_rate=0.5",
+      "train.steps=4",
+      "train.log_every=1",
+      "train.checkpoint_every=2",
+    ],
+  )
 
 
 def main(model: str, out_dir: str, data_dir: str, process_id: int | None, num_processes: int, port: int) -> None:
@@ -47,8 +63,9 @@ def main(model: str, out_dir: str, data_dir: str, process_id: int | None, num_pr
   if jax.process_index() == 0:
     records = [json.loads(line) for line in (out / "run" / "metrics.jsonl").read_text().splitlines()]
     np.savez(out / "state.npz", **{str(i): np.asarray(leaf) for i, leaf in enumerate(jax.tree.leaves(state))})
-    (out / "result.json").write_text(json.dumps({
-        "devices": jax.device_count(), "processes": jax.process_count(), "records": records}))
+    (out / "result.json").write_text(
+      json.dumps({"devices": jax.device_count(), "processes": jax.process_count(), "records": records})
+    )
 
 
 if __name__ == "__main__":

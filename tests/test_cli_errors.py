@@ -18,25 +18,43 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 
 # (id, argv with {tmp} for an empty scratch folder, text the one line must hold). None of these needs a trained run.
 CASES = [
-    ("unknown-model", ["train", "nope", "--workdir", "{tmp}/w"], "unknown model 'nope'"),
-    ("bad-preset", ["train", "vae", "--preset", "digit", "--workdir", "{tmp}/w"], "unknown preset 'digit'; did you mean"),
-    ("bad-set-key", ["train", "vae", "--workdir", "{tmp}/w", "--set", "optim.lr=0.1"], "unknown config key 'optim.lr'"),
-    ("bad-set-type", ["train", "vae", "--workdir", "{tmp}/w", "--set", "train.steps=many"],
-     "config key 'train.steps': expected an int, got 'many'"),
-    ("bad-set-form", ["train", "vae", "--workdir", "{tmp}/w", "--set", "eval.seed"],
-     "override 'eval.seed' is not of the form key=value"),
-    ("batch-larger-than-data", ["train", "vae", "--preset", "smoke", "--workdir", "{tmp}/w", "--set",
-                                "train.batch_size=5000"], "batch size 5000 exceeds the 1438 training examples"),
-    ("workdir-without-run", ["eval", "vae", "--workdir", "{tmp}"], "holds no trained vae run"),
-    ("missing-workdir", ["sample", "vae", "--workdir", "{tmp}/not/there"], "holds no trained vae run"),
-    ("bad-preset-name", ["presets", "musicvae", "mel_2bar"], "unknown preset 'mel_2bar'"),
-    ("cudnn-off-cuda", ["train", "musicvae", "--preset", "smoke-mel_2bar", "--workdir", "{tmp}/w", "--set",
-                        "model.rnn_backend=cudnn"], "rnn_backend=cudnn needs a CUDA GPU"),
-    ("bad-rnn-backend", ["train", "musicvae", "--workdir", "{tmp}/w", "--set", "model.rnn_backend=cuda"],
-     "config key 'model.rnn_backend': 'cuda' is not one of ['auto', 'scan', 'cudnn']"),
-    ("sectar-train-steps", ["train", "sectar", "--preset", "smoke", "--workdir", "{tmp}/w", "--set", "train.steps=5"],
-     "unknown config key 'train.steps': SeCTAR's loop counts outer iterations (MPC + exploration + fit); "
-     "set train.iterations"),
+  ("unknown-model", ["train", "nope", "--workdir", "{tmp}/w"], "unknown model 'nope'"),
+  ("bad-preset", ["train", "vae", "--preset", "digit", "--workdir", "{tmp}/w"], "unknown preset 'digit'; did you mean"),
+  ("bad-set-key", ["train", "vae", "--workdir", "{tmp}/w", "--set", "optim.lr=0.1"], "unknown config key 'optim.lr'"),
+  (
+    "bad-set-type",
+    ["train", "vae", "--workdir", "{tmp}/w", "--set", "train.steps=many"],
+    "config key 'train.steps': expected an int, got 'many'",
+  ),
+  (
+    "bad-set-form",
+    ["train", "vae", "--workdir", "{tmp}/w", "--set", "eval.seed"],
+    "override 'eval.seed' is not of the form key=value",
+  ),
+  (
+    "batch-larger-than-data",
+    ["train", "vae", "--preset", "smoke", "--workdir", "{tmp}/w", "--set", "train.batch_size=5000"],
+    "batch size 5000 exceeds the 1438 training examples",
+  ),
+  ("workdir-without-run", ["eval", "vae", "--workdir", "{tmp}"], "holds no trained vae run"),
+  ("missing-workdir", ["sample", "vae", "--workdir", "{tmp}/not/there"], "holds no trained vae run"),
+  ("bad-preset-name", ["presets", "musicvae", "mel_2bar"], "unknown preset 'mel_2bar'"),
+  (
+    "cudnn-off-cuda",
+    ["train", "musicvae", "--preset", "smoke-mel_2bar", "--workdir", "{tmp}/w", "--set", "model.rnn_backend=cudnn"],
+    "rnn_backend=cudnn needs a CUDA GPU",
+  ),
+  (
+    "bad-rnn-backend",
+    ["train", "musicvae", "--workdir", "{tmp}/w", "--set", "model.rnn_backend=cuda"],
+    "config key 'model.rnn_backend': 'cuda' is not one of ['auto', 'scan', 'cudnn']",
+  ),
+  (
+    "sectar-train-steps",
+    ["train", "sectar", "--preset", "smoke", "--workdir", "{tmp}/w", "--set", "train.steps=5"],
+    "unknown config key 'train.steps': SeCTAR's loop counts outer iterations (MPC + exploration + fit); "
+    "set train.iterations",
+  ),
 ]
 
 
@@ -92,8 +110,10 @@ def test_registered_models_keep_the_contract(model):
 def test_console_script_debug_and_bug(tmp_path):
   result = console("eval", "vae", "--workdir", str(tmp_path), "--debug")
   assert result.returncode == 2 and "Traceback (most recent call last)" in result.stderr
-  code = ("import sys; from trajvae import cli; cli.MODELS['broken'] = 'trajvae.errors'; "
-          "sys.argv[0] = 'trajvae'; sys.exit(cli.main())")
+  code = (
+    "import sys; from trajvae import cli; cli.MODELS['broken'] = 'trajvae.errors'; "
+    "sys.argv[0] = 'trajvae'; sys.exit(cli.main())"
+  )
   result = console("train", "broken", "--workdir", str(tmp_path), code=code)
   assert result.returncode == 1 and "Traceback" in result.stderr and "TypeError" in result.stderr
 
@@ -119,8 +139,9 @@ def runs(tmp_path_factory) -> pathlib.Path:
   store.close()
   # `trajvae train` opens the store (writing its metadata) before the first step compiles.
   CheckpointStore(root / "vae" / "checkpoints", vae.NAME, to_dict(select_preset(vae.PRESETS, "smoke")), 1, 1).close()
-  CheckpointStore(root / "sectar" / "checkpoints", "sectar", to_dict(select_preset(sectar_configs.PRESETS, "smoke")),
-                  1, 1).close()
+  CheckpointStore(
+    root / "sectar" / "checkpoints", "sectar", to_dict(select_preset(sectar_configs.PRESETS, "smoke")), 1, 1
+  ).close()
   (root / "corrupt.mid").write_bytes(b"MThd but not really a MIDI file")
   write_midi(NoteSequence((Note(60, 90, 0, 1),), total_steps=4), root / "short.mid")
   return root
@@ -128,32 +149,95 @@ def runs(tmp_path_factory) -> pathlib.Path:
 
 # Cases that need the runs above: {root} is the fixture's folder.
 RUN_CASES = [
-    ("another-models-workdir", ["eval", "musicvae", "--workdir", "{root}/vae"], "holds a 'vae' run, not a 'musicvae' one"),
-    ("no-interpolate", ["interpolate", "vae", "--workdir", "{root}/vae"], "model 'vae' has no interpolate command"),
-    ("no-checkpoint-saved", ["sample", "vae", "--workdir", "{root}/vae"], "holds no saved checkpoint yet"),
-    ("resume-with-another-model", ["train", "vae", "--preset", "smoke", "--workdir", "{root}/vae", "--set",
-                                   "model.latent_dim=3", "train.steps=400"],
-     "holds a run with another model or data config: model.latent_dim 2 -> 3; only the schedule"),
-    ("vae-sample-temperature", ["sample", "vae", "--workdir", "{root}/vae", "--temperature", "0.5"],
-     "trajvae sample vae does not take --temperature (it takes --num)"),
-    ("sectar-sample-temperature", ["sample", "sectar", "--workdir", "{root}/sectar", "--temperature", "0.5"],
-     "trajvae sample sectar does not take --temperature (it takes --num)"),
-    ("sample-num-zero", ["sample", "musicvae", "--workdir", "{root}/musicvae", "--num", "0"],
-     "--num must be at least 1, got 0"),
-    ("sample-temperature-zero", ["sample", "musicvae", "--workdir", "{root}/musicvae", "--temperature", "0"],
-     "--temperature must be positive, got 0.0"),
-    ("no-interpolate-sectar", ["interpolate", "sectar", "--workdir", "{root}/sectar"],
-     "model 'sectar' has no interpolate command"),
-    ("train-on-another-models-workdir", ["train", "vae", "--workdir", "{root}/musicvae"],
-     "holds a 'musicvae' run, not a 'vae' one"),
-    ("missing-midi", ["interpolate", "musicvae", "--workdir", "{root}/musicvae", "--start", "{root}/nope.mid",
-                      "--end", "{root}/corrupt.mid"], "no such file: "),
-    ("corrupt-midi", ["interpolate", "musicvae", "--workdir", "{root}/musicvae", "--start", "{root}/corrupt.mid",
-                      "--end", "{root}/corrupt.mid"], "corrupt.mid is not a readable MIDI file"),
-    ("midi-too-short", ["interpolate", "musicvae", "--workdir", "{root}/musicvae", "--start", "{root}/short.mid",
-                        "--end", "{root}/short.mid"], "short.mid has no"),
-    ("start-without-end", ["interpolate", "musicvae", "--workdir", "{root}/musicvae", "--start",
-                           "{root}/short.mid"], "give both --start and --end"),
+  (
+    "another-models-workdir",
+    ["eval", "musicvae", "--workdir", "{root}/vae"],
+    "holds a 'vae' run, not a 'musicvae' one",
+  ),
+  ("no-interpolate", ["interpolate", "vae", "--workdir", "{root}/vae"], "model 'vae' has no interpolate command"),
+  ("no-checkpoint-saved", ["sample", "vae", "--workdir", "{root}/vae"], "holds no saved checkpoint yet"),
+  (
+    "resume-with-another-model",
+    ["train", "vae", "--preset", "smoke", "--workdir", "{root}/vae", "--set", "model.latent_dim=3", "train.steps=400"],
+    "holds a run with another model or data config: model.latent_dim 2 -> 3; only the schedule",
+  ),
+  (
+    "vae-sample-temperature",
+    ["sample", "vae", "--workdir", "{root}/vae", "--temperature", "0.5"],
+    "trajvae sample vae does not take --temperature (it takes --num)",
+  ),
+  (
+    "sectar-sample-temperature",
+    ["sample", "sectar", "--workdir", "{root}/sectar", "--temperature", "0.5"],
+    "trajvae sample sectar does not take --temperature (it takes --num)",
+  ),
+  (
+    "sample-num-zero",
+    ["sample", "musicvae", "--workdir", "{root}/musicvae", "--num", "0"],
+    "--num must be at least 1, got 0",
+  ),
+  (
+    "sample-temperature-zero",
+    ["sample", "musicvae", "--workdir", "{root}/musicvae", "--temperature", "0"],
+    "--temperature must be positive, got 0.0",
+  ),
+  (
+    "no-interpolate-sectar",
+    ["interpolate", "sectar", "--workdir", "{root}/sectar"],
+    "model 'sectar' has no interpolate command",
+  ),
+  (
+    "train-on-another-models-workdir",
+    ["train", "vae", "--workdir", "{root}/musicvae"],
+    "holds a 'musicvae' run, not a 'vae' one",
+  ),
+  (
+    "missing-midi",
+    [
+      "interpolate",
+      "musicvae",
+      "--workdir",
+      "{root}/musicvae",
+      "--start",
+      "{root}/nope.mid",
+      "--end",
+      "{root}/corrupt.mid",
+    ],
+    "no such file: ",
+  ),
+  (
+    "corrupt-midi",
+    [
+      "interpolate",
+      "musicvae",
+      "--workdir",
+      "{root}/musicvae",
+      "--start",
+      "{root}/corrupt.mid",
+      "--end",
+      "{root}/corrupt.mid",
+    ],
+    "corrupt.mid is not a readable MIDI file",
+  ),
+  (
+    "midi-too-short",
+    [
+      "interpolate",
+      "musicvae",
+      "--workdir",
+      "{root}/musicvae",
+      "--start",
+      "{root}/short.mid",
+      "--end",
+      "{root}/short.mid",
+    ],
+    "short.mid has no",
+  ),
+  (
+    "start-without-end",
+    ["interpolate", "musicvae", "--workdir", "{root}/musicvae", "--start", "{root}/short.mid"],
+    "give both --start and --end",
+  ),
 ]
 
 
@@ -166,13 +250,24 @@ def test_user_error_on_a_run_is_one_line_and_exit_2(argv, expected, runs, capsys
 
 
 # The cases, through the console script: a fresh interpreter each (seconds apiece, hence the e2e tier).
-CONSOLE_CASES = {"unknown-model", "bad-preset", "bad-set-key", "bad-set-type", "workdir-without-run",
-                 "another-models-workdir", "missing-midi", "corrupt-midi"}
+CONSOLE_CASES = {
+  "unknown-model",
+  "bad-preset",
+  "bad-set-key",
+  "bad-set-type",
+  "workdir-without-run",
+  "another-models-workdir",
+  "missing-midi",
+  "corrupt-midi",
+}
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("argv,expected", [c[1:] for c in CASES + RUN_CASES if c[0] in CONSOLE_CASES],
-                         ids=[c[0] for c in CASES + RUN_CASES if c[0] in CONSOLE_CASES])
+@pytest.mark.parametrize(
+  "argv,expected",
+  [c[1:] for c in CASES + RUN_CASES if c[0] in CONSOLE_CASES],
+  ids=[c[0] for c in CASES + RUN_CASES if c[0] in CONSOLE_CASES],
+)
 def test_console_script_user_error(argv, expected, tmp_path, runs):
   result = console(*fill(argv, tmp=tmp_path, root=runs))
   assert result.returncode == 2, result.stderr
@@ -181,8 +276,9 @@ def test_console_script_user_error(argv, expected, tmp_path, runs):
 
 def test_sample_num_and_temperature_reach_the_musicvae_sampler(runs, tmp_path, capsys):
   def sample(out: str, *flags: str) -> list[pathlib.Path]:
-    assert cli.main(["sample", "musicvae", "--workdir", str(runs / "musicvae"), "--out", str(tmp_path / out),
-                     *flags]) == 0
+    assert (
+      cli.main(["sample", "musicvae", "--workdir", str(runs / "musicvae"), "--out", str(tmp_path / out), *flags]) == 0
+    )
     return [pathlib.Path(p) for p in capsys.readouterr().out.split() if p.endswith(".mid")]
 
   default = sample("default", "--num", "3")

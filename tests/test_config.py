@@ -9,8 +9,16 @@ from trajvae.vae.commands import PRESETS, VAEConfig
 
 
 def test_override_nested_values_with_types():
-  config = override(PRESETS["smoke"](), ["train.steps=7", "optim.learning_rate=3e-4", "optim.name=adam",
-                                         "optim.clip_global_norm=1.0", "data.binarize=false"])
+  config = override(
+    PRESETS["smoke"](),
+    [
+      "train.steps=7",
+      "optim.learning_rate=3e-4",
+      "optim.name=adam",
+      "optim.clip_global_norm=1.0",
+      "data.binarize=false",
+    ],
+  )
   assert config.train.steps == 7 and isinstance(config.train.steps, int)
   assert config.optim.learning_rate == pytest.approx(3e-4)
   assert config.optim.name == "adam"
@@ -27,16 +35,16 @@ def test_unknown_key_names_it_and_suggests():
 
 
 @pytest.mark.parametrize(
-    "assignment,message",
-    [
-        ("train.steps=ten", "expected an int"),
-        ("train.steps=1.5", "expected an int"),
-        ("optim.learning_rate=fast", "expected a float"),
-        ("optim.name=rmsprop", "not one of"),
-        ("data.binarize=maybe", "expected a bool"),
-        ("train=3", "is a section"),
-        ("train.steps", "key=value"),
-    ],
+  "assignment,message",
+  [
+    ("train.steps=ten", "expected an int"),
+    ("train.steps=1.5", "expected an int"),
+    ("optim.learning_rate=fast", "expected a float"),
+    ("optim.name=rmsprop", "not one of"),
+    ("data.binarize=maybe", "expected a bool"),
+    ("train=3", "is a section"),
+    ("train.steps", "key=value"),
+  ],
 )
 def test_wrong_values_are_clear_errors(assignment, message):
   with pytest.raises(ConfigError, match=message):
@@ -62,8 +70,9 @@ def test_configs_are_immutable():
     VAEConfig().train.steps = 3  # type: ignore[misc]
 
 
-@pytest.mark.parametrize("module", ["trajvae.vae.configs", "trajvae.music.configs", "trajvae.structured.configs",
-                                    "trajvae.sectar.configs"])
+@pytest.mark.parametrize(
+  "module", ["trajvae.vae.configs", "trajvae.music.configs", "trajvae.structured.configs", "trajvae.sectar.configs"]
+)
 def test_every_preset_is_a_function_that_names_its_command_and_expected_figure(module):
   import importlib
 

@@ -23,16 +23,21 @@ WORKER = os.path.join(HERE, "model_worker.py")
 
 def run_multi(model: str, out, data_dir) -> dict:
   port = str(portpicker.pick_unused_port())
-  procs = [subprocess.Popen([sys.executable, WORKER, model, str(out), str(data_dir), str(pid), "2", port],
-                            env=cpu_devices_env(2)) for pid in (0, 1)]
+  procs = [
+    subprocess.Popen(
+      [sys.executable, WORKER, model, str(out), str(data_dir), str(pid), "2", port], env=cpu_devices_env(2)
+    )
+    for pid in (0, 1)
+  ]
   for proc in procs:
     assert proc.wait(timeout=600) == 0
   return json.loads((out / "result.json").read_text())
 
 
 def run_single(model: str, out, data_dir, devices: int) -> dict:
-  subprocess.run([sys.executable, WORKER, model, str(out), str(data_dir)], env=cpu_devices_env(devices), check=True,
-                 timeout=600)
+  subprocess.run(
+    [sys.executable, WORKER, model, str(out), str(data_dir)], env=cpu_devices_env(devices), check=True, timeout=600
+  )
   return json.loads((out / "result.json").read_text())
 
 

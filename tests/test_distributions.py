@@ -35,7 +35,9 @@ def test_kl_between_gaussians_closed_form_matches_monte_carlo():
   z = D.gaussian_sample(jax.random.key(1), jnp.broadcast_to(mq, (200_000, 2)), jnp.broadcast_to(sq, (200_000, 2)))
   monte_carlo = jnp.mean(D.gaussian_log_prob(z, mq, sq) - D.gaussian_log_prob(z, mp, sp))
   assert float(D.kl_gaussians(mq, sq, mp, sp)) == pytest.approx(float(monte_carlo), rel=0.01)
-  assert float(D.kl_gaussians(mq, sq, jnp.zeros(2), jnp.ones(2))) == pytest.approx(float(D.kl_to_standard_normal(mq, sq)))
+  assert float(D.kl_gaussians(mq, sq, jnp.zeros(2), jnp.ones(2))) == pytest.approx(
+    float(D.kl_to_standard_normal(mq, sq))
+  )
 
 
 def test_bernoulli_and_categorical_log_probs():
@@ -78,7 +80,7 @@ def test_importance_weighted_bound_converges_to_log_mean_weight():
   """log w ~ N(m, s^2) so log E[w] = m + s^2/2; with k=5000 in chunks the bound is close."""
   m, s = -2.0, 0.5
   bound = importance_weighted_bound(
-      lambda key, n: m + s * jax.random.normal(key, (64, n)), jax.random.key(3), 5000, 512
+    lambda key, n: m + s * jax.random.normal(key, (64, n)), jax.random.key(3), 5000, 512
   )
   assert float(jnp.mean(bound)) == pytest.approx(m + s**2 / 2, abs=0.01)
   # Far above E[log w] = m, the k = 1 bound.

@@ -60,8 +60,9 @@ def test_crash_and_resume_equals_an_uninterrupted_run(tmp_path):
       raise Interrupt
 
   with pytest.raises(Interrupt):
-    driver.run(fresh(), noisy_walk, 7, store_at(tmp_path / "b"), Recorder(), name="toy", seed=1, verbose=False,
-               on_step=crash)
+    driver.run(
+      fresh(), noisy_walk, 7, store_at(tmp_path / "b"), Recorder(), name="toy", seed=1, verbose=False, on_step=crash
+    )
   log = Recorder()
   resumed = driver.run(fresh(), noisy_walk, 7, store_at(tmp_path / "b"), log, name="toy", seed=1, verbose=False)
   assert int(resumed["n"]) == 7
@@ -84,31 +85,49 @@ def test_a_nan_loss_stops_before_it_is_saved(tmp_path):
 def test_logging_and_evaluation_cadence():
   log = Recorder()
   evaluate = lambda state, step: {"n": float(state["n"])}
-  driver.run(fresh(), noisy_walk, 5, None, log, name="toy", seed=0, verbose=False, log_every=2, evaluate=evaluate,
-             eval_every=4)
-  assert [(split, step) for split, step, _ in log.rows] == [("train", 2), ("train", 4), ("eval", 4), ("train", 5),
-                                                           ("eval", 5)]
+  driver.run(
+    fresh(), noisy_walk, 5, None, log, name="toy", seed=0, verbose=False, log_every=2, evaluate=evaluate, eval_every=4
+  )
+  assert [(split, step) for split, step, _ in log.rows] == [
+    ("train", 2),
+    ("train", 4),
+    ("eval", 4),
+    ("train", 5),
+    ("eval", 5),
+  ]
   assert log.rows[2][2] == {"n": 4.0}
 
 
 def test_a_resume_may_change_the_schedule_and_the_meta_records_it(tmp_path):
   first = {"model": {"width": 4}, "train": {"steps": 4, "seed": 0, "eval_every": 0}}
-  driver.run(fresh(), noisy_walk, 4, CheckpointStore(tmp_path, "toy", first, 2, 3), Recorder(), name="toy", seed=0,
-             verbose=False)
+  driver.run(
+    fresh(), noisy_walk, 4, CheckpointStore(tmp_path, "toy", first, 2, 3), Recorder(), name="toy", seed=0, verbose=False
+  )
   longer = {"model": {"width": 4}, "train": {"steps": 6, "seed": 0, "eval_every": 2}}
-  state = driver.run(fresh(), noisy_walk, 6, CheckpointStore(tmp_path, "toy", longer, 2, 3), Recorder(),
-                     name="toy", seed=0, verbose=False)
+  state = driver.run(
+    fresh(),
+    noisy_walk,
+    6,
+    CheckpointStore(tmp_path, "toy", longer, 2, 3),
+    Recorder(),
+    name="toy",
+    seed=0,
+    verbose=False,
+  )
   assert int(state["n"]) == 6
   meta = read_checkpoint_meta(tmp_path)
   assert meta["config"] == longer
   assert meta["resumes"] == [{"step": 4, "changes": {"train.eval_every": [0, 2], "train.steps": [4, 6]}}]
 
 
-@pytest.mark.parametrize("change,listed", [
+@pytest.mark.parametrize(
+  "change,listed",
+  [
     ({"model": {"width": 8}}, "model.width 4 -> 8"),
     ({"train": {"steps": 9, "seed": 1}}, "train.seed 0 -> 1"),
     ({"data": {"name": "other"}}, "data.name None -> 'other'"),
-])
+  ],
+)
 def test_a_resume_that_changes_the_model_or_the_data_is_refused_in_one_line(tmp_path, change, listed):
   first = {"model": {"width": 4}, "train": {"steps": 4, "seed": 0}}
   CheckpointStore(tmp_path, "toy", first, 2, 3).close()
@@ -157,8 +176,17 @@ def test_read_metrics_keeps_one_record_per_step_after_a_resume(tmp_path):
   assert logged.count(5) == 2  # step 5 ran before the crash and again after the resume from step 4
   records = read_metrics(tmp_path)
   assert [(r["step"], r["split"]) for r in records] == [
-      (1, "train"), (2, "train"), (3, "train"), (3, "eval"), (4, "train"), (5, "train"), (6, "train"),
-      (6, "eval"), (7, "train"), (7, "eval")]
+    (1, "train"),
+    (2, "train"),
+    (3, "train"),
+    (3, "eval"),
+    (4, "train"),
+    (5, "train"),
+    (6, "train"),
+    (6, "eval"),
+    (7, "train"),
+    (7, "eval"),
+  ]
   assert [r["step"] for r in read_metrics(tmp_path, split="eval")] == [3, 6, 7]
   assert records[-1]["x0"] == pytest.approx(float(final["x"][0]))
   assert read_metrics(tmp_path / "no-run") == []
@@ -171,8 +199,9 @@ def test_a_resume_restores_into_the_template_without_making_the_initial_state(tm
     raise AssertionError("the initial state was made although the run resumed")
 
   template = jax.eval_shape(fresh)
-  resumed = driver.run(must_not_run, noisy_walk, 6, store_at(tmp_path), Recorder(), name="toy", seed=1,
-                       verbose=False, template=template)
+  resumed = driver.run(
+    must_not_run, noisy_walk, 6, store_at(tmp_path), Recorder(), name="toy", seed=1, verbose=False, template=template
+  )
   full = driver.run(fresh, noisy_walk, 6, store_at(tmp_path / "full"), Recorder(), name="toy", seed=1, verbose=False)
   assert int(resumed["n"]) == int(full["n"]) == 6
   np.testing.assert_array_equal(np.asarray(resumed["x"]), np.asarray(full["x"]))

@@ -25,33 +25,45 @@ def cli_without(missing: list[str], argv: list[str]) -> subprocess.CompletedProc
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("extra, missing, command", [
+@pytest.mark.parametrize(
+  "extra, missing, command",
+  [
     ("music", ["music21"], ["train", "musicvae", "--preset", "smoke-mel_2bar", "--set", "data.data_dir={tmp}/data"]),
     ("sectar", ["brax"], ["train", "sectar", "--preset", "smoke"]),
     ("sectar", ["mujoco", "mujoco.mjx"], ["train", "sectar", "--preset", "smoke"]),
     ("serve", ["starlette"], ["serve"]),
-], ids=["music21", "brax", "mujoco", "starlette"])
+  ],
+  ids=["music21", "brax", "mujoco", "starlette"],
+)
 def test_cli_names_the_missing_extra_in_one_line(extra, missing, command, tmp_path):
   argv = [arg.format(tmp=tmp_path) for arg in command] + ["--workdir", str(tmp_path / "run")]
   result = cli_without(missing, argv)
   assert result.returncode == 2, result.stderr
   # One line, the last (before it the MusicVAE data build may log absl warnings and a progress bar), no traceback.
-  assert result.stderr.strip().splitlines()[-1] == \
-      f"trajvae: error: {missing[0]} is not installed; {extra} needs it: pip install 'trajvae[{extra}]'"
+  assert (
+    result.stderr.strip().splitlines()[-1]
+    == f"trajvae: error: {missing[0]} is not installed; {extra} needs it: pip install 'trajvae[{extra}]'"
+  )
   assert "Traceback" not in result.stderr and result.stderr.count("trajvae: error:") == 1
   assert not (tmp_path / "run" / "checkpoints").exists()
 
 
 def test_library_calls_raise_missing_extra_error():
-  result = run_without(["pretty_midi"], """
+  result = run_without(
+    ["pretty_midi"],
+    """
 from trajvae.errors import MissingExtraError
 from trajvae.music.data.note_sequence import read_midi
 try:
   read_midi(b"MThd")
 except MissingExtraError as e:
   print(type(e).__name__, e)
-""")
-  assert result.stdout.strip() == "MissingExtraError pretty_midi is not installed; music needs it: pip install 'trajvae[music]'"
+""",
+  )
+  assert (
+    result.stdout.strip()
+    == "MissingExtraError pretty_midi is not installed; music needs it: pip install 'trajvae[music]'"
+  )
 
 
 def test_other_import_errors_pass_through_unchanged():

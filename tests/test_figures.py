@@ -32,11 +32,12 @@ def test_plot_functions_return_figures_and_save_helpers_write_pngs(tmp_path):
   rng = np.random.default_rng(0)
   images = rng.uniform(size=(20, 8, 8)).astype(np.float32)
   figures = [
-      vae_plots.plot_image_grid(images[:16], 4, 4, "grid"),
-      vae_plots.plot_reconstructions(images[:10], images[10:]),
-      vae_plots.plot_latent_scatter(rng.normal(size=(30, 3)), rng.integers(0, 10, 30)),
-      vae_plots.plot_learning_curves([{"split": "train", "step": 1, "elbo": -3.0},
-                                      {"split": "eval", "step": 1, "elbo": -3.5, "iwae": -3.4}]),
+    vae_plots.plot_image_grid(images[:16], 4, 4, "grid"),
+    vae_plots.plot_reconstructions(images[:10], images[10:]),
+    vae_plots.plot_latent_scatter(rng.normal(size=(30, 3)), rng.integers(0, 10, 30)),
+    vae_plots.plot_learning_curves(
+      [{"split": "train", "step": 1, "elbo": -3.0}, {"split": "eval", "step": 1, "elbo": -3.5, "iwae": -3.4}]
+    ),
   ]
   assert all(isinstance(fig, Figure) for fig in figures)
   assert [len(fig.axes) for fig in figures] == [1, 1, 2, 1]  # the scatter has its colour bar

@@ -10,7 +10,8 @@ import pytest
 from trajvae.music.configs import PRESETS, flat_mel_16bar, hierdec_mel_16bar, study_16bar_cpu
 
 _spec = importlib.util.spec_from_file_location(
-    "music_16bar_study", pathlib.Path(__file__).parents[1] / "experiments" / "music_16bar_study.py")
+  "music_16bar_study", pathlib.Path(__file__).parents[1] / "experiments" / "music_16bar_study.py"
+)
 study = importlib.util.module_from_spec(_spec)
 sys.modules[_spec.name] = study  # its dataclasses look their module up
 _spec.loader.exec_module(study)
@@ -42,8 +43,12 @@ def test_the_positive_control_has_no_free_bits_and_beta_one():
   assert control.train.steps == args.control_steps and main.train.steps == args.steps
   assert main.loss.free_bits == 64 and main.loss.max_beta == 0.2
   names = [r.name for r in study.schedule(args)]
-  assert len(names) == 10 and names[:4] == ["main-hierarchical-s0", "main-flat-s0", "control-hierarchical-s0",
-                                           "control-flat-s0"]
+  assert len(names) == 10 and names[:4] == [
+    "main-hierarchical-s0",
+    "main-flat-s0",
+    "control-hierarchical-s0",
+    "control-flat-s0",
+  ]
 
 
 def test_welch_interval_and_per_bar_slope():
@@ -60,8 +65,11 @@ def test_nested_bootstrap_sees_a_seed_level_difference_and_event_accuracy_pools_
   pieces = np.repeat(np.arange(5), 2)
 
   def seed(level):
-    return {"own__sampled_accuracy": np.full(10, level), "own__sampled_event_hits": np.full(10, 2),
-            "events": np.full(10, 4)}
+    return {
+      "own__sampled_accuracy": np.full(10, level),
+      "own__sampled_event_hits": np.full(10, 2),
+      "events": np.full(10, 4),
+    }
 
   a, b = [seed(0.8), seed(0.82)], [seed(0.6), seed(0.61)]
   lo, hi = study.nested_bootstrap(a, b, "own/sampled_accuracy", pieces, draws=200)

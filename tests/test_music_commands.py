@@ -46,12 +46,22 @@ def test_resume_after_crash_is_exact(tmp_path, data_dir):
 @pytest.mark.e2e
 def test_cli_train_evaluate_sample_interpolate(tmp_path, data_dir):
   def cli(*args):
-    return subprocess.run([sys.executable, "-m", "trajvae", *args], capture_output=True, text=True, check=True,
-                          cwd=REPO).stdout
+    return subprocess.run(
+      [sys.executable, "-m", "trajvae", *args], capture_output=True, text=True, check=True, cwd=REPO
+    ).stdout
 
   workdir = str(tmp_path / "run")
-  cli("train", "musicvae", "--preset", "smoke-mel_2bar", "--workdir", workdir, "--quiet",
-      "--set", f"data.data_dir={data_dir}")
+  cli(
+    "train",
+    "musicvae",
+    "--preset",
+    "smoke-mel_2bar",
+    "--workdir",
+    workdir,
+    "--quiet",
+    "--set",
+    f"data.data_dir={data_dir}",
+  )
   out = cli("eval", "musicvae", "--workdir", workdir)
   assert '"accuracy_sampled"' in out and '"accuracy_teacher_forced"' in out
   paths = cli("sample", "musicvae", "--workdir", workdir, "--num", "3").split()
@@ -60,8 +70,18 @@ def test_cli_train_evaluate_sample_interpolate(tmp_path, data_dir):
   for name, base in (("a.mid", 60), ("b.mid", 67)):
     notes = tuple(Note(base + (i % 4), 90, 4 * i, 4 * i + 3) for i in range(8))
     write_midi(NoteSequence(notes, total_steps=32), tmp_path / name)
-  paths = cli("interpolate", "musicvae", "--workdir", workdir, "--start", str(tmp_path / "a.mid"),
-              "--end", str(tmp_path / "b.mid"), "--steps", "4").split()
+  paths = cli(
+    "interpolate",
+    "musicvae",
+    "--workdir",
+    workdir,
+    "--start",
+    str(tmp_path / "a.mid"),
+    "--end",
+    str(tmp_path / "b.mid"),
+    "--steps",
+    "4",
+  ).split()
   assert sum(p.endswith(".mid") for p in paths) == 4
   assert pathlib.Path(paths[0]).stat().st_size > 1000
 
@@ -81,8 +101,9 @@ def test_empty_dataset_fails_before_training(tmp_path):
   folder = tmp_path / "midi"
   folder.mkdir()
   (folder / "broken.mid").write_bytes(b"not a midi file")
-  config = override(select_preset(PRESETS, "smoke-mel_2bar"),
-                    [f"data.source={folder}", f"data.data_dir={tmp_path / 'data'}"])
+  config = override(
+    select_preset(PRESETS, "smoke-mel_2bar"), [f"data.source={folder}", f"data.data_dir={tmp_path / 'data'}"]
+  )
   with pytest.raises(ValueError, match="no windows"):
     commands.train(config, tmp_path / "run", verbose=False)
   assert not (tmp_path / "run" / "checkpoints").exists() or not any((tmp_path / "run" / "checkpoints").iterdir())

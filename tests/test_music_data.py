@@ -62,19 +62,26 @@ def test_read_midi_quantizes_with_the_file_tempo(tmp_path):
 def test_read_midi_splits_at_tempo_and_meter_changes(tmp_path):
   mid = mido.MidiFile(ticks_per_beat=480)
   meta = mido.MidiTrack()
-  meta += [mido.MetaMessage("set_tempo", tempo=500000, time=0),  # 120 qpm
-           mido.MetaMessage("time_signature", numerator=4, denominator=4, time=0),
-           mido.MetaMessage("set_tempo", tempo=750000, time=8 * 480),  # 80 qpm after two bars
-           mido.MetaMessage("time_signature", numerator=3, denominator=4, time=4 * 480)]  # 3/4 from beat 12
+  meta += [
+    mido.MetaMessage("set_tempo", tempo=500000, time=0),  # 120 qpm
+    mido.MetaMessage("time_signature", numerator=4, denominator=4, time=0),
+    mido.MetaMessage("set_tempo", tempo=750000, time=8 * 480),  # 80 qpm after two bars
+    mido.MetaMessage("time_signature", numerator=3, denominator=4, time=4 * 480),
+  ]  # 3/4 from beat 12
   notes = mido.MidiTrack()
   for beat in range(16):  # one quarter note per beat for 16 beats
-    notes += [mido.Message("note_on", note=60 + beat, velocity=90, time=0 if beat == 0 else 240),
-              mido.Message("note_off", note=60 + beat, velocity=0, time=240)]
+    notes += [
+      mido.Message("note_on", note=60 + beat, velocity=90, time=0 if beat == 0 else 240),
+      mido.Message("note_off", note=60 + beat, velocity=0, time=240),
+    ]
   mid.tracks += [meta, notes]
   mid.save(tmp_path / "changes.mid")
   seqs = read_midi(tmp_path / "changes.mid")
   assert [(s.qpm, s.time_signature) for s in seqs] == [
-      (pytest.approx(120, rel=1e-4), (4, 4)), (pytest.approx(80, rel=1e-4), (4, 4)), (pytest.approx(80, rel=1e-4), (3, 4))]
+    (pytest.approx(120, rel=1e-4), (4, 4)),
+    (pytest.approx(80, rel=1e-4), (4, 4)),
+    (pytest.approx(80, rel=1e-4), (3, 4)),
+  ]
   assert [len(s.notes) for s in seqs] == [8, 4, 4]
   # Each section restarts at step 0 and counts steps in its own tempo.
   assert [(n.pitch, n.start_step, n.end_step) for n in seqs[1].notes][:2] == [(68, 0, 2), (69, 4, 6)]
@@ -198,8 +205,24 @@ def test_drum_pitch_map_covers_the_reference_classes():
 
 
 def test_drum_bitmask_tokens_roll_and_midi_round_trip(tmp_path):
-  hits = [(36, 0), (42, 0), (38, 4), (42, 4), (46, 6), (45, 8), (48, 9), (50, 10), (49, 12), (51, 14), (35, 16),
-          (42, 20), (36, 28), (51, 28), (38, 28), (57, 31)]
+  hits = [
+    (36, 0),
+    (42, 0),
+    (38, 4),
+    (42, 4),
+    (46, 6),
+    (45, 8),
+    (48, 9),
+    (50, 10),
+    (49, 12),
+    (51, 14),
+    (35, 16),
+    (42, 20),
+    (36, 28),
+    (51, 28),
+    (38, 28),
+    (57, 31),
+  ]
   path = write_pm(tmp_path / "d.mid", [(0, True, [(p, s, s + 1) for p, s in hits]), (0, False, [(60, 0, 32)])])
   converter = get_converter("drums", 2)
   windows = converter.to_tensors(read_midi(path)[0])
@@ -233,7 +256,8 @@ def trio_tracks(num_bars, bass_gap=()):
   mel = [(72 + (k % 5), 4 * k, 4 * k + 3) for k in range(num_bars * 4)]
   bass = [(36 + (k % 3), 8 * k, 8 * k + 6) for k in range(num_bars * 2) if (8 * k) // 16 not in bass_gap]
   kit = [(36 if k % 2 == 0 else 38, 4 * k, 4 * k + 1) for k in range(num_bars * 4)] + [
-      (42, 2 * k, 2 * k + 1) for k in range(num_bars * 8)]
+    (42, 2 * k, 2 * k + 1) for k in range(num_bars * 8)
+  ]
   return [(0, False, mel), (33, False, bass), (0, True, kit)]
 
 
@@ -259,8 +283,11 @@ def test_trio_layout_and_round_trip(tmp_path):
 def test_trio_needs_all_three_instruments_but_bridges_short_gaps():
   converter = get_converter("trio", 16)
   tracks = trio_tracks(18)
-  to_seq = lambda ts: NoteSequence(tuple(  # noqa: E731
-      Note(p, 100, s, e, prog, drum, i) for i, (prog, drum, notes) in enumerate(ts) for p, s, e in notes))
+  to_seq = lambda ts: NoteSequence(
+    tuple(  # noqa: E731
+      Note(p, 100, s, e, prog, drum, i) for i, (prog, drum, notes) in enumerate(ts) for p, s, e in notes
+    )
+  )
   assert len(converter.to_tensors(to_seq(tracks))) == 3  # 18 bars: windows at bars 0, 1, 2
   assert len(converter.to_tensors(to_seq([tracks[0], tracks[2]]))) == 0  # no bass
   assert len(converter.to_tensors(to_seq(trio_tracks(18, bass_gap=(7, 8))))) == 3  # 2 silent bass bars: bridged
@@ -269,8 +296,12 @@ def test_trio_needs_all_three_instruments_but_bridges_short_gaps():
 
 
 def test_get_converter_names_and_errors():
-  for (encoding, bars), depths in {("melody", 2): (90,), ("melody", 16): (90,), ("drums", 2): (512,),
-                                   ("trio", 16): (90, 90, 512)}.items():
+  for (encoding, bars), depths in {
+    ("melody", 2): (90,),
+    ("melody", 16): (90,),
+    ("drums", 2): (512,),
+    ("trio", 16): (90, 90, 512),
+  }.items():
     converter = get_converter(encoding, bars)
     assert converter.num_steps == 16 * bars and converter.track_depths == depths
     assert converter.name == f"{encoding}-{bars}bar"
@@ -313,9 +344,13 @@ def test_transposition_is_one_shift_per_piece_and_stays_in_range():
     for t in tokens:
       # It is a stored window with the same holds and note-offs and its note-ons moved by one shift.
       held = t < 2
-      found = [int(np.unique(t[~held] - windows[i][~held])[0]) for i in range(60)
-               if np.array_equal(held, windows[i] < 2) and np.array_equal(t[held], windows[i][held])
-               and len(np.unique(t[~held] - windows[i][~held])) == 1]
+      found = [
+        int(np.unique(t[~held] - windows[i][~held])[0])
+        for i in range(60)
+        if np.array_equal(held, windows[i] < 2)
+        and np.array_equal(t[held], windows[i][held])
+        and len(np.unique(t[~held] - windows[i][~held])) == 1
+      ]
       assert found and all(abs(shift) <= 5 for shift in found)
   groups = group_windows(windows, pieces, np.zeros(60, np.int64), 5)
   all_shifts = set()
@@ -353,8 +388,11 @@ def test_feeding_errors_and_process_shards(monkeypatch):
 def test_trio_keeps_repeated_windows_as_the_reference():
   """A doubled melody track gives each window twice, as magenta's TrioConverter (no de-duplication there)."""
   tracks = trio_tracks(18)
-  to_seq = lambda ts: NoteSequence(tuple(  # noqa: E731
-      Note(p, 100, s, e, prog, drum, i) for i, (prog, drum, notes) in enumerate(ts) for p, s, e in notes))
+  to_seq = lambda ts: NoteSequence(
+    tuple(  # noqa: E731
+      Note(p, 100, s, e, prog, drum, i) for i, (prog, drum, notes) in enumerate(ts) for p, s, e in notes
+    )
+  )
   doubled = to_seq([tracks[0], tracks[0], tracks[1], tracks[2]])
   every = dataclasses.replace(get_converter("trio", 16), max_windows=None)
   windows = every.to_tensors(doubled)
@@ -365,6 +403,7 @@ def test_trio_keeps_repeated_windows_as_the_reference():
   assert len(sampled) == 5
   # A passage repeated note for note: one bar's pattern throughout gives 3 equal windows, all kept.
   bar = [(0, False, [(72, 0, 8), (74, 8, 16)]), (33, False, [(36, 0, 16)]), (0, True, [(36, 0, 1), (38, 8, 9)])]
-  repeated = [(prog, drum, [(p, s + 16 * b, e + 16 * b) for b in range(18) for p, s, e in notes])
-              for prog, drum, notes in bar]
+  repeated = [
+    (prog, drum, [(p, s + 16 * b, e + 16 * b) for b in range(18) for p, s, e in notes]) for prog, drum, notes in bar
+  ]
   assert len(every.to_tensors(to_seq(repeated))) == 3

@@ -14,7 +14,9 @@ from trajvae.music.data.tfds_notes import piece_window_groups, transposition_cha
 
 def climbing(num_bars, low=48, step=4):
   """Notes climbing a semitone per quarter: every bar differs, so every window is distinct."""
-  return NoteSequence(tuple(Note(low + k % 48, 100, step * k, step * k + step - 1) for k in range(num_bars * 16 // step)))
+  return NoteSequence(
+    tuple(Note(low + k % 48, 100, step * k, step * k + step - 1) for k in range(num_bars * 16 // step))
+  )
 
 
 def test_each_epoch_draws_a_new_subset_of_at_most_five_windows_per_piece():
@@ -42,8 +44,9 @@ def test_batches_straddle_epochs_and_resume_exactly():
   groups = group_windows(tokens, pieces, np.zeros(13, np.int64), 0)
   expected = np.concatenate([tokens[epoch_plan(groups, 5, 5, e).indices] for e in range(4)])
   np.testing.assert_array_equal(stream, expected)
-  np.testing.assert_array_equal(make_batches(tokens, 4, seed=5, pieces=pieces, max_per_piece=5)(6)["tokens"],
-                                batches(6)["tokens"])
+  np.testing.assert_array_equal(
+    make_batches(tokens, 4, seed=5, pieces=pieces, max_per_piece=5)(6)["tokens"], batches(6)["tokens"]
+  )
   with pytest.raises(ValueError, match="exceeds the 7 training windows"):
     make_batches(tokens, 8, seed=5, pieces=pieces, max_per_piece=5)
 

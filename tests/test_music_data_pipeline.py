@@ -75,8 +75,9 @@ def test_folder_build_counts_and_split_by_piece(midi_folder, tmp_path, caplog):
     total += len(tokens)
   assert len(owner) == 6 and any(i.startswith("nested/") for i in owner)
   np.testing.assert_array_equal(
-      tfds_notes.load_split("melody-2bar", str(midi_folder), str(tmp_path), "test"),
-      tfds_notes.load_split_records("melody-2bar", str(midi_folder), str(tmp_path), "test")[0])
+    tfds_notes.load_split("melody-2bar", str(midi_folder), str(tmp_path), "test"),
+    tfds_notes.load_split_records("melody-2bar", str(midi_folder), str(tmp_path), "test")[0],
+  )
   # The counts are kept next to the dataset, and a second call reuses the build.
   written = list(pathlib.Path(tmp_path).rglob(tfds_notes.COUNTS_FILE))
   assert len(written) == 1 and json.loads(written[0].read_text()) == counts
@@ -199,7 +200,11 @@ def test_groove_examples_go_through_the_drums_converter(tmp_path, caplog):
   midi = (tmp_path / "groove.mid").read_bytes()
   with caplog.at_level("WARNING"):
     windows = tfds_notes.groove_windows([midi, b"not a midi file", midi], "generated groove")
-  assert windows.shape == (2, 32, 1)  # the 3 identical windows of each file de-duplicated to 1 and windows.dtype == np.int32
+  assert windows.shape == (
+    2,
+    32,
+    1,
+  )  # the 3 identical windows of each file de-duplicated to 1 and windows.dtype == np.int32
   expected = piece_to_tensors(get_converter("drums", 2), read_midi(midi))
   np.testing.assert_array_equal(windows[0], expected[0])
   assert np.count_nonzero(windows[0]) == 16  # one hit per eighth note over 2 bars
@@ -211,10 +216,19 @@ def test_groove_examples_go_through_the_drums_converter(tmp_path, caplog):
 @pytest.mark.multiprocess
 def test_concurrent_first_builds_into_one_data_dir(midi_folder, tmp_path):
   """Processes that find the dataset missing at once (e.g. the workers of a multi-host run) all get it."""
-  code = ("import json, sys; from trajvae.music.data import tfds_notes; "
-          "print(json.dumps(tfds_notes.build_note_windows('melody-2bar', sys.argv[1], sys.argv[2])))")
-  procs = [subprocess.Popen([sys.executable, "-c", code, str(midi_folder), str(tmp_path)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True) for _ in range(3)]
+  code = (
+    "import json, sys; from trajvae.music.data import tfds_notes; "
+    "print(json.dumps(tfds_notes.build_note_windows('melody-2bar', sys.argv[1], sys.argv[2])))"
+  )
+  procs = [
+    subprocess.Popen(
+      [sys.executable, "-c", code, str(midi_folder), str(tmp_path)],
+      stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE,
+      text=True,
+    )
+    for _ in range(3)
+  ]
   outs = [proc.communicate(timeout=300) for proc in procs]
   assert [proc.returncode for proc in procs] == [0, 0, 0], [err[-2000:] for _, err in outs]
   counts = [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]

@@ -66,8 +66,12 @@ def test_api_randomness_is_explicit():
   z2, _, _ = model.encode(tokens, key=2)
   np.testing.assert_allclose(mu1, mu, rtol=1e-5, atol=1e-6)
   assert not np.allclose(z1, z2)
-  for call in (lambda: model.sample(2), lambda: model.decode(mu), lambda: model.reconstruct(tokens),
-               lambda: model.interpolate(tokens[0], tokens[1], 3)):
+  for call in (
+    lambda: model.sample(2),
+    lambda: model.decode(mu),
+    lambda: model.reconstruct(tokens),
+    lambda: model.interpolate(tokens[0], tokens[1], 3),
+  ):
     with pytest.raises(ValueError, match="key"):
       call()
   np.testing.assert_array_equal(model.sample(2, key=7), model.sample(2, key=7))

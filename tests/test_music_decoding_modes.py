@@ -12,11 +12,12 @@ from trajvae.music.model import init_model
 TINY = dict(z_size=8, enc_rnn_sizes=(16,), dec_rnn_sizes=(16, 12))
 # The hierarchical kinds compile the most: they run in `make test`, the flat ones in `make test-fast` too.
 KINDS = [
-    pytest.param(dict(), id="flat-melody"),
-    pytest.param(dict(num_steps=64, decoder="hierarchical"), id="hier-melody", marks=pytest.mark.slow),
-    pytest.param(dict(track_depths=(90, 90, 512), num_steps=32, decoder="hierarchical"), id="hier-trio",
-                 marks=pytest.mark.slow),
-    pytest.param(dict(track_depths=(90, 90, 512), num_steps=32, decoder="flat"), id="flat-trio"),
+  pytest.param(dict(), id="flat-melody"),
+  pytest.param(dict(num_steps=64, decoder="hierarchical"), id="hier-melody", marks=pytest.mark.slow),
+  pytest.param(
+    dict(track_depths=(90, 90, 512), num_steps=32, decoder="hierarchical"), id="hier-trio", marks=pytest.mark.slow
+  ),
+  pytest.param(dict(track_depths=(90, 90, 512), num_steps=32, decoder="flat"), id="flat-trio"),
 ]
 
 
@@ -28,8 +29,10 @@ def build(**kwargs):
 
 def tokens_and_z(config, batch=3, seed=0):
   key = jax.random.key(seed)
-  cols = [jax.random.randint(jax.random.fold_in(key, i), (batch, config.num_steps), 0, d)
-          for i, d in enumerate(config.track_depths)]
+  cols = [
+    jax.random.randint(jax.random.fold_in(key, i), (batch, config.num_steps), 0, d)
+    for i, d in enumerate(config.track_depths)
+  ]
   z = jax.random.normal(jax.random.fold_in(key, 99), (batch, config.z_size))
   return jnp.stack(cols, -1), z
 

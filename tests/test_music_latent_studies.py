@@ -35,11 +35,11 @@ def test_attributes_of_hand_made_windows():
   table = attributes.attribute_table(np.stack([SCALE, OFF_16TH, OFF_8TH]))
   names = list(attributes.ATTRIBUTES)
   expected = {
-      "c_diatonic": [1.0, 0.0, 1.0],
-      "note_density": [0.25, 0.25, 0.25],
-      "average_interval": [12 / 7, 5.0, 0.0],
-      "syncopation_16th": [0.0, 1.0, 0.0],
-      "syncopation_8th": [0.0, 0.0, 1.0],
+    "c_diatonic": [1.0, 0.0, 1.0],
+    "note_density": [0.25, 0.25, 0.25],
+    "average_interval": [12 / 7, 5.0, 0.0],
+    "syncopation_16th": [0.0, 1.0, 0.0],
+    "syncopation_8th": [0.0, 0.0, 1.0],
   }
   for name, values in expected.items():
     np.testing.assert_allclose(table[:, names.index(name)], values, err_msg=name)
@@ -134,8 +134,9 @@ def tiny_model() -> TrainedMusicVAE:
 
 def test_interpolation_study_on_a_tiny_model():
   starts, ends = np.stack([SCALE, OFF_8TH]), np.stack([OFF_16TH, SCALE])
-  out = latent_studies.interpolation_study(tiny_model(), starts, ends, np.linspace(0, 1, 3), jax.random.key(0),
-                                           temperature=1.0, elbo_samples=2, batch=4)
+  out = latent_studies.interpolation_study(
+    tiny_model(), starts, ends, np.linspace(0, 1, 3), jax.random.key(0), temperature=1.0, elbo_samples=2, batch=4
+  )
   for method in ("latent", "data"):
     assert out[method]["tokens"].shape == (2, 3, STEPS, 1)
     for key in ("distance_to_start", "distance_to_end", "elbo"):
@@ -155,10 +156,10 @@ def smoke_run(tmp_path_factory):
 
 
 def load_script():
-  spec = importlib.util.spec_from_file_location("musicvae_latent_studies",
-                                                str(latent_studies.__file__).replace(
-                                                    "trajvae/music/latent_studies.py",
-                                                    "experiments/musicvae_latent_studies.py"))
+  spec = importlib.util.spec_from_file_location(
+    "musicvae_latent_studies",
+    str(latent_studies.__file__).replace("trajvae/music/latent_studies.py", "experiments/musicvae_latent_studies.py"),
+  )
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module
@@ -167,8 +168,26 @@ def load_script():
 @pytest.mark.slow
 def test_script_end_to_end_on_a_smoke_model(smoke_run, tmp_path, capsys):
   script = load_script()
-  results = script.main([str(smoke_run), "--out", str(tmp_path), "--pairs", "6", "--amounts", "3", "--heldout", "16",
-                         "--max-train", "64", "--elbo-samples", "1", "--batch", "16", "--magnitudes=-1,0,1"])
+  results = script.main(
+    [
+      str(smoke_run),
+      "--out",
+      str(tmp_path),
+      "--pairs",
+      "6",
+      "--amounts",
+      "3",
+      "--heldout",
+      "16",
+      "--max-train",
+      "64",
+      "--elbo-samples",
+      "1",
+      "--batch",
+      "16",
+      "--magnitudes=-1,0,1",
+    ]
+  )
   for name in ("interpolation.png", "interpolation_example.png", "attribute_matrix.png", "attribute_sweep.png"):
     assert (tmp_path / name).stat().st_size > 5000, name
   saved = json.loads((tmp_path / "latent_studies.json").read_text())

@@ -73,8 +73,9 @@ def test_a_model_that_must_use_z_shows_latent_use_and_a_prior_code_does_worse():
   windows = melodies(8, config.num_steps, seed=5, hold_share=0.0)
   loss_config = MusicLossConfig(max_beta=0.01)
   tx = optax.adam(3e-3)
-  step_fn = jax.jit(make_train_step(
-      graphdef, lambda m, b, k, s: objective.loss_and_metrics(m, b["tokens"], k, s, loss_config), tx))
+  step_fn = jax.jit(
+    make_train_step(graphdef, lambda m, b, k, s: objective.loss_and_metrics(m, b["tokens"], k, s, loss_config), tx)
+  )
   state = init_train_state(params, tx)
   for i in range(200):
     state, _ = step_fn(state, {"tokens": jnp.asarray(windows)}, jax.random.key(i))

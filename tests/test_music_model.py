@@ -27,19 +27,25 @@ def build(**kwargs):
 
 def random_tokens(config, batch=2, seed=0):
   key = jax.random.key(seed)
-  cols = [jax.random.randint(jax.random.fold_in(key, i), (batch, config.num_steps), 0, d)
-          for i, d in enumerate(config.track_depths)]
+  cols = [
+    jax.random.randint(jax.random.fold_in(key, i), (batch, config.num_steps), 0, d)
+    for i, d in enumerate(config.track_depths)
+  ]
   return jnp.stack(cols, -1)
 
 
-@pytest.mark.parametrize("kwargs", [
+@pytest.mark.parametrize(
+  "kwargs",
+  [
     dict(),
     pytest.param(dict(num_steps=64, decoder="hierarchical"), marks=pytest.mark.slow),
     dict(track_depths=(512,), drum_roll_input=True),
     pytest.param(dict(track_depths=(90, 90, 512), num_steps=64, decoder="hierarchical"), marks=pytest.mark.slow),
-    pytest.param(dict(track_depths=(90, 90, 512), num_steps=32, decoder="flat", dec_rnn_sizes=(16, 16)),
-                 marks=pytest.mark.slow),
-])
+    pytest.param(
+      dict(track_depths=(90, 90, 512), num_steps=32, decoder="flat", dec_rnn_sizes=(16, 16)), marks=pytest.mark.slow
+    ),
+  ],
+)
 def test_shapes_and_free_running_decode(kwargs):
   config, model = build(**kwargs)
   tokens = random_tokens(config)
@@ -143,8 +149,9 @@ def test_tiny_model_learns_to_reconstruct():
   tokens = jnp.asarray(rng.integers(0, 90, (8, 32, 1)), jnp.int32)
   loss_config = MusicLossConfig(max_beta=0.01)
   tx = optax.adam(3e-3)
-  step_fn = jax.jit(make_train_step(
-      graphdef, lambda m, b, k, s: objective.loss_and_metrics(m, b["tokens"], k, s, loss_config), tx))
+  step_fn = jax.jit(
+    make_train_step(graphdef, lambda m, b, k, s: objective.loss_and_metrics(m, b["tokens"], k, s, loss_config), tx)
+  )
   state = init_train_state(params, tx)
   for i in range(300):
     state, metrics = step_fn(state, {"tokens": tokens}, jax.random.key(i))

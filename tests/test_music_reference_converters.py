@@ -32,8 +32,9 @@ def reference_sequence(tracks) -> NoteSequence:
   note_seq's quantizer gives a zero-length note one step; it is applied before scaling.
   """
   notes = [
-      Note(p, v, SCALE * s, SCALE * max(e, s + 1), program, is_drum, instrument)
-      for instrument, track, is_drum, program in tracks for p, v, s, e in track
+    Note(p, v, SCALE * s, SCALE * max(e, s + 1), program, is_drum, instrument)
+    for instrument, track, is_drum, program in tracks
+    for p, v, s, e in track
   ]
   return NoteSequence(tuple(notes))
 
@@ -61,27 +62,49 @@ def only_instrument(seq: NoteSequence, instrument: int) -> NoteSequence:
 
 # --- OneHotMelodyConverterTest ---------------------------------------------------------------------
 
-MELODY_SEQUENCE = reference_sequence([
+MELODY_SEQUENCE = reference_sequence(
+  [
     (0, [(32, 100, 2, 4), (33, 1, 6, 11), (34, 1, 11, 13), (35, 1, 17, 19)], False, 0),
-    (1, [(35, 127, 2, 4), (36, 50, 6, 8), (71, 100, 33, 37), (73, 100, 34, 37), (33, 1, 50, 55), (34, 1, 55, 56)],
-     False, 0),
-])
+    (
+      1,
+      [(35, 127, 2, 4), (36, 50, 6, 8), (71, 100, 33, 37), (73, 100, 34, 37), (33, 1, 50, 55), (34, 1, 55, 56)],
+      False,
+      0,
+    ),
+  ]
+)
 MELODY_UNSLICED = [
-    (NO_EVENT, NO_EVENT, 11, NO_EVENT, NOTE_OFF, NO_EVENT, 12, NO_EVENT,
-     NO_EVENT, NO_EVENT, NO_EVENT, 13, NO_EVENT, NOTE_OFF, NO_EVENT, NO_EVENT),
-    (NO_EVENT, 14, NO_EVENT, NOTE_OFF),
-    (NO_EVENT, NO_EVENT, 14, NO_EVENT, NOTE_OFF, NO_EVENT, 15, NO_EVENT),
-    (NO_EVENT, 50, 52, NO_EVENT, NO_EVENT, NOTE_OFF, NO_EVENT, NO_EVENT),
-    (NO_EVENT, NO_EVENT, 12, NO_EVENT, NO_EVENT, NO_EVENT, NO_EVENT, 13),
+  (
+    NO_EVENT,
+    NO_EVENT,
+    11,
+    NO_EVENT,
+    NOTE_OFF,
+    NO_EVENT,
+    12,
+    NO_EVENT,
+    NO_EVENT,
+    NO_EVENT,
+    NO_EVENT,
+    13,
+    NO_EVENT,
+    NOTE_OFF,
+    NO_EVENT,
+    NO_EVENT,
+  ),
+  (NO_EVENT, 14, NO_EVENT, NOTE_OFF),
+  (NO_EVENT, NO_EVENT, 14, NO_EVENT, NOTE_OFF, NO_EVENT, 15, NO_EVENT),
+  (NO_EVENT, 50, 52, NO_EVENT, NO_EVENT, NOTE_OFF, NO_EVENT, NO_EVENT),
+  (NO_EVENT, NO_EVENT, 12, NO_EVENT, NO_EVENT, NO_EVENT, NO_EVENT, 13),
 ]
 # Five, not six: the window at bars 1-2 of the first melody starts with a rest after a note-off, which the
 # reference's Melody constructor turns into no-events; it then equals the last melody and is de-duplicated.
 MELODY_SLICED = [
-    (NO_EVENT, NO_EVENT, 11, NO_EVENT, NOTE_OFF, NO_EVENT, 12, NO_EVENT),
-    (NO_EVENT, NO_EVENT, 12, NO_EVENT, NO_EVENT, NO_EVENT, NO_EVENT, 13),
-    (NO_EVENT, NO_EVENT, NO_EVENT, 13, NO_EVENT, NOTE_OFF, NO_EVENT, NO_EVENT),
-    (NO_EVENT, NO_EVENT, 14, NO_EVENT, NOTE_OFF, NO_EVENT, 15, NO_EVENT),
-    (NO_EVENT, 50, 52, NO_EVENT, NO_EVENT, NOTE_OFF, NO_EVENT, NO_EVENT),
+  (NO_EVENT, NO_EVENT, 11, NO_EVENT, NOTE_OFF, NO_EVENT, 12, NO_EVENT),
+  (NO_EVENT, NO_EVENT, 12, NO_EVENT, NO_EVENT, NO_EVENT, NO_EVENT, 13),
+  (NO_EVENT, NO_EVENT, NO_EVENT, 13, NO_EVENT, NOTE_OFF, NO_EVENT, NO_EVENT),
+  (NO_EVENT, NO_EVENT, 14, NO_EVENT, NOTE_OFF, NO_EVENT, 15, NO_EVENT),
+  (NO_EVENT, 50, 52, NO_EVENT, NO_EVENT, NOTE_OFF, NO_EVENT, NO_EVENT),
 ]
 
 
@@ -126,20 +149,35 @@ def test_melody_to_note_sequence():
 
 # --- OneHotDrumsConverterTest (and the roll-input variant) -----------------------------------------
 
-DRUMS_SEQUENCE = reference_sequence([
-    (0, [(35, 100, 0, 10), (44, 55, 1, 2), (40, 45, 4, 5), (35, 45, 9, 10), (40, 45, 13, 13), (55, 120, 16, 18),
-         (60, 100, 16, 17), (53, 99, 19, 20)], True, 0),
+DRUMS_SEQUENCE = reference_sequence(
+  [
+    (
+      0,
+      [
+        (35, 100, 0, 10),
+        (44, 55, 1, 2),
+        (40, 45, 4, 5),
+        (35, 45, 9, 10),
+        (40, 45, 13, 13),
+        (55, 120, 16, 18),
+        (60, 100, 16, 17),
+        (53, 99, 19, 20),
+      ],
+      True,
+      0,
+    ),
     (1, [(35, 55, 1, 2), (40, 45, 25, 26), (55, 120, 28, 30), (60, 100, 28, 29), (53, 99, 31, 33)], True, 0),
-])
+  ]
+)
 DRUMS_UNSLICED = [
-    (1, 5, NO_DRUMS, NO_DRUMS, 2, NO_DRUMS, NO_DRUMS, NO_DRUMS),
-    (NO_DRUMS, 1, NO_DRUMS, NO_DRUMS, NO_DRUMS, 2, NO_DRUMS, NO_DRUMS, 160, NO_DRUMS, NO_DRUMS, 256),
-    (NO_DRUMS, 2, NO_DRUMS, NO_DRUMS, 160, NO_DRUMS, NO_DRUMS, 256),
+  (1, 5, NO_DRUMS, NO_DRUMS, 2, NO_DRUMS, NO_DRUMS, NO_DRUMS),
+  (NO_DRUMS, 1, NO_DRUMS, NO_DRUMS, NO_DRUMS, 2, NO_DRUMS, NO_DRUMS, 160, NO_DRUMS, NO_DRUMS, 256),
+  (NO_DRUMS, 2, NO_DRUMS, NO_DRUMS, 160, NO_DRUMS, NO_DRUMS, 256),
 ]
 DRUMS_SLICED = [
-    (1, 5, NO_DRUMS, NO_DRUMS, 2, NO_DRUMS, NO_DRUMS, NO_DRUMS),
-    (NO_DRUMS, 1, NO_DRUMS, NO_DRUMS, NO_DRUMS, 2, NO_DRUMS, NO_DRUMS),
-    (NO_DRUMS, 2, NO_DRUMS, NO_DRUMS, 160, NO_DRUMS, NO_DRUMS, 256),
+  (1, 5, NO_DRUMS, NO_DRUMS, 2, NO_DRUMS, NO_DRUMS, NO_DRUMS),
+  (NO_DRUMS, 1, NO_DRUMS, NO_DRUMS, NO_DRUMS, 2, NO_DRUMS, NO_DRUMS),
+  (NO_DRUMS, 2, NO_DRUMS, NO_DRUMS, 160, NO_DRUMS, NO_DRUMS, 256),
 ]
 
 
@@ -187,24 +225,43 @@ def test_drums_to_note_sequence():
 
 # --- RollOutputsDrumsConverterTest (class sets; trajvae outputs their 512-way bitmask) --------------
 
-ROLL_SEQUENCE = reference_sequence([
-    (0, [(35, 100, 0, 10), (35, 55, 1, 2), (44, 55, 1, 2), (40, 45, 4, 5), (35, 45, 9, 10), (40, 45, 13, 13),
-         (55, 120, 16, 18), (60, 100, 16, 17), (53, 99, 19, 20), (40, 45, 33, 34), (55, 120, 36, 37),
-         (60, 100, 36, 37), (53, 99, 39, 42)], True, 0),
+ROLL_SEQUENCE = reference_sequence(
+  [
+    (
+      0,
+      [
+        (35, 100, 0, 10),
+        (35, 55, 1, 2),
+        (44, 55, 1, 2),
+        (40, 45, 4, 5),
+        (35, 45, 9, 10),
+        (40, 45, 13, 13),
+        (55, 120, 16, 18),
+        (60, 100, 16, 17),
+        (53, 99, 19, 20),
+        (40, 45, 33, 34),
+        (55, 120, 36, 37),
+        (60, 100, 36, 37),
+        (53, 99, 39, 42),
+      ],
+      True,
+      0,
+    ),
     (1, [(35, 100, 5, 10), (35, 55, 6, 8), (44, 55, 7, 9)], False, 0),
-])
+  ]
+)
 
 
 def test_drum_class_sets_sliced():
   expected_classes = [
-      ([0], [0, 2], [], [], [1], [], [], []),
-      ([], [0], [], [], [], [1], [], []),
-      ([], [1], [], [], [5, 7], [], [], [8]),
+    ([0], [0, 2], [], [], [1], [], [], []),
+    ([], [0], [], [], [], [1], [], []),
+    ([], [1], [], [], [5, 7], [], [], [8]),
   ]
   expected_silent = [
-      [0, 0, 1, 1, 0, 1, 1, 1],
-      [1, 0, 1, 1, 1, 0, 1, 1],
-      [1, 0, 1, 1, 0, 1, 1, 0],
+    [0, 0, 1, 1, 0, 1, 1, 1],
+    [1, 0, 1, 1, 1, 0, 1, 1],
+    [1, 0, 1, 1, 0, 1, 1, 0],
   ]
   windows = DrumsConverter(2, max_windows=None).to_tensors(ROLL_SEQUENCE)[..., 0]
   expected = [expand([drums.encode_classes(c) for c in events]) for events in expected_classes]
@@ -217,26 +274,56 @@ def test_drum_class_sets_to_note_sequence():
   converter = DrumsConverter(2, gap_bars=float("inf"), max_windows=None)
   tracks = converter.token_tracks(ROLL_SEQUENCE)  # slice_bars=None, gap_bars=None: one track
   assert len(tracks) == 1
-  expected = [(36, 0), (42, 0.5), (36, 0.5), (38, 2.0), (36, 4.5), (38, 6.5), (48, 8.0), (49, 8.0), (51, 9.5),
-              (38, 16.5), (48, 18.0), (49, 18.0), (51, 19.5)]
+  expected = [
+    (36, 0),
+    (42, 0.5),
+    (36, 0.5),
+    (38, 2.0),
+    (36, 4.5),
+    (38, 6.5),
+    (48, 8.0),
+    (49, 8.0),
+    (51, 9.5),
+    (38, 16.5),
+    (48, 18.0),
+    (49, 18.0),
+    (51, 19.5),
+  ]
   assert drum_notes(converter.from_tensors(tracks[0])) == sorted((p, 80, s, 9, True) for p, s in expected)
 
 
 # --- TrioConverterTest -----------------------------------------------------------------------------
 
-TRIO_SEQUENCE = reference_sequence([
+TRIO_SEQUENCE = reference_sequence(
+  [
     (1, [(51, 1, 13, 37)], False, 0),  # mel 1, coverage bars [3, 9]
     (2, [(52, 1, 4, 16)], False, 10),  # mel 2, coverage bars [1, 3]
     (3, [(50, 1, 2, 5), (49, 1, 16, 25)], False, 33),  # bass, coverage bars [0, 1], [4, 6]
     (4, [(35, 1, 0, 1), (40, 1, 4, 5), (35, 1, 9, 9), (35, 1, 25, 25), (40, 1, 29, 29)], True, 0),  # drums
-])
+  ]
+)
 M1 = np.array([NO_EVENT] * 13 + [30] + [NO_EVENT] * 23 + [NOTE_OFF] + [NO_EVENT] * 2) + 2
 M2 = np.array([NO_EVENT] * 4 + [31] + [NO_EVENT] * 11 + [NOTE_OFF] + [NO_EVENT] * 23) + 2
-BASS = np.array([NO_EVENT, NO_EVENT, 29, NO_EVENT, NO_EVENT, NOTE_OFF] + [NO_EVENT] * 10 + [28] + [NO_EVENT] * 8
-                + [NOTE_OFF] + [NO_EVENT] * 14) + 2
+BASS = (
+  np.array(
+    [NO_EVENT, NO_EVENT, 29, NO_EVENT, NO_EVENT, NOTE_OFF]
+    + [NO_EVENT] * 10
+    + [28]
+    + [NO_EVENT] * 8
+    + [NOTE_OFF]
+    + [NO_EVENT] * 14
+  )
+  + 2
+)
 DRUMS = np.array([1, 0, 0, 0, 2, 0, 0, 0, 0, 1, 0, 0] + [0] * 12 + [0, 1, 0, 0, 0, 2, 0, 0] + [0] * 4)
-TRIO_SLICED = [((2, 4), (M1, BASS, DRUMS)), ((5, 7), (M1, BASS, DRUMS)), ((6, 8), (M1, BASS, DRUMS)),
-               ((0, 2), (M2, BASS, DRUMS)), ((1, 3), (M2, BASS, DRUMS)), ((2, 4), (M2, BASS, DRUMS))]
+TRIO_SLICED = [
+  ((2, 4), (M1, BASS, DRUMS)),
+  ((5, 7), (M1, BASS, DRUMS)),
+  ((6, 8), (M1, BASS, DRUMS)),
+  ((0, 2), (M2, BASS, DRUMS)),
+  ((1, 3), (M2, BASS, DRUMS)),
+  ((2, 4), (M2, BASS, DRUMS)),
+]
 
 
 def trio_labels():
@@ -252,8 +339,11 @@ def test_trio_sliced():
 def test_trio_to_note_sequence():
   seq = TrioConverter(num_bars=2, max_windows=1).from_tensors(trio_labels()[3])
   dt = seq.seconds_per_step
-  pitched = sorted((n.instrument, n.pitch, n.start_step * dt, n.end_step * dt, n.program, n.velocity)
-                   for n in seq.notes if not n.is_drum)
+  pitched = sorted(
+    (n.instrument, n.pitch, n.start_step * dt, n.end_step * dt, n.program, n.velocity)
+    for n in seq.notes
+    if not n.is_drum
+  )
   assert pitched == [(0, 52, 2.0, 4.0, 0, 80), (1, 50, 1.0, 2.5, 33, 80)]
   hits = [n for n in seq.notes if n.is_drum]
   assert drum_notes(dataclasses.replace(seq, notes=tuple(hits))) == [(36, 80, 0.0, 9, True), (38, 80, 2.0, 9, True)]

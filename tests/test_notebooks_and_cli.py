@@ -22,7 +22,9 @@ def execute_notebook(notebook: pathlib.Path, out: pathlib.Path, monkeypatch):
   monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]))
   nb = jupytext.read(notebook)
   # Jupyter starts a notebook's kernel in the notebook's folder; so does this.
-  NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(notebook.parent)}}).execute()
+  NotebookClient(
+    nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(notebook.parent)}}
+  ).execute()
   return nb
 
 
@@ -60,7 +62,12 @@ def test_cli_train_eval_sample(tmp_path):
   result = cli("eval", "vae", "--workdir", str(tmp_path), "--set", "eval.iwae_samples=20")
   assert '"iwae"' in result.stdout and (tmp_path / "eval.json").exists()
   paths = cli("sample", "vae", "--workdir", str(tmp_path), "--num", "16").stdout.split()
-  assert {pathlib.Path(p).name for p in paths} >= {"samples.png", "manifold.png", "reconstructions.png", "latent_scatter.png"}
+  assert {pathlib.Path(p).name for p in paths} >= {
+    "samples.png",
+    "manifold.png",
+    "reconstructions.png",
+    "latent_scatter.png",
+  }
   assert all(pathlib.Path(p).stat().st_size > 1000 for p in paths)
 
 

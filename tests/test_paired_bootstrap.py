@@ -6,7 +6,8 @@ import pathlib
 import numpy as np
 
 _spec = importlib.util.spec_from_file_location(
-    "musicvae_paired", pathlib.Path(__file__).parents[1] / "experiments" / "musicvae_paired.py")
+  "musicvae_paired", pathlib.Path(__file__).parents[1] / "experiments" / "musicvae_paired.py"
+)
 paired = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(paired)
 

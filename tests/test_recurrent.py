@@ -36,11 +36,14 @@ def inputs(seed=1):
   return (jax.random.normal(k1, (T, B, D)), jax.random.normal(k2, (B, H)) * 0.5, jax.random.normal(k3, (B, H)) * 0.5)
 
 
-@pytest.mark.parametrize("options", [
+@pytest.mark.parametrize(
+  "options",
+  [
     pytest.param(ScanOptions(), id="default"),
     pytest.param(ScanOptions(unroll=3), id="unroll3", marks=pytest.mark.slow),
     pytest.param(ScanOptions(remat=True), id="remat", marks=pytest.mark.slow),
-])
+  ],
+)
 def test_layer_matches_the_plain_cell_in_values_and_gradients(options):
   lay = layer()
   xs, h0, c0 = inputs()

@@ -33,11 +33,11 @@ def loss_of(hs, finals):
 
 
 CASES = {
-    # name: (input dim, hidden, layers, directions, init, initial carries, conditioning dim)
-    "unidirectional": (5, 4, 1, 1, "lstm_block", False, 0),
-    "bidirectional": (5, 4, 1, 2, "lstm_block", False, 0),
-    "bidirectional-2-layers-torch-init": (5, 4, 2, 2, "torch", False, 0),
-    "2-layers-with-carries-and-conditioning": (5, 4, 2, 1, "lstm_block", True, 3),
+  # name: (input dim, hidden, layers, directions, init, initial carries, conditioning dim)
+  "unidirectional": (5, 4, 1, 1, "lstm_block", False, 0),
+  "bidirectional": (5, 4, 1, 2, "lstm_block", False, 0),
+  "bidirectional-2-layers-torch-init": (5, 4, 2, 2, "torch", False, 0),
+  "2-layers-with-carries-and-conditioning": (5, 4, 2, 1, "lstm_block", True, 3),
 }
 
 
@@ -132,9 +132,10 @@ def cudnn_maths_on_cpu(monkeypatch):
 
 
 MUSIC_CASES = {
-    "flat-melody-2-layers": dict(dec_rnn_sizes=(12, 12)),
-    "hierarchical-trio-drum-roll": dict(track_depths=(90, 90, 512), drum_roll_input=True, num_steps=32,
-                                        decoder="hierarchical", dec_rnn_sizes=(12, 12)),
+  "flat-melody-2-layers": dict(dec_rnn_sizes=(12, 12)),
+  "hierarchical-trio-drum-roll": dict(
+    track_depths=(90, 90, 512), drum_roll_input=True, num_steps=32, decoder="hierarchical", dec_rnn_sizes=(12, 12)
+  ),
 }
 
 
@@ -150,15 +151,17 @@ def test_musicvae_loss_and_gradients_on_the_cudnn_path_match_the_scan(name, cudn
 
   base = MusicModelConfig(z_size=8, enc_rnn_sizes=(10, 10), **MUSIC_CASES[name])
   loss_config = MusicLossConfig(free_bits=0.0, max_beta=0.5)
-  tokens = jnp.stack([jax.random.randint(jax.random.key(i), (2, base.num_steps), 0, d)
-                      for i, d in enumerate(base.track_depths)], -1)
+  tokens = jnp.stack(
+    [jax.random.randint(jax.random.key(i), (2, base.num_steps), 0, d) for i, d in enumerate(base.track_depths)], -1
+  )
 
   def loss(backend):
     graphdef, params = init_model(dataclasses.replace(base, rnn_backend=backend), 0)
 
     def f(p):
-      return objective.loss_and_metrics(nnx.merge(graphdef, p), tokens, jax.random.key(3), jnp.asarray(0),
-                                        loss_config)[0]
+      return objective.loss_and_metrics(nnx.merge(graphdef, p), tokens, jax.random.key(3), jnp.asarray(0), loss_config)[
+        0
+      ]
 
     return jax.jit(jax.value_and_grad(f))(params)
 

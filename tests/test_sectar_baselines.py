@@ -29,7 +29,9 @@ def test_dynamics_mpc_learns_the_moves_and_collects_reward():
 @pytest.mark.slow
 def test_flat_ppo_runs_full_horizon_on_the_task_reward():
   env = make_env("waypoint")
-  step, state, per = baselines.make_flat_ppo(env, FlatPPOConfig(num_envs=4, ppo=PPOConfig(epochs=4, num_minibatches=4, entropy_coef=0.01)), 0)
+  step, state, per = baselines.make_flat_ppo(
+    env, FlatPPOConfig(num_envs=4, ppo=PPOConfig(epochs=4, num_minibatches=4, entropy_coef=0.01)), 0
+  )
   assert per == 4 * 380
   state, m = step(state, jax.random.key(0))
   assert np.isfinite(float(m["loss"])) and 0 <= float(m["env_reward"]) <= 16

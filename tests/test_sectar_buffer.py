@@ -11,7 +11,9 @@ from trajvae.sectar import buffer as rb
 def segments(ids, t=3, d=2):
   """Segments whose every state entry equals the segment id, actions = id too."""
   ids = jnp.asarray(ids, jnp.float32)
-  return jnp.broadcast_to(ids[:, None, None], (len(ids), t + 1, d)), jnp.broadcast_to(ids[:, None], (len(ids), t)).astype(jnp.int32)
+  return jnp.broadcast_to(ids[:, None, None], (len(ids), t + 1, d)), jnp.broadcast_to(
+    ids[:, None], (len(ids), t)
+  ).astype(jnp.int32)
 
 
 def test_fifo_insert_and_overwrite_oldest():

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 _spec = importlib.util.spec_from_file_location(
-    "sectar_curves", pathlib.Path(__file__).parents[1] / "experiments" / "sectar_curves.py")
+  "sectar_curves", pathlib.Path(__file__).parents[1] / "experiments" / "sectar_curves.py"
+)
 curves = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(curves)
 
@@ -32,24 +33,37 @@ def test_band_past_every_run_is_nan_without_a_warning():
 
 
 def test_skill_reuse_also_plans_with_the_authors_k_and_h():
-  assert curves.planners("waypoint") == {"run": [], "authors": ["mpc.method=random", "mpc.num_sequences=2048",
-                                                               "mpc.horizon=10"]}
+  assert curves.planners("waypoint") == {
+    "run": [],
+    "authors": ["mpc.method=random", "mpc.num_sequences=2048", "mpc.horizon=10"],
+  }
 
 
 def test_report_has_every_method_both_planners_and_the_buffer_coverage(tmp_path):
   curve = lambda top: [(0, 0.0), (250_000, top / 4), (500_000, top), (750_000, top), (1_000_000, top)]  # final: last 3
   results = {
-      "budget": {"waypoint": 1_000_000}, "seeds": [0, 1], "preset": "{env}_cpu", "machine": "test",
-      "wall_s": 1.0, "runs_wall_s": 1.0,
-      "runs": {"waypoint": {
-          "sectar": {"0": {"curve": curve(2.0), "wall_s": 1.0}, "1": {"curve": curve(4.0), "wall_s": 1.0}},
-          "flat_ppo": {"0": {"curve": curve(1.0), "wall_s": 1.0}}}},
-      "reuse": {"waypoint": {
-          "run": {str(t): {"reward": 1.0, "std": 0.0, "oracle": 10.0} for t in range(5)},
-          "authors": {str(t): {"reward": 5.0, "std": 1.0, "oracle": 10.0} for t in range(5)}}},
-      "reuse_episodes": 4,
-      "coverage": {"waypoint": {"segments": 10_000, "near_border": 0.594, "right_half": 0.011,
-                                "mean_displacement": 0.64}},
+    "budget": {"waypoint": 1_000_000},
+    "seeds": [0, 1],
+    "preset": "{env}_cpu",
+    "machine": "test",
+    "wall_s": 1.0,
+    "runs_wall_s": 1.0,
+    "runs": {
+      "waypoint": {
+        "sectar": {"0": {"curve": curve(2.0), "wall_s": 1.0}, "1": {"curve": curve(4.0), "wall_s": 1.0}},
+        "flat_ppo": {"0": {"curve": curve(1.0), "wall_s": 1.0}},
+      }
+    },
+    "reuse": {
+      "waypoint": {
+        "run": {str(t): {"reward": 1.0, "std": 0.0, "oracle": 10.0} for t in range(5)},
+        "authors": {str(t): {"reward": 5.0, "std": 1.0, "oracle": 10.0} for t in range(5)},
+      }
+    },
+    "reuse_episodes": 4,
+    "coverage": {
+      "waypoint": {"segments": 10_000, "near_border": 0.594, "right_half": 0.011, "mean_displacement": 0.64}
+    },
   }
   curves.write_outputs(results, tmp_path)
   table = (tmp_path / "table.md").read_text()

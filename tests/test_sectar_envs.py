@@ -135,7 +135,9 @@ def test_brax_registration_shapes_dtypes(name, continuous):
 def test_vmap_and_determinism():
   env = make_env("waypoint", continuous=True)
   acts = jax.random.uniform(jax.random.key(3), (8, 50, 2), minval=-1, maxval=1)
-  run = jax.vmap(lambda a: jax.lax.scan(lambda s, x: (env.step(s, x), env.step(s, x).obs), env.reset(jax.random.key(0)), a)[1])
+  run = jax.vmap(
+    lambda a: jax.lax.scan(lambda s, x: (env.step(s, x), env.step(s, x).obs), env.reset(jax.random.key(0)), a)[1]
+  )
   a1, a2 = np.asarray(jax.jit(run)(acts)), np.asarray(jax.jit(run)(acts))
   assert a1.shape == (8, 50, 2)
   np.testing.assert_array_equal(a1, a2)

@@ -17,8 +17,9 @@ from trajvae.sectar.losses import Batch, vae_bc_loss, vae_bc_terms
 from trajvae.sectar.model import PolicyDecoder, Sectar
 
 T = 4
-CFG = SectarModelConfig(obs_dim=2, action_dim=4, latent_dim=3, encoder_hidden=16, decoder_hidden=16, decoder_mlp=(16,),
-                  policy_mlp=(16,))
+CFG = SectarModelConfig(
+  obs_dim=2, action_dim=4, latent_dim=3, encoder_hidden=16, decoder_hidden=16, decoder_mlp=(16,), policy_mlp=(16,)
+)
 
 
 def fit_to_standing_still(steps: int = 150) -> tuple[nnx.GraphDef, object]:
@@ -66,7 +67,9 @@ def test_reward_is_negative_per_step_elbo_at_the_authors_indices():
   rewards = explore.elbo_reward_fn(graphdef, T)((params, key), None, starts, next_obs, jnp.zeros((n, length)))
   # By hand: the segments, and +(NLL / T + KL) from the VAE+BC loss terms with the same z key.
   states = np.concatenate([np.asarray(starts)[:, None], np.asarray(next_obs)], axis=1).reshape(n * segs, T + 1, 2)
-  terms = vae_bc_terms(nnx.merge(graphdef, params), Batch(jnp.asarray(states), jnp.zeros((n * segs, T), jnp.int32)), key)
+  terms = vae_bc_terms(
+    nnx.merge(graphdef, params), Batch(jnp.asarray(states), jnp.zeros((n * segs, T), jnp.int32)), key
+  )
   per_seg = (np.asarray(terms.nll) / T + np.asarray(terms.kl)).reshape(n, segs)
   expected = np.zeros((n, length), np.float32)
   expected[:, T] = per_seg[:, 0]  # the action after segment 0's last state s_T (the authors' rewidx)
@@ -96,8 +99,9 @@ BIG = dataclasses.replace(CFG, policy_mlp=(400, 300, 200))  # the authors' explo
 def run_step(reset_entropy, do_update=True, explorer=None, cfg=CFG):
   env = make_env("waypoint")
   graphdef, params = nnx.split(Sectar(cfg, rngs=nnx.Rngs(0)), nnx.Param)
-  ecfg = ExploreConfig(num_starts=8, num_segments=2, reset_entropy=reset_entropy, ppo=PPOConfig(epochs=2,
-                                                                                                 minibatch_size=200))
+  ecfg = ExploreConfig(
+    num_starts=8, num_segments=2, reset_entropy=reset_entropy, ppo=PPOConfig(epochs=2, minibatch_size=200)
+  )
   egraphdef, eparams = explore.init_explorer(cfg, ecfg, jax.random.key(5))
   step = jax.jit(explore.make_explore_step(env, graphdef, egraphdef, cfg, ecfg, T))
   state = ppo.init_ppo_state(eparams if explorer is None else explorer, ecfg.ppo)
@@ -132,8 +136,9 @@ def test_fresh_explorer_starts_above_the_reset_threshold():
   for env_name, obs_dim, acts, threshold in (("waypoint", 2, 4, 1.34), ("block", 15, 6, 1.6)):
     cfg = SectarModelConfig(obs_dim=obs_dim, action_dim=acts)
     s0 = make_env(env_name).start_state
-    ents = [float(ppo.entropy(PolicyDecoder(cfg, use_latent=False, rngs=nnx.Rngs(seed)), s0, None))
-            for seed in range(10)]
+    ents = [
+      float(ppo.entropy(PolicyDecoder(cfg, use_latent=False, rngs=nnx.Rngs(seed)), s0, None)) for seed in range(10)
+    ]
     assert np.mean(ents) > threshold + 0.01, (env_name, ents)
   # In the explore step at the first iteration (no update): no reset.
   state, new, _, m = run_step(reset_entropy=1.34, do_update=False, cfg=BIG)
@@ -150,7 +155,9 @@ def test_low_entropy_explorer_is_reset_weights_only():
   state, new, _, m = run_step(reset_entropy=1.34, explorer=low, cfg=BIG)
   assert float(m["explore_entropy"]) < 0.01 and float(m["explore_reset"]) == 1.0
   # Weight matrices re-drawn, biases and the Adam state kept (the authors' apply(xavier_init)).
-  kernels = lambda p: [x for path, x in jax.tree_util.tree_leaves_with_path(p) if "kernel" in jax.tree_util.keystr(path)]
+  kernels = lambda p: [
+    x for path, x in jax.tree_util.tree_leaves_with_path(p) if "kernel" in jax.tree_util.keystr(path)
+  ]
   biases = lambda p: [x for path, x in jax.tree_util.tree_leaves_with_path(p) if "bias" in jax.tree_util.keystr(path)]
   assert all(not bool(jnp.all(a == b)) for a, b in zip(kernels(new.params), kernels(state.params)))
   _, updated, _, _ = run_step(reset_entropy=-1.0, explorer=low, cfg=BIG)  # the same update, no reset

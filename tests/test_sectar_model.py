@@ -13,8 +13,9 @@ from trajvae.sectar import losses
 from trajvae.sectar.configs import SectarModelConfig
 from trajvae.sectar.model import PolicyDecoder, Sectar
 
-SMALL = SectarModelConfig(obs_dim=2, action_dim=4, discrete=True, encoder_hidden=16, decoder_hidden=16,
-                    decoder_mlp=(16,), policy_mlp=(32, 32))
+SMALL = SectarModelConfig(
+  obs_dim=2, action_dim=4, discrete=True, encoder_hidden=16, decoder_hidden=16, decoder_mlp=(16,), policy_mlp=(32, 32)
+)
 
 
 @pytest.mark.slow
@@ -73,7 +74,9 @@ def test_loss_terms_combine_as_stated():
   mean, std = model.encoder(states)
   z = mean + std * jax.random.normal(jax.random.key(3), mean.shape)
   sd_means, sd_std = model.state_decoder(z, states[:, 0], 19)
-  manual = 0.5 * jnp.sum(((states[:, 1:] - sd_means) / sd_std) ** 2 + 2 * jnp.log(sd_std) + math.log(2 * math.pi), axis=(1, 2))
+  manual = 0.5 * jnp.sum(
+    ((states[:, 1:] - sd_means) / sd_std) ** 2 + 2 * jnp.log(sd_std) + math.log(2 * math.pi), axis=(1, 2)
+  )
   np.testing.assert_allclose(terms.nll, manual, rtol=1e-5)
 
 

@@ -11,7 +11,8 @@ from trajvae.config import override, select_preset
 from trajvae.sectar import commands
 
 _spec = importlib.util.spec_from_file_location(
-    "sectar_planner_check", pathlib.Path(__file__).parents[1] / "experiments" / "sectar_planner_check.py")
+  "sectar_planner_check", pathlib.Path(__file__).parents[1] / "experiments" / "sectar_planner_check.py"
+)
 check = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(check)
 

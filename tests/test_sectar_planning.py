@@ -33,11 +33,15 @@ def known_best(s0, goal, scale, length):
 def test_plan_finds_known_best_latent(method, tol):
   s0, goal = jnp.array([0.5, -0.5]), jnp.array([0.9, 0.2])
   cfg = MPCConfig(num_sequences=2048, horizon=1, discount=1.0, method=method)
-  best = jax.jit(lambda k: planning.plan(linear_decode, quadratic_reward(goal), 0.1, s0, jnp.int32(0), k, cfg, 5, 2))(jax.random.key(0))
+  best = jax.jit(lambda k: planning.plan(linear_decode, quadratic_reward(goal), 0.1, s0, jnp.int32(0), k, cfg, 5, 2))(
+    jax.random.key(0)
+  )
   z_star = known_best(np.asarray(s0), np.asarray(goal), 0.1, 5)
   assert np.linalg.norm(np.asarray(best.latents[0]) - z_star) < tol
   # The returned score is that of the returned latents.
-  score, _ = planning.score_sequences(linear_decode, quadratic_reward(goal), 0.1, best.latents[None], s0, jnp.int32(0), cfg, 5)
+  score, _ = planning.score_sequences(
+    linear_decode, quadratic_reward(goal), 0.1, best.latents[None], s0, jnp.int32(0), cfg, 5
+  )
   np.testing.assert_allclose(score[0], best.score, rtol=1e-5)
 
 
@@ -74,7 +78,9 @@ def test_mpc_collects_sparse_reward_on_waypoint_with_a_perfect_model():
 def test_unknown_method_is_an_error():
   cfg = MPCConfig(num_sequences=4, horizon=1, method="mppi")
   with pytest.raises(ValueError, match="unknown planning method"):
-    planning.plan(linear_decode, quadratic_reward(jnp.zeros(2)), 0.1, jnp.zeros(2), jnp.int32(0), jax.random.key(0), cfg, 2, 2)
+    planning.plan(
+      linear_decode, quadratic_reward(jnp.zeros(2)), 0.1, jnp.zeros(2), jnp.int32(0), jax.random.key(0), cfg, 2, 2
+    )
 
 
 def test_near_the_end_only_the_latents_left_are_scored():
@@ -102,7 +108,8 @@ def test_episode_records_its_replan_states():
 
   cfg = MPCConfig(num_sequences=4, horizon=2, num_latents=3)
   ep = jax.jit(lambda k: planning.mpc_episode(env, decode, lambda z: lambda o, k: (z[:2], {}), None, k, cfg, 5, 2))(
-      jax.random.key(0))
+    jax.random.key(0)
+  )
   assert ep.replan_states.shape == (3, 2)
   np.testing.assert_array_equal(ep.replan_states[0], env.start_state)  # the task's start state is a replan state
   np.testing.assert_array_equal(ep.replan_states[1:], ep.obs[4:-1:5])  # then each segment's end state
@@ -119,7 +126,8 @@ def test_episode_returns_the_plans_it_executed():
 
   t, cfg = 5, MPCConfig(num_sequences=8, horizon=3, num_latents=4)
   ep = jax.jit(lambda k: planning.mpc_episode(env, decode, lambda z: lambda o, k: (z[:2], {}), None, k, cfg, t, 2))(
-      jax.random.key(3))
+    jax.random.key(3)
+  )
   assert ep.plans.latents.shape == (4, 3, 2) and ep.plans.states.shape == (4, 3 * t, 2)
   np.testing.assert_array_equal(ep.plans.latents[:, 0], ep.latents)
   segments = np.asarray(ep.obs).reshape(4, t, 2)

@@ -27,7 +27,9 @@ def toy_reward(w, latents, starts, next_obs, env_rewards):
 @pytest.mark.slow
 def test_ppo_improves_consistency_reward_within_budget():
   env = make_env("waypoint", continuous=True)
-  cfg = SectarModelConfig(obs_dim=2, action_dim=2, discrete=False, latent_dim=2, policy_mlp=(64, 64), policy_init_std=0.5)
+  cfg = SectarModelConfig(
+    obs_dim=2, action_dim=2, discrete=False, latent_dim=2, policy_mlp=(64, 64), policy_init_std=0.5
+  )
   graphdef, params = nnx.split(PolicyDecoder(cfg, rngs=nnx.Rngs(0)), nnx.Param)
   pcfg = PPOConfig(epochs=4, num_minibatches=4, optim=OptimConfig(name="adam", learning_rate=1e-3, adam_eps=1e-5))
   update = ppo.make_update(env, graphdef, toy_reward, pcfg, num_envs=64, rollout_len=19, latent_dim=2)
@@ -52,8 +54,9 @@ def test_update_is_jitted_once_with_decoder_params_traced():
   pgraph, pparams = nnx.split(PolicyDecoder(cfg, rngs=nnx.Rngs(0)), nnx.Param)
   dgraph, dparams = nnx.split(StateDecoder(cfg, rngs=nnx.Rngs(1)), nnx.Param)
   pcfg = PPOConfig(epochs=2, num_minibatches=2)
-  update = jax.jit(ppo.make_update(env, pgraph, ppo.consistency_reward_fn(dgraph), pcfg, num_envs=20, rollout_len=19,
-                                   latent_dim=8))
+  update = jax.jit(
+    ppo.make_update(env, pgraph, ppo.consistency_reward_fn(dgraph), pcfg, num_envs=20, rollout_len=19, latent_dim=8)
+  )
   ts = ppo.init_ppo_state(pparams, pcfg)
   pool = jnp.zeros((10, 2))
   for i in range(3):  # the outer loop changes the decoder every iteration

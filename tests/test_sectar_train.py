@@ -27,8 +27,18 @@ def test_smoke_runs_end_to_end_and_logs(uninterrupted):
   workdir, state = uninterrupted
   records = read_metrics(workdir)
   assert [r["step"] for r in records] == [1, 2, 3]
-  for key in ("task_reward", "env_steps", "vae_loss", "vae_nll", "vae_kl", "vae_bc", "consistency_reward",
-              "explore_neg_elbo", "explore_entropy", "val_vae_loss"):
+  for key in (
+    "task_reward",
+    "env_steps",
+    "vae_loss",
+    "vae_nll",
+    "vae_kl",
+    "vae_bc",
+    "consistency_reward",
+    "explore_neg_elbo",
+    "explore_entropy",
+    "val_vae_loss",
+  ):
     assert all(np.isfinite(r[key]) for r in records), key
   cfg = configs.smoke()
   per_iter = (2 * 4 * 9) + (8 * 19) + (2 * 8 * 9)  # MPC + explorer + consistency PPO env steps

@@ -52,9 +52,14 @@ def train_runs(root: pathlib.Path) -> dict[str, pathlib.Path]:
   runs = {"vae": root / "digits-vae", "musicvae": root / "melody-vae", "sectar": root / "waypoint-sectar"}
   vae.train(override(select_preset(vae.PRESETS, "smoke"), ["train.steps=100"]), runs["vae"], verbose=False)
   write_tunes(root / "midi")
-  music.train(override(select_preset(MUSIC_PRESETS, "smoke-mel_2bar"),
-                       [f"data.source={root / 'midi'}", f"data.data_dir={root / 'data'}", "train.steps=10"]),
-              runs["musicvae"], verbose=False)
+  music.train(
+    override(
+      select_preset(MUSIC_PRESETS, "smoke-mel_2bar"),
+      [f"data.source={root / 'midi'}", f"data.data_dir={root / 'data'}", "train.steps=10"],
+    ),
+    runs["musicvae"],
+    verbose=False,
+  )
   sectar.train(override(select_preset(sectar.PRESETS, "smoke"), ["train.iterations=1"]), runs["sectar"], verbose=False)
   return runs
 
@@ -65,8 +70,10 @@ def runs(tmp_path_factory) -> dict[str, pathlib.Path]:
   base = tmp_path_factory.getbasetemp()
   # Under xdist each worker's basetemp sits in the session's one folder; share the runs there.
   # TRAJVAE_SERVE_TEST_RUNS=/some/folder keeps them between sessions (while developing).
-  root = pathlib.Path(os.environ.get("TRAJVAE_SERVE_TEST_RUNS") or
-                      (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "serve_runs")
+  root = pathlib.Path(
+    os.environ.get("TRAJVAE_SERVE_TEST_RUNS")
+    or (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "serve_runs"
+  )
   root.mkdir(parents=True, exist_ok=True)
   with open(root / ".lock", "w") as lock:
     fcntl.flock(lock, fcntl.LOCK_EX)
@@ -79,8 +86,10 @@ def runs(tmp_path_factory) -> dict[str, pathlib.Path]:
 
 def listing(folder: pathlib.Path) -> dict[str, tuple[int, int]]:
   """Every file and folder under folder with its size and mtime (ns)."""
-  return {str(p.relative_to(folder)): (p.stat().st_size if p.is_file() else -1, p.stat().st_mtime_ns)
-          for p in sorted(folder.rglob("*"))}
+  return {
+    str(p.relative_to(folder)): (p.stat().st_size if p.is_file() else -1, p.stat().st_mtime_ns)
+    for p in sorted(folder.rglob("*"))
+  }
 
 
 @pytest.fixture(scope="module")
@@ -108,8 +117,9 @@ def midi_bytes(pitches=(60, 62, 64, 65, 67, 65, 64, 62)) -> bytes:
   buffer = io.BytesIO()
   from trajvae.music.data.note_sequence import to_pretty_midi
 
-  to_pretty_midi(NoteSequence(tuple(Note(p, 90, 4 * i, 4 * i + 3) for i, p in enumerate(pitches)), total_steps=32)
-                 ).write(buffer)
+  to_pretty_midi(
+    NoteSequence(tuple(Note(p, 90, 4 * i, 4 * i + 3) for i, p in enumerate(pitches)), total_steps=32)
+  ).write(buffer)
   return buffer.getvalue()
 
 
@@ -143,10 +153,12 @@ def test_unknown_runs_endpoints_and_bad_requests_are_json_4xx(served):
   assert "unknown run" in error(client.get("/runs/nope/"), 404)
   assert "no endpoint" in error(client.post(url(app, "vae", "sample")), 404)
   assert "no endpoint" in error(client.get("/api/whatever"), 404)
-  assert "not valid JSON" in error(client.post(url(app, "musicvae", "sample"), content=b"{",
-                                               headers={"content-type": "application/json"}), 400)
-  assert "unsupported content type" in error(client.post(url(app, "musicvae", "sample"), content=b"x",
-                                                         headers={"content-type": "text/plain"}), 415)
+  assert "not valid JSON" in error(
+    client.post(url(app, "musicvae", "sample"), content=b"{", headers={"content-type": "application/json"}), 400
+  )
+  assert "unsupported content type" in error(
+    client.post(url(app, "musicvae", "sample"), content=b"x", headers={"content-type": "text/plain"}), 415
+  )
   assert "Method Not Allowed" in error(client.put(url(app, "musicvae", "sample")), 405)
 
 
@@ -165,8 +177,13 @@ def test_cli_warns_off_loopback_and_refuses_a_missing_run(tmp_path):
   import subprocess
   import sys
 
-  result = subprocess.run([sys.executable, "-m", "trajvae", "serve", "--workdir", str(tmp_path / "missing"),
-                           "--host", "0.0.0.0"], capture_output=True, text=True, cwd=REPO, timeout=120)
+  result = subprocess.run(
+    [sys.executable, "-m", "trajvae", "serve", "--workdir", str(tmp_path / "missing"), "--host", "0.0.0.0"],
+    capture_output=True,
+    text=True,
+    cwd=REPO,
+    timeout=120,
+  )
   assert result.returncode == 2
   assert "warning: listening on 0.0.0.0, not loopback" in result.stderr and "does not exist" in result.stderr
 
@@ -191,8 +208,9 @@ def test_music_held_out_interpolate_attributes_reconstruct_midi(served):
   info = client.get(url(app, "musicvae")).json()
   assert info["held_out"] >= 8 and info["attributes"][0] == "note density"
   window = client.get(url(app, "musicvae", "held_out"), params={"index": 1}).json()["sequence"]
-  out = client.post(url(app, "musicvae", "interpolate"),
-                    data={"start_index": 0, "end_index": 1, "steps": 6, "temperature": 0.3}).json()
+  out = client.post(
+    url(app, "musicvae", "interpolate"), data={"start_index": 0, "end_index": 1, "steps": 6, "temperature": 0.3}
+  ).json()
   assert len(out["path"]) == 6 and out["end"]["tokens"] == window["tokens"] and out["t"][-1] == 1.0
   files = {"start": ("a.mid", midi_bytes()), "end": ("b.mid", midi_bytes((72, 71, 69, 67, 65, 64, 62, 60)))}
   out = client.post(url(app, "musicvae", "interpolate"), data={"steps": 3}, files=files).json()
@@ -210,7 +228,9 @@ def test_music_held_out_interpolate_attributes_reconstruct_midi(served):
   assert [(n.pitch, n.start_step) for n in notes] == [(n["pitch"], n["start"]) for n in window["notes"]]
 
 
-@pytest.mark.parametrize("fields, status, message", [
+@pytest.mark.parametrize(
+  "fields, status, message",
+  [
     ({"num": 0}, 400, "'num' must lie in [1, 8]"),
     ({"num": 9}, 400, "'num' must lie in [1, 8]"),
     ({"num": "two"}, 400, "must be an integer"),
@@ -218,7 +238,8 @@ def test_music_held_out_interpolate_attributes_reconstruct_midi(served):
     ({"temperature": "nan"}, 400, "'temperature' must lie in"),
     ({"temperature": 5}, 400, "'temperature' must lie in"),
     ({"seed": -1}, 400, "'seed' must lie in"),
-])
+  ],
+)
 def test_music_sample_out_of_range(served, fields, status, message):
   app, client, _ = served
   assert message in error(client.post(url(app, "musicvae", "sample"), data=fields), status)
@@ -242,10 +263,12 @@ def test_music_bad_uploads_and_melodies(served):
   assert "must have shape [32, 1]" in error(client.post(recon, data={"melody_tokens": "[[1, 2]]"}), 400)
   assert "outside [0, 90)" in error(client.post(recon, data={"melody_tokens": json.dumps([[95]] * 32)}), 400)
   interp = url(app, "musicvae", "interpolate")
-  assert "'steps' must lie in [2, 16]" in error(client.post(interp, data={"start_index": 0, "end_index": 1,
-                                                                          "steps": 17}), 400)
-  assert "attr_note density" in error(client.post(url(app, "musicvae", "attributes"),
-                                                  data={"melody_index": 0, "attr_note density": 4}), 400)
+  assert "'steps' must lie in [2, 16]" in error(
+    client.post(interp, data={"start_index": 0, "end_index": 1, "steps": 17}), 400
+  )
+  assert "attr_note density" in error(
+    client.post(url(app, "musicvae", "attributes"), data={"melody_index": 0, "attr_note density": 4}), 400
+  )
   assert "tokens must be an array" in error(client.post(url(app, "musicvae", "midi"), data={}), 400)
   # Still serving.
   assert client.post(url(app, "musicvae", "sample"), data={"num": 1}).status_code == 200
@@ -277,8 +300,9 @@ def test_vae_larger_latent_planes(runs):
 
   means = np.random.default_rng(0).normal(size=(500, 5)) * np.array([5.0, 0.1, 0.1, 1.5, 0.1])
   centre, pcs = pca_plane(means)
-  assert np.allclose(np.abs(pcs[0]), [1, 0, 0, 0, 0], atol=0.1) and np.allclose(np.abs(pcs[1]), [0, 0, 0, 1, 0],
-                                                                                 atol=0.1)
+  assert np.allclose(np.abs(pcs[0]), [1, 0, 0, 0, 0], atol=0.1) and np.allclose(
+    np.abs(pcs[1]), [0, 0, 0, 1, 0], atol=0.1
+  )
   backend = VaeBackend.__new__(VaeBackend)  # plane geometry only: a fake 5-d latent space over these means
   backend.latent_dim, backend.means, backend.labels = 5, means, np.zeros(500, int)
   backend.centre, backend.pcs = centre, pcs
@@ -313,8 +337,7 @@ def test_sectar_consistency(served):
   out = client.post(url(app, "sectar", "consistency"), data={"seed": 1}).json()
   assert len(out["z"]) == dim and len(out["decoded"]["xy"]) == len(out["executed"]["xy"]) == 10
   assert out["decoded"]["xy"][0] == out["executed"]["xy"][0] == out["start"]
-  given = client.post(url(app, "sectar", "consistency"),
-                      json={"z_mode": "given", "z": out["z"], "seed": 1}).json()
+  given = client.post(url(app, "sectar", "consistency"), json={"z_mode": "given", "z": out["z"], "seed": 1}).json()
   assert np.allclose(given["decoded"]["xy"], out["decoded"]["xy"], atol=1e-3)
   xy = client.post(url(app, "sectar", "consistency"), data={"start": "xy", "x": 1.5, "y": -0.5, "task": 3}).json()
   assert xy["start"] == [1.5, -0.5]
@@ -333,7 +356,8 @@ def test_concurrent_requests_agree_with_sequential_ones_and_nothing_compiles(ser
   app, client, _ = served
   compiles = []
   jax.monitoring.register_event_duration_secs_listener(
-      lambda event, duration, **kw: compiles.append(event) if "backend_compile" in event else None)
+    lambda event, duration, **kw: compiles.append(event) if "backend_compile" in event else None
+  )
   requests = [("musicvae", "sample", {"num": 1 + i % 8, "temperature": 0.1 + 0.13 * i, "seed": i}) for i in range(8)]
   requests += [("musicvae", "interpolate", {"start_index": 0, "end_index": 2, "steps": 2 + i}) for i in range(4)]
   requests += [("vae", "decode", {"x": 0.3 * i, "y": -0.2 * i}) for i in range(4)]
@@ -373,8 +397,15 @@ def _browser_or_skip():
     pytest.skip("selenium is not installed (pip install selenium)")
   options = webdriver.ChromeOptions()
   options.binary_location = chromium
-  for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-              "--window-size=1280,1000", "--force-device-scale-factor=1", "--autoplay-policy=no-user-gesture-required"):
+  for arg in (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-dev-shm-usage",
+    "--disable-gpu",
+    "--window-size=1280,1000",
+    "--force-device-scale-factor=1",
+    "--autoplay-policy=no-user-gesture-required",
+  ):
     options.add_argument(arg)
   options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
   return webdriver.Chrome(service=Service(driver), options=options)
@@ -394,7 +425,8 @@ def _wait_drawn(browser, name: str, timeout: float = 30) -> None:
   from selenium.webdriver.support.ui import WebDriverWait
 
   WebDriverWait(browser, timeout).until(
-      lambda b: name in (b.execute_script("return document.body.dataset.drawn") or "").split())
+    lambda b: name in (b.execute_script("return document.body.dataset.drawn") or "").split()
+  )
 
 
 def test_pages_in_a_real_browser(served, live_server, tmp_path):
@@ -405,6 +437,7 @@ def test_pages_in_a_real_browser(served, live_server, tmp_path):
   app, _, _ = served
   shots = []
   try:
+
     def visit(kind: str):
       browser.get(f"{live_server}/runs/{names(app)[kind]}/")
       _wait_drawn(browser, "info")
@@ -428,8 +461,9 @@ def test_pages_in_a_real_browser(served, live_server, tmp_path):
     _wait_drawn(browser, "sample")
     browser.find_element(By.ID, "interpolate").click()
     _wait_drawn(browser, "interpolate")
-    browser.execute_script("const s = document.getElementById('attr-note-density'); s.value = 2;"
-                           "s.dispatchEvent(new Event('input'));")
+    browser.execute_script(
+      "const s = document.getElementById('attr-note-density'); s.value = 2;s.dispatchEvent(new Event('input'));"
+    )
     _wait_drawn(browser, "attributes")
     browser.find_element(By.ID, "reconstruct").click()
     _wait_drawn(browser, "reconstruct")
@@ -460,8 +494,9 @@ def test_pages_in_a_real_browser(served, live_server, tmp_path):
     _wait_drawn(browser, "consistency")
     browser.find_element(By.ID, "replay").click()
     _wait_drawn(browser, "episode")
-    browser.execute_script("const s = document.getElementById('segment'); s.value = 1;"
-                           "s.dispatchEvent(new Event('input'));")
+    browser.execute_script(
+      "const s = document.getElementById('segment'); s.value = 1;s.dispatchEvent(new Event('input'));"
+    )
     shoot("explorer_sectar")
   finally:
     browser.quit()

@@ -41,5 +41,7 @@ def test_guarded_optimizer_keeps_the_state_tree_of_the_two_transforms():
 
   params = {"w": jnp.ones((2, 2))}
   config = OptimConfig(name="adam", clip_global_norm=1.0, zero_grads_above_norm=1e4)
-  old = optax.chain(zero_if_norm_at_least(1e4), optax.clip_by_global_norm(1.0), optax.adam(optax.constant_schedule(1e-3)))
+  old = optax.chain(
+    zero_if_norm_at_least(1e4), optax.clip_by_global_norm(1.0), optax.adam(optax.constant_schedule(1e-3))
+  )
   assert jax.tree.structure(make_optimizer(config).init(params)) == jax.tree.structure(old.init(params))

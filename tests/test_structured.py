@@ -14,11 +14,11 @@ from trajvae.structured.alignment import PATCH, DigitAlignment, make_alignment_d
 from trajvae.structured.configs import LearnerConfig
 from trajvae.structured.gibbs import evaluate, pac_bayes_sigma
 from trajvae.structured.learners import (
-    CompiledLearners,
-    fit_direct,
-    fit_latent_ssvm,
-    fit_randomized,
-    num_proposal_samples,
+  CompiledLearners,
+  fit_direct,
+  fit_latent_ssvm,
+  fit_randomized,
+  num_proposal_samples,
 )
 from trajvae.structured.problem import brute_force_augmented, brute_force_scores
 from trajvae.structured.study import alignment_canvas, study_config
@@ -53,10 +53,10 @@ def test_exact_inference_matches_brute_force(problem):
     row = reference[jnp.argmax(jnp.all((problem.enumerate_outputs() == y).reshape(problem.num_outputs, -1), axis=1))]
     y_hat, h_hat = problem.argmax(w, x)
     return (
-        jnp.max(jnp.abs(problem.all_scores(w, x) - reference)),
-        problem.score(w, x, y_hat, h_hat) - jnp.max(reference),
-        jnp.max(jnp.abs(problem.latent_scores(w, x, y) - row)),
-        problem.score(w, x, y, problem.impute(w, x, y)) - jnp.max(row),
+      jnp.max(jnp.abs(problem.all_scores(w, x) - reference)),
+      problem.score(w, x, y_hat, h_hat) - jnp.max(reference),
+      jnp.max(jnp.abs(problem.latent_scores(w, x, y) - row)),
+      problem.score(w, x, y, problem.impute(w, x, y)) - jnp.max(row),
     )
 
   scores_err, argmax_gap, latent_err, impute_gap = jax.jit(jax.vmap(check))(ws, xs, ys)
@@ -117,9 +117,9 @@ def test_subgradients_match_finite_differences(problem):
     sample_ys, sample_hs = problem.sample_proposal(key, x, 8)
     h_fixed = jnp.asarray(0)
     return (
-        lambda w: losses.full_latent_loss(problem, w, x, y),
-        lambda w: losses.full_latent_loss(problem, w, x, y, h_fixed, "margin"),
-        lambda w: losses.randomized_latent_loss(problem, w, x, y, sample_ys, sample_hs),
+      lambda w: losses.full_latent_loss(problem, w, x, y),
+      lambda w: losses.full_latent_loss(problem, w, x, y, h_fixed, "margin"),
+      lambda w: losses.randomized_latent_loss(problem, w, x, y, sample_ys, sample_hs),
     )
 
   def check(w, x, y, key, v):
@@ -145,7 +145,9 @@ def test_proposal_sampler_matches_its_stated_distribution(problem):
   sample_ys, sample_hs = jax.jit(problem.sample_proposal, static_argnums=2)(jax.random.key(8), x, num)
   outputs = problem.enumerate_outputs().reshape(problem.num_outputs, -1)
   y_index = np.argmax(np.all(np.asarray(sample_ys).reshape(num, 1, -1) == np.asarray(outputs)[None], axis=-1), axis=1)
-  counts = np.bincount(y_index * problem.num_latents + np.asarray(sample_hs), minlength=problem.num_outputs * problem.num_latents)
+  counts = np.bincount(
+    y_index * problem.num_latents + np.asarray(sample_hs), minlength=problem.num_outputs * problem.num_latents
+  )
   stated = np.asarray(problem.proposal_probs(x), np.float64).ravel()
   assert abs(stated.sum() - 1.0) < 1e-6
   stated = stated / stated.sum()
@@ -160,7 +162,9 @@ def test_learners_fit_planted_data_and_agree_on_objective():
   problem = PlantedMultilabel(num_bits=4, num_views=4, view_dim=6)
   data = make_planted_data(problem, seed=0, num_train=120, num_test=200, label_noise=0.0, salience=3.0)
   config = LearnerConfig(epochs=12, outer_iterations=3, seed=0)
-  chance = evaluate(problem, np.zeros(problem.feature_dim) + 1e-3, data.test_x, data.test_y, sigma=0.0, num_draws=0).distortion
+  chance = evaluate(
+    problem, np.zeros(problem.feature_dim) + 1e-3, data.test_x, data.test_y, sigma=0.0, num_draws=0
+  ).distortion
   for fit in (fit_latent_ssvm, fit_direct, fit_randomized):
     result = fit(problem, data.train_x, data.train_y, config, trace=True)
     test = evaluate(problem, result.w, data.test_x, data.test_y, sigma=0.0, num_draws=0, hs=data.test_h)
@@ -190,8 +194,9 @@ def test_a_caller_owned_cache_compiles_each_learner_once_per_shape():
   compiled = CompiledLearners()
   config = LearnerConfig(epochs=2, outer_iterations=1, seed=0)
   first = fit_randomized(SYNTHETIC, data.train_x, data.train_y, config, compiled=compiled)
-  again = fit_randomized(SYNTHETIC, data.train_x, data.train_y, LearnerConfig(epochs=2, outer_iterations=1, seed=1),
-                         compiled=compiled)  # the seed is not static: same executable, other draws
+  again = fit_randomized(
+    SYNTHETIC, data.train_x, data.train_y, LearnerConfig(epochs=2, outer_iterations=1, seed=1), compiled=compiled
+  )  # the seed is not static: same executable, other draws
   assert len(compiled.executables) == 1 and not np.allclose(first.w, again.w)
   fit_latent_ssvm(SYNTHETIC, data.train_x, data.train_y, config, compiled=compiled)
   assert len(compiled.executables) == 2
@@ -217,8 +222,14 @@ def test_bad_input_gives_clear_errors():
   with pytest.raises(ValueError, match="empty proposal"):
     LearnerConfig(num_samples=0)
   with pytest.raises(ValueError, match="empty or ragged proposal"):
-    losses.randomized_latent_loss(problem, jnp.zeros(problem.feature_dim), jnp.asarray(data.train_x[0]), jnp.asarray(data.train_y[0]),
-                                  jnp.zeros((0, 3), jnp.int32), jnp.zeros((0,), jnp.int32))
+    losses.randomized_latent_loss(
+      problem,
+      jnp.zeros(problem.feature_dim),
+      jnp.asarray(data.train_x[0]),
+      jnp.asarray(data.train_y[0]),
+      jnp.zeros((0, 3), jnp.int32),
+      jnp.zeros((0,), jnp.int32),
+    )
   with pytest.raises(ValueError, match="proposal covers Y"):
     PlantedMultilabel(proposal_bit_prob=0.0)
   bad_bits = data.train_y.copy()

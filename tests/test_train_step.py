@@ -72,8 +72,9 @@ def test_vae_step():
   config = select_preset(vae.PRESETS, "smoke")
   graphdef, params = init_vae_model(config.model, 0)
   images = (jax.random.uniform(jax.random.key(0), (16, config.model.input_dim)) > 0.5).astype(jnp.float32)
-  metrics = check_train_step(graphdef, params, vae.make_loss_fn(config, num_levels=2), make_optimizer(config.optim),
-                             {"image": images})
+  metrics = check_train_step(
+    graphdef, params, vae.make_loss_fn(config, num_levels=2), make_optimizer(config.optim), {"image": images}
+  )
   assert_finite_scalars(metrics, "elbo", "kl", "log_likelihood")
   assert float(metrics["kl"]) >= 0 and float(metrics["elbo"]) < 0
 
@@ -93,8 +94,9 @@ def test_musicvae_step(decoder, num_steps):
   check_train_step(graphdef, params, loss_fn, make_optimizer(config.optim), {"tokens": tokens}, idle)
 
 
-SECTAR_MODEL = SectarModelConfig(obs_dim=2, action_dim=4, discrete=True, encoder_hidden=16, decoder_hidden=16,
-                                 decoder_mlp=(16,), policy_mlp=(16,))
+SECTAR_MODEL = SectarModelConfig(
+  obs_dim=2, action_dim=4, discrete=True, encoder_hidden=16, decoder_hidden=16, decoder_mlp=(16,), policy_mlp=(16,)
+)
 
 
 def test_sectar_vae_bc_step():
@@ -107,8 +109,9 @@ def test_sectar_vae_bc_step():
     return loss, {"nll": terms.nll.mean(), "kl": terms.kl.mean(), "bc": terms.bc.mean()}
 
   # A discrete policy's log_std (used by continuous actions only) gets no gradient.
-  metrics = check_train_step(graphdef, params, loss_fn, optax.adam(1e-3), {"states": states, "actions": actions},
-                             idle=("['policy']['log_std']",))
+  metrics = check_train_step(
+    graphdef, params, loss_fn, optax.adam(1e-3), {"states": states, "actions": actions}, idle=("['policy']['log_std']",)
+  )
   assert_finite_scalars(metrics, "nll", "kl", "bc")
 
 
@@ -117,8 +120,17 @@ def test_sectar_policy_decoder_ppo_update():
   pd_graphdef, pd_params = nnx.split(model.policy, nnx.Param)
   sd_graphdef, sd_params = nnx.split(model.state_decoder, nnx.Param)
   config = PPOConfig(epochs=2, num_minibatches=2)
-  update = jax.jit(ppo.make_update(make_env("waypoint"), pd_graphdef, ppo.consistency_reward_fn(sd_graphdef), config,
-                                   num_envs=8, rollout_len=10, latent_dim=SECTAR_MODEL.latent_dim))
+  update = jax.jit(
+    ppo.make_update(
+      make_env("waypoint"),
+      pd_graphdef,
+      ppo.consistency_reward_fn(sd_graphdef),
+      config,
+      num_envs=8,
+      rollout_len=10,
+      latent_dim=SECTAR_MODEL.latent_dim,
+    )
+  )
   state = ppo.init_ppo_state(pd_params, config)
   new, metrics, _ = update(state, sd_params, jnp.zeros((4, 2)), jax.random.key(1))
   assert_finite_scalars(metrics, "reward", "loss", "entropy", "approx_kl")
@@ -146,8 +158,11 @@ def test_structured_subgradient_step(learner):
       return full_latent_loss(problem, w, *example)
 
   # One epoch of one full batch: exactly one subgradient step.
-  step = jax.jit(lambda w, d, k: stochastic_subgradient(loss, w, d, k, lam=config.lam, epochs=1, batch_size=16,
-                                                        step_offset=config.step_offset))
+  step = jax.jit(
+    lambda w, d, k: stochastic_subgradient(
+      loss, w, d, k, lam=config.lam, epochs=1, batch_size=16, step_offset=config.step_offset
+    )
+  )
   w, trace = step(w0, examples, jax.random.key(2))
   assert w.shape == w0.shape == (problem.feature_dim,) and trace.shape == (1,)
   assert_moved(w0, w)

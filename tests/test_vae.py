@@ -59,7 +59,9 @@ def test_iwae_is_above_elbo_and_grows_with_k():
   elbo = float(objective.elbo(model, x, jax.random.key(0)).elbo.mean())
   bounds = {}
   for k in (1, 10, 100, 1000):
-    seeds = [float(objective.iwae_log_likelihood(model, x, jax.random.key(s), k, chunk_size=64).mean()) for s in range(3)]
+    seeds = [
+      float(objective.iwae_log_likelihood(model, x, jax.random.key(s), k, chunk_size=64).mean()) for s in range(3)
+    ]
     bounds[k] = np.mean(seeds)
   assert bounds[1] == pytest.approx(elbo, abs=0.5)  # k = 1 is the sampled ELBO
   assert bounds[1] < bounds[10] < bounds[100] < bounds[1000]
@@ -68,7 +70,9 @@ def test_iwae_is_above_elbo_and_grows_with_k():
 
 @pytest.mark.slow
 def test_gaussian_decoder_trains_on_continuous_digits(tmp_path):
-  config = override(commands.PRESETS["smoke"](), ["data.binarize=false", "model.likelihood=gaussian", "train.steps=200"])
+  config = override(
+    commands.PRESETS["smoke"](), ["data.binarize=false", "model.likelihood=gaussian", "train.steps=200"]
+  )
   state = commands.train(config, tmp_path, verbose=False)
   assert all(np.all(np.isfinite(np.asarray(leaf))) for leaf in jax.tree.leaves(state.params))
   results = commands.evaluate(tmp_path, ["eval.iwae_samples=50"])

@@ -24,10 +24,10 @@ def fake_fashion(folder: pathlib.Path, num_train: int = 60, num_test: int = 20, 
   folder.mkdir(parents=True, exist_ok=True)
   rng = np.random.default_rng(seed)
   arrays = {
-      "train_images": rng.integers(0, 256, (num_train, side, side)),
-      "train_labels": rng.integers(0, 10, num_train),
-      "test_images": rng.integers(0, 256, (num_test, side, side)),
-      "test_labels": rng.integers(0, 10, num_test),
+    "train_images": rng.integers(0, 256, (num_train, side, side)),
+    "train_labels": rng.integers(0, 10, num_train),
+    "test_images": rng.integers(0, 256, (num_test, side, side)),
+    "test_labels": rng.integers(0, 10, num_test),
   }
   for key, name in data.FASHION_MNIST_FILES.items():
     write_idx(folder / name, arrays[key])
@@ -73,8 +73,16 @@ def test_fashion_mnist_splits_binarisation_and_continuous(tmp_path):
 def test_missing_fashion_mnist_names_the_package(tmp_path, capsys):
   with pytest.raises(MissingFileError, match="install Debian's dataset-fashion-mnist"):
     data.load_dataset(VAEDataConfig(name="fashion_mnist", data_dir=str(tmp_path)))
-  argv = ["train", "vae", "--workdir", str(tmp_path / "w"), "--set", "data.name=fashion_mnist",
-          f"data.data_dir={tmp_path}", "model.input_dim=784"]
+  argv = [
+    "train",
+    "vae",
+    "--workdir",
+    str(tmp_path / "w"),
+    "--set",
+    "data.name=fashion_mnist",
+    f"data.data_dir={tmp_path}",
+    "model.input_dim=784",
+  ]
   assert cli.main(argv) == 2
   lines = capsys.readouterr().err.strip().splitlines()
   assert len(lines) == 1 and "dataset-fashion-mnist" in lines[0]
@@ -85,10 +93,19 @@ def small_fashion_config(tmp_path, algorithm: str, steps: int = 3, **train):
   from trajvae.config import override
   from trajvae.vae.configs import fashion_mnist_config
 
-  config = override(fashion_mnist_config(latent_dim=2, hidden_dim=8, algorithm=algorithm, train_size=40, steps=steps),
-                    [f"data.data_dir={tmp_path / 'fashion'}", "data.validation_size=10", "model.input_dim=16",
-                     "train.batch_size=10", "train.log_every=1", "eval.iwae_samples=10",
-                     "mcem.m_steps=2", "mcem.leapfrog_steps=3"])
+  config = override(
+    fashion_mnist_config(latent_dim=2, hidden_dim=8, algorithm=algorithm, train_size=40, steps=steps),
+    [
+      f"data.data_dir={tmp_path / 'fashion'}",
+      "data.validation_size=10",
+      "model.input_dim=16",
+      "train.batch_size=10",
+      "train.log_every=1",
+      "eval.iwae_samples=10",
+      "mcem.m_steps=2",
+      "mcem.leapfrog_steps=3",
+    ],
+  )
   return dataclasses.replace(config, train=dataclasses.replace(config.train, **train))
 
 
@@ -108,8 +125,9 @@ def test_wake_gradient_reaches_only_the_decoder_and_sleep_only_the_encoder(likel
   from trajvae.vae.configs import VAEModelConfig
   from trajvae.vae.model import init_model
 
-  graphdef, params = init_model(VAEModelConfig(input_dim=16, hidden_dim=8, latent_dim=3, likelihood=likelihood, init_std=0.3),
-                                 seed=0)
+  graphdef, params = init_model(
+    VAEModelConfig(input_dim=16, hidden_dim=8, latent_dim=3, likelihood=likelihood, init_std=0.3), seed=0
+  )
   x = (np.random.default_rng(0).random((5, 16)) < 0.5).astype(np.float32)
 
   def phase(name):
@@ -158,14 +176,16 @@ def test_wake_sleep_resumes_exactly(tmp_path):
 def test_mcem_step_moves_the_decoder_and_the_minibatch_chains_only(tmp_path):
   import jax
 
-  from trajvae.vae.batches import batch_indices
   from trajvae.vae import commands, mcem
+  from trajvae.vae.batches import batch_indices
 
   config = small_fashion_config(tmp_path, "mcem", steps=1)
   state = commands.train(config, tmp_path / "run", verbose=False)
   _, before = mcem.init_state(config, 40)
   moved = tree_norms(jax.tree.map(lambda a, b: np.asarray(a) - np.asarray(b), state.params, before.params))
-  assert all(v > 0 for k, v in moved.items() if "decoder" in k) and all(v == 0 for k, v in moved.items() if "encoder" in k)
+  assert all(v > 0 for k, v in moved.items() if "decoder" in k) and all(
+    v == 0 for k, v in moved.items() if "encoder" in k
+  )
   changed = np.any(np.asarray(state.chains) != np.asarray(before.chains), axis=1)
   batch = batch_indices(40, 10, config.train.seed, 0)
   assert changed[np.setdiff1d(np.arange(40), batch)].sum() == 0 and changed[batch].sum() >= 5  # HMC rejects some
@@ -179,8 +199,9 @@ def test_mcem_resumes_exactly(tmp_path):
 
   config = small_fashion_config(tmp_path, "mcem", steps=6, checkpoint_every=3)
   straight = commands.train(config, tmp_path / "straight", verbose=False)
-  commands.train(dataclasses.replace(config, train=dataclasses.replace(config.train, steps=3)), tmp_path / "resumed",
-                 verbose=False)
+  commands.train(
+    dataclasses.replace(config, train=dataclasses.replace(config.train, steps=3)), tmp_path / "resumed", verbose=False
+  )
   resumed = commands.train(config, tmp_path / "resumed", verbose=False)
   for a, b in zip(jax.tree.leaves(straight), jax.tree.leaves(resumed)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
@@ -204,8 +225,9 @@ def test_hmc_importance_estimate_matches_brute_force_in_two_dimensions():
   prior = jax.random.normal(jax.random.key(2), (400_000, 1, 2))
   log_lik = bernoulli_log_prob(x[None], model.decode(prior))  # [S, 6]
   exact = float((jax.nn.logsumexp(log_lik, axis=0) - np.log(len(prior))).mean())
-  got = mcem.hmc_importance_log_likelihood(graphdef, params, np.asarray(x), jax.random.key(3), num_burn=50,
-                                           num_samples=100, k=2000, batch_size=6)
+  got = mcem.hmc_importance_log_likelihood(
+    graphdef, params, np.asarray(x), jax.random.key(3), num_burn=50, num_samples=100, k=2000, batch_size=6
+  )
   assert got["importance"] == pytest.approx(exact, abs=0.05)
   assert got["reciprocal"] == pytest.approx(exact, abs=0.5)
   assert 0.5 < got["acceptance"] <= 1.0

@@ -45,12 +45,31 @@ class ModelCommands(Protocol):
 
   def sample(self, workdir: str, *, seed: int = 0, out_dir: str | None = None, **options: Any) -> list[str]: ...
 
-  def interpolate(self, workdir: str, start: str | None = None, end: str | None = None, *, num_steps: int = 7,
-                  seed: int = 0, out_dir: str | None = None, temperature: float = 1.0) -> list[str]: ...
+  def interpolate(
+    self,
+    workdir: str,
+    start: str | None = None,
+    end: str | None = None,
+    *,
+    num_steps: int = 7,
+    seed: int = 0,
+    out_dir: str | None = None,
+    temperature: float = 1.0,
+  ) -> list[str]: ...
 
 
-CONTRACT = ("NAME", "Config", "PRESETS", "DEFAULT_PRESET", "SAMPLE_OPTIONS", "train", "load_run", "evaluate",
-            "sample", "interpolate")
+CONTRACT = (
+  "NAME",
+  "Config",
+  "PRESETS",
+  "DEFAULT_PRESET",
+  "SAMPLE_OPTIONS",
+  "train",
+  "load_run",
+  "evaluate",
+  "sample",
+  "interpolate",
+)
 # `trajvae sample` flag -> the sample() option it sets.
 SAMPLE_FLAGS = {"--num": "num_samples", "--temperature": "temperature"}
 
@@ -58,16 +77,16 @@ SAMPLE_FLAGS = {"--num": "num_samples", "--temperature": "temperature"}
 # Model name -> its commands module (a ModelCommands). The structured-prediction study is not here: it has no
 # checkpoints to evaluate or sample from; experiments/structured_compare.py runs it.
 MODELS = {
-    "vae": "trajvae.vae.commands",
-    "musicvae": "trajvae.music.commands",
-    "sectar": "trajvae.sectar.commands",
+  "vae": "trajvae.vae.commands",
+  "musicvae": "trajvae.music.commands",
+  "sectar": "trajvae.sectar.commands",
 }
 # Model name -> the module of its PRESETS and DEFAULT_PRESET, free of JAX: a mistaken preset, override or workdir
 # is answered in a fraction of a second, before the model (JAX, Flax, orbax) is imported.
 PRESET_MODULES = {
-    "vae": "trajvae.vae.configs",
-    "musicvae": "trajvae.music.configs",
-    "sectar": "trajvae.sectar.configs",
+  "vae": "trajvae.vae.configs",
+  "musicvae": "trajvae.music.configs",
+  "sectar": "trajvae.sectar.configs",
 }
 
 
@@ -147,8 +166,9 @@ def error_line(error: BaseException) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-  parser = argparse.ArgumentParser(prog="trajvae", description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser = argparse.ArgumentParser(
+    prog="trajvae", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+  )
   parser.add_argument("--debug", action="store_true", help="show the traceback of a user error too")
   sub = parser.add_subparsers(dest="command", required=True)
 
@@ -159,8 +179,11 @@ def _parser() -> argparse.ArgumentParser:
   train.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, e.g. train.steps=500")
   train.add_argument("--quiet", action="store_true", help="no progress lines")
   multi = train.add_argument_group("multi-process runs (every process runs the same command)")
-  multi.add_argument("--distributed", action="store_true",
-                     help="join a multi-process run; without the flags below, JAX detects the cluster (SLURM, TPU VM)")
+  multi.add_argument(
+    "--distributed",
+    action="store_true",
+    help="join a multi-process run; without the flags below, JAX detects the cluster (SLURM, TPU VM)",
+  )
   multi.add_argument("--coordinator-address", help="host:port of process 0 (or TRAJVAE_COORDINATOR_ADDRESS)")
   multi.add_argument("--num-processes", type=int, help="(or TRAJVAE_NUM_PROCESSES)")
   multi.add_argument("--process-id", type=int, help="(or TRAJVAE_PROCESS_ID)")
@@ -175,8 +198,11 @@ def _parser() -> argparse.ArgumentParser:
   sample.add_argument("model")
   sample.add_argument("--workdir", required=True)
   sample.add_argument("--num", type=int, help="number of samples (default: the model's; magenta's --num_outputs)")
-  sample.add_argument("--temperature", type=float,
-                      help="decoder sampling temperature (MusicVAE; default 1.0, magenta's generator has 0.5)")
+  sample.add_argument(
+    "--temperature",
+    type=float,
+    help="decoder sampling temperature (MusicVAE; default 1.0, magenta's generator has 0.5)",
+  )
   sample.add_argument("--seed", type=int, default=0)
   sample.add_argument("--out", help="output folder (default: the workdir)")
 
@@ -194,8 +220,13 @@ def _parser() -> argparse.ArgumentParser:
   serve.add_argument("--workdir", required=True, action="append", help="a trained run (repeat to serve several)")
   serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback only)")
   serve.add_argument("--port", type=int, default=8000)
-  serve.add_argument("--sectar-tasks", type=int, nargs="+", metavar="TASK",
-                     help="SeCTAR task configurations to offer (default all 5; each is compiled at start-up)")
+  serve.add_argument(
+    "--sectar-tasks",
+    type=int,
+    nargs="+",
+    metavar="TASK",
+    help="SeCTAR task configurations to offer (default all 5; each is compiled at start-up)",
+  )
 
   presets = sub.add_parser("presets", help="list a model's presets, or print one as JSON")
   presets.add_argument("model")
@@ -242,14 +273,20 @@ def main(argv: list[str] | None = None) -> int:
         raise ConfigError(f"--num must be at least 1, got {args.num}")
       if args.temperature is not None and not args.temperature > 0:
         raise ConfigError(f"--temperature must be positive, got {args.temperature}")
-      extra = sample_options(args.model, {"--num": args.num, "--temperature": args.temperature},
-                             module.SAMPLE_OPTIONS)
+      extra = sample_options(args.model, {"--num": args.num, "--temperature": args.temperature}, module.SAMPLE_OPTIONS)
       for path in module.sample(args.workdir, seed=args.seed, out_dir=args.out, **extra):
         print(path)
     elif args.command == "interpolate":
       check_files_exist(args.start, args.end)
-      paths = module.interpolate(args.workdir, args.start, args.end, num_steps=args.steps, seed=args.seed,
-                                 out_dir=args.out, temperature=args.temperature)
+      paths = module.interpolate(
+        args.workdir,
+        args.start,
+        args.end,
+        num_steps=args.steps,
+        seed=args.seed,
+        out_dir=args.out,
+        temperature=args.temperature,
+      )
       print("\n".join(paths))
   except UserError as e:
     if args.debug:

@@ -35,9 +35,9 @@ class WorkdirMismatchError(UserError, ValueError):
 
 # Each optional system's third-party packages, by import name (pyproject.toml's extras install them).
 EXTRAS: dict[str, tuple[str, ...]] = {
-    "music": ("pretty_midi", "music21"),
-    "sectar": ("brax", "mujoco"),
-    "serve": ("starlette", "uvicorn", "python_multipart"),
+  "music": ("pretty_midi", "music21"),
+  "sectar": ("brax", "mujoco"),
+  "serve": ("starlette", "uvicorn", "python_multipart"),
 }
 
 

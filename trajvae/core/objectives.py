@@ -35,18 +35,18 @@ def elbo_terms(log_likelihood: Array, kl: Array, beta: float | Array = 1.0, free
   """
   kl_cost = jnp.maximum(kl - free_nats, 0.0)
   return ElboTerms(
-      loss=-log_likelihood + beta * kl_cost,
-      elbo=log_likelihood - kl,
-      log_likelihood=log_likelihood,
-      kl=kl,
+    loss=-log_likelihood + beta * kl_cost,
+    elbo=log_likelihood - kl,
+    log_likelihood=log_likelihood,
+    kl=kl,
   )
 
 
 def importance_weighted_bound(
-    log_weight_fn: Callable[[Array, int], Array],
-    key: Array,
-    num_samples: int,
-    chunk_size: int = 500,
+  log_weight_fn: Callable[[Array, int], Array],
+  key: Array,
+  num_samples: int,
+  chunk_size: int = 500,
 ) -> Array:
   """IWAE bound log (1/k) sum_i w_i (Burda et al. 2016), k = num_samples.
 

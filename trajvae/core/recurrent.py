@@ -103,8 +103,15 @@ class LSTMLayer(nnx.Module):
   weights and biases, no forget bias), for models ported from PyTorch code.
   """
 
-  def __init__(self, in_dim: int, hidden: int, *, directions: int = 1,
-               init: Literal["lstm_block", "torch"] = "lstm_block", rngs: nnx.Rngs):
+  def __init__(
+    self,
+    in_dim: int,
+    hidden: int,
+    *,
+    directions: int = 1,
+    init: Literal["lstm_block", "torch"] = "lstm_block",
+    rngs: nnx.Rngs,
+  ):
     if init == "lstm_block":
       w_in, w_rec = _glorot_split(rngs.params(), in_dim, hidden, directions)
       bias = jnp.zeros((directions, 4 * hidden), jnp.float32)
@@ -180,8 +187,9 @@ def _forward_scan(w_rec, xproj, h0, c0, unroll, dtype, forget_bias):
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2, 3))
-def lstm_scan(unroll: int, dtype: str, remat: bool, forget_bias: float, w_rec: Array, xproj: Array, h0: Array,
-              c0: Array):
+def lstm_scan(
+  unroll: int, dtype: str, remat: bool, forget_bias: float, w_rec: Array, xproj: Array, h0: Array, c0: Array
+):
   """One layer over time: xproj [T, B, 4H] (input contribution + bias), h0, c0 [B, H] -> (hs [T, B, H], (h, c))."""
   hs, _, _, _, final = _forward_scan(w_rec, xproj, h0, c0, unroll, dtype, forget_bias)
   return hs, final
@@ -195,8 +203,7 @@ def _lstm_scan_fwd(unroll, dtype, remat, forget_bias, w_rec, xproj, h0, c0):
   return (hs, final), (w_rec, xproj, h_prev, c_prev, saved)
 
 
-def _backward_scan(unroll, dtype, remat, forget_bias, w_rec, xproj, h_prev, c_prev, saved, d_hs, d_h_final,
-                   d_c_final):
+def _backward_scan(unroll, dtype, remat, forget_bias, w_rec, xproj, h_prev, c_prev, saved, d_hs, d_h_final, d_c_final):
   """The reverse-time scan of one direction -> (d_gates [T, B, 4H] = d xproj, dh0, dc0)."""
 
   def body(carry, xs):
@@ -210,8 +217,8 @@ def _backward_scan(unroll, dtype, remat, forget_bias, w_rec, xproj, h_prev, c_pr
     dh = d_h_out + dh_next
     dc = dc_next + dh * o * (1.0 - tanh_c**2)
     d_gates = jnp.concatenate(
-        [dc * g * i * (1.0 - i), dc * i * (1.0 - g**2), dc * c_before * f * (1.0 - f), dh * tanh_c * o * (1.0 - o)],
-        axis=-1,
+      [dc * g * i * (1.0 - i), dc * i * (1.0 - g**2), dc * c_before * f * (1.0 - f), dh * tanh_c * o * (1.0 - o)],
+      axis=-1,
     )
     return (_matmul_transposed(d_gates, w_rec, dtype), dc * f), d_gates
 
@@ -223,8 +230,9 @@ def _backward_scan(unroll, dtype, remat, forget_bias, w_rec, xproj, h_prev, c_pr
 def _lstm_scan_bwd(unroll, dtype, remat, forget_bias, residuals, cotangents):
   w_rec, xproj, h_prev, c_prev, saved = residuals
   d_hs, (d_h_final, d_c_final) = cotangents
-  d_gates, dh0, dc0 = _backward_scan(unroll, dtype, remat, forget_bias, w_rec, xproj, h_prev, c_prev, saved, d_hs,
-                                     d_h_final, d_c_final)
+  d_gates, dh0, dc0 = _backward_scan(
+    unroll, dtype, remat, forget_bias, w_rec, xproj, h_prev, c_prev, saved, d_hs, d_h_final, d_c_final
+  )
   d_w_rec = jnp.einsum("tbh,tbg->hg", h_prev, d_gates)
   return d_w_rec, d_gates, dh0, dc0
 
@@ -233,8 +241,9 @@ lstm_scan.defvjp(_lstm_scan_fwd, _lstm_scan_bwd)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2, 3))
-def lstm_scan_dirs(unroll: int, dtype: str, remat: bool, forget_bias: float, w_rec: Array, xproj: Array, h0: Array,
-                   c0: Array):
+def lstm_scan_dirs(
+  unroll: int, dtype: str, remat: bool, forget_bias: float, w_rec: Array, xproj: Array, h0: Array, c0: Array
+):
   """`lstm_scan` for each of K independent directions: w_rec [K, H, 4H], xproj [K, T, B, 4H], h0, c0 [K, B, H]
   -> (hs [K, T, B, H], (h, c) [K, B, H]).
 
@@ -247,8 +256,9 @@ def lstm_scan_dirs(unroll: int, dtype: str, remat: bool, forget_bias: float, w_r
 
 
 def _lstm_scan_dirs_fwd(unroll, dtype, remat, forget_bias, w_rec, xproj, h0, c0):
-  outs = [_lstm_scan_fwd(unroll, dtype, remat, forget_bias, w_rec[d], xproj[d], h0[d], c0[d])
-          for d in range(w_rec.shape[0])]
+  outs = [
+    _lstm_scan_fwd(unroll, dtype, remat, forget_bias, w_rec[d], xproj[d], h0[d], c0[d]) for d in range(w_rec.shape[0])
+  ]
   hs = jnp.stack([o[0][0] for o in outs])
   final = (jnp.stack([o[0][1][0] for o in outs]), jnp.stack([o[0][1][1] for o in outs]))
   return (hs, final), (w_rec, [o[1][1:] for o in outs])
@@ -257,8 +267,10 @@ def _lstm_scan_dirs_fwd(unroll, dtype, remat, forget_bias, w_rec, xproj, h0, c0)
 def _lstm_scan_dirs_bwd(unroll, dtype, remat, forget_bias, residuals, cotangents):
   w_rec, per_direction = residuals
   d_hs, (d_h_final, d_c_final) = cotangents
-  backs = [_backward_scan(unroll, dtype, remat, forget_bias, w_rec[d], *per_direction[d], d_hs[d], d_h_final[d],
-                          d_c_final[d]) for d in range(w_rec.shape[0])]
+  backs = [
+    _backward_scan(unroll, dtype, remat, forget_bias, w_rec[d], *per_direction[d], d_hs[d], d_h_final[d], d_c_final[d])
+    for d in range(w_rec.shape[0])
+  ]
   d_gates = jnp.stack([b[0] for b in backs])
   h_prev = jnp.stack([r[1] for r in per_direction])
   d_w_rec = jnp.einsum("ktbh,ktbg->khg", h_prev, d_gates)
@@ -282,16 +294,19 @@ def run_layer(layer: LSTMLayer, xproj: Array, carry: Carry | None = None, option
   if carry is None:
     zeros = jnp.zeros((dirs, batch, layer.hidden), jnp.float32)
     carry = (zeros, zeros)
-  hs, final = lstm_scan_dirs(options.unroll, options.compute_dtype, options.remat, layer.forget_bias,
-                             layer.w_rec[...], xproj, carry[0], carry[1])
+  hs, final = lstm_scan_dirs(
+    options.unroll, options.compute_dtype, options.remat, layer.forget_bias, layer.w_rec[...], xproj, carry[0], carry[1]
+  )
   if dirs == 2:
     hs = jnp.stack([hs[0], hs[1, ::-1]])
   return hs, final
 
 
 def run_stack(
-    layers: Sequence[LSTMLayer], xproj: Array, carries: Sequence[Carry] | None = None,
-    options: ScanOptions = ScanOptions(),
+  layers: Sequence[LSTMLayer],
+  xproj: Array,
+  carries: Sequence[Carry] | None = None,
+  options: ScanOptions = ScanOptions(),
 ) -> tuple[Array, list[Carry]]:
   """Layers one after another over a known input: layer l+1 reads layer l's outputs (both directions concatenated).
 
@@ -309,7 +324,10 @@ def run_stack(
 
 
 def step_stack(
-    layers: Sequence[LSTMLayer], carries: Sequence[Carry], xproj: Array, options: ScanOptions = ScanOptions(),
+  layers: Sequence[LSTMLayer],
+  carries: Sequence[Carry],
+  xproj: Array,
+  options: ScanOptions = ScanOptions(),
 ) -> tuple[list[Carry], Array]:
   """One time step through unidirectional layers; xproj [B, 4H] is layer 0's input contribution.
 
@@ -323,7 +341,6 @@ def step_stack(
     x, c, _, _ = _cell(gates, c, layer.forget_bias)
     new.append((x, c))
   return new, x
-
 
 
 # ---- cuDNN path (jax.experimental.rnn) for stacks over known inputs ----
@@ -349,11 +366,14 @@ def use_cudnn(options: ScanOptions) -> bool:
   cuda = backend_platform() == "cuda"
   if options.rnn_backend == "cudnn":
     if not cuda:
-      raise ConfigError(f"rnn_backend=cudnn needs a CUDA GPU, and this run's backend is {backend_platform()}; "
-                        "use rnn_backend=auto or scan")
+      raise ConfigError(
+        f"rnn_backend=cudnn needs a CUDA GPU, and this run's backend is {backend_platform()}; "
+        "use rnn_backend=auto or scan"
+      )
     if options.compute_dtype != "float32":
-      raise ConfigError("rnn_backend=cudnn runs float32 only (jax.experimental.rnn); use compute_dtype=float32 "
-                        "or rnn_backend=scan")
+      raise ConfigError(
+        "rnn_backend=cudnn runs float32 only (jax.experimental.rnn); use compute_dtype=float32 or rnn_backend=scan"
+      )
     return True
   return cuda and options.compute_dtype == "float32"
 
@@ -399,8 +419,9 @@ def reference_kernel(x, h0, c0, weights, seq_lengths, input_size, hidden_size, n
   from jax.experimental import rnn
 
   w_ih, w_hh, b_ih, b_hh = rnn.unpack_lstm_weights(weights, input_size, hidden_size, num_layers, bidirectional)
-  return rnn.lstm_ref(x, h0, c0, w_ih, w_hh, b_ih, b_hh, seq_lengths, input_size, hidden_size, num_layers, dropout,
-                      bidirectional)
+  return rnn.lstm_ref(
+    x, h0, c0, w_ih, w_hh, b_ih, b_hh, seq_lengths, input_size, hidden_size, num_layers, dropout, bidirectional
+  )
 
 
 def _cudnn_groups(layers: Sequence[LSTMLayer]) -> list[list[int]]:
@@ -416,7 +437,10 @@ def _cudnn_groups(layers: Sequence[LSTMLayer]) -> list[list[int]]:
 
 
 def cudnn_stack(
-    layers: Sequence[LSTMLayer], x: Array, carries: Sequence[Carry] | None = None, kernel: LstmKernel | None = None,
+  layers: Sequence[LSTMLayer],
+  x: Array,
+  carries: Sequence[Carry] | None = None,
+  kernel: LstmKernel | None = None,
 ) -> tuple[Array, list[Carry]]:
   """`run_stack` through cuDNN's LSTM: x [T, B, D] is layer 0's dense input (not its projection).
 
@@ -436,8 +460,18 @@ def cudnn_stack(
     else:
       h0 = jnp.concatenate([carries[i][0] for i in group])
       c0 = jnp.concatenate([carries[i][1] for i in group])
-    inputs, h_n, c_n = kernel(inputs, h0, c0, cudnn_weights([layers[i] for i in group]), seq_lengths,
-                              inputs.shape[-1], hidden, len(group), 0.0, dirs == 2)
+    inputs, h_n, c_n = kernel(
+      inputs,
+      h0,
+      c0,
+      cudnn_weights([layers[i] for i in group]),
+      seq_lengths,
+      inputs.shape[-1],
+      hidden,
+      len(group),
+      0.0,
+      dirs == 2,
+    )
     finals += [(h_n[k * dirs : (k + 1) * dirs], c_n[k * dirs : (k + 1) * dirs]) for k in range(len(group))]
   dirs, hidden = layers[-1].directions, layers[-1].hidden
   hs = inputs.reshape(batch, steps, dirs, hidden).transpose(2, 1, 0, 3)

@@ -103,15 +103,21 @@ class TrainedMusicVAE:
     z_key, decode_key = jax.random.split(as_key(key, "sample"))
     return self.decode(jax.random.normal(z_key, (num, self.config.z_size)), temperature, decode_key)
 
-  def reconstruct(self, tokens: np.ndarray, temperature: float = 1e-3, key: jax.Array | int | None = None) -> np.ndarray:
+  def reconstruct(
+    self, tokens: np.ndarray, temperature: float = 1e-3, key: jax.Array | int | None = None
+  ) -> np.ndarray:
     """Decode each sequence's posterior mean (near-greedy at the default temperature); key drives the decoder."""
     key = as_key(key, "reconstruct")
     _, mu, _ = self.encode(tokens)
     return self.decode(mu, temperature, key)
 
   def interpolate(
-      self, start: np.ndarray, end: np.ndarray, num_steps: int, temperature: float = 1.0,
-      key: jax.Array | int | None = None,
+    self,
+    start: np.ndarray,
+    end: np.ndarray,
+    num_steps: int,
+    temperature: float = 1.0,
+    key: jax.Array | int | None = None,
   ) -> np.ndarray:
     """Decode num_steps latents on the slerp path between two sequences' posterior means, ends included.
 
@@ -123,7 +129,7 @@ class TrainedMusicVAE:
     return self.decode(path, temperature, key)
 
   def attribute_vector(
-      self, tokens: np.ndarray, attribute: Callable[[np.ndarray], np.ndarray] = note_density, quantile: float = 0.25
+    self, tokens: np.ndarray, attribute: Callable[[np.ndarray], np.ndarray] = note_density, quantile: float = 0.25
   ) -> np.ndarray:
     """Mean posterior mean of sequences high in the attribute minus that of sequences low in it.
 

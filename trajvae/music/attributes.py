@@ -138,18 +138,18 @@ def syncopation_8th(tokens: np.ndarray, held: bool = False) -> np.ndarray:
 
 
 ATTRIBUTES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "c_diatonic": c_diatonic,
-    "note_density": note_density,
-    "average_interval": average_interval,
-    "syncopation_16th": syncopation_16th,
-    "syncopation_8th": syncopation_8th,
+  "c_diatonic": c_diatonic,
+  "note_density": note_density,
+  "average_interval": average_interval,
+  "syncopation_16th": syncopation_16th,
+  "syncopation_8th": syncopation_8th,
 }
 LABELS = {
-    "c_diatonic": "C diatonic",
-    "note_density": "note density",
-    "average_interval": "average interval",
-    "syncopation_16th": "16th syncopation",
-    "syncopation_8th": "8th syncopation",
+  "c_diatonic": "C diatonic",
+  "note_density": "note density",
+  "average_interval": "average interval",
+  "syncopation_16th": "16th syncopation",
+  "syncopation_8th": "8th syncopation",
 }
 
 

@@ -37,8 +37,19 @@ Config = MusicVAEConfig
 # A resume may change the schedule; fit_schedules re-times the KL weight's rate to a new train.steps.
 SCHEDULE_KEYS = checkpoint.SCHEDULE_KEYS | {"schedule_steps", "loss.beta_rate"}
 SAMPLE_OPTIONS = frozenset({"num_samples", "temperature"})  # magenta's music_vae_generate --num_outputs, --temperature
-__all__ = ["NAME", "Config", "PRESETS", "DEFAULT_PRESET", "train", "evaluate", "sample", "interpolate", "load_run",
-           "SAMPLE_OPTIONS", "MusicVAERun"]
+__all__ = [
+  "NAME",
+  "Config",
+  "PRESETS",
+  "DEFAULT_PRESET",
+  "train",
+  "evaluate",
+  "sample",
+  "interpolate",
+  "load_run",
+  "SAMPLE_OPTIONS",
+  "MusicVAERun",
+]
 
 
 @functools.partial(jax.jit, static_argnums=(0, 4))
@@ -49,15 +60,15 @@ def _eval_batch(graphdef, params, tokens, key, loss_config):
   _, metrics = objective.loss_and_metrics(model, tokens, k1, jnp.asarray(10**9), loss_config, training=False)
   accuracy = functools.partial(objective.reconstruction_accuracy, model, tokens)
   return {
-      "elbo": metrics["elbo"],
-      "r_loss": metrics["r_loss"],
-      "kl_bits": metrics["kl_bits"],
-      "accuracy_teacher_forced": accuracy(k2, None),
-      "accuracy_sampled": accuracy(k3, 1.0),
-      # The same two, counting only steps whose target is an event (not token 0, which fills ~70% of melody steps).
-      "event_accuracy_teacher_forced": accuracy(k2, None, events_only=True),
-      "event_accuracy_sampled": accuracy(k3, 1.0, events_only=True),
-      "majority_baseline": jnp.stack([jnp.mean(tokens[..., i] == 0) for i in range(tokens.shape[-1])]),
+    "elbo": metrics["elbo"],
+    "r_loss": metrics["r_loss"],
+    "kl_bits": metrics["kl_bits"],
+    "accuracy_teacher_forced": accuracy(k2, None),
+    "accuracy_sampled": accuracy(k3, 1.0),
+    # The same two, counting only steps whose target is an event (not token 0, which fills ~70% of melody steps).
+    "event_accuracy_teacher_forced": accuracy(k2, None, events_only=True),
+    "event_accuracy_sampled": accuracy(k3, 1.0, events_only=True),
+    "majority_baseline": jnp.stack([jnp.mean(tokens[..., i] == 0) for i in range(tokens.shape[-1])]),
   }
 
 
@@ -70,8 +81,12 @@ def evaluate_params(graphdef, params, windows: np.ndarray, config: MusicVAEConfi
     windows = windows[: config.eval.max_examples]
   batch = config.eval.batch_size
   windows = windows[: len(windows) // batch * batch or len(windows)]
-  means = runs.dataset_means(lambda tokens, key: _eval_batch(graphdef, params, tokens, key, config.loss),
-                             windows, batch, jax.random.key(config.eval.seed))
+  means = runs.dataset_means(
+    lambda tokens, key: _eval_batch(graphdef, params, tokens, key, config.loss),
+    windows,
+    batch,
+    jax.random.key(config.eval.seed),
+  )
   results: dict[str, Any] = {"num_examples": len(windows)}
   for name, value in means.items():
     results[name] = float(np.mean(value))
@@ -100,13 +115,13 @@ def build_task(config: MusicVAEConfig) -> TrainTask:
       return {k: v for k, v in results.items() if not k.endswith("per_track")}
 
   return TrainTask(
-      name=NAME,
-      graphdef=graphdef,
-      params=params,
-      loss_fn=loss_fn,
-      batches=batches,
-      validate_batch=lambda batch: validate_tokens(batch["tokens"], config.model),
-      evaluate=evaluate,
+    name=NAME,
+    graphdef=graphdef,
+    params=params,
+    loss_fn=loss_fn,
+    batches=batches,
+    validate_batch=lambda batch: validate_tokens(batch["tokens"], config.model),
+    evaluate=evaluate,
   )
 
 
@@ -118,12 +133,19 @@ def train(config: MusicVAEConfig, workdir, verbose: bool = True, on_step=None):
   """
   fitted = fit_schedules(config)
   if verbose and fitted is not config:
-    print(f"KL-weight schedule re-timed from {config.schedule_steps:,} to "
-          f"{fitted.train.steps:,} steps", flush=True)
+    print(f"KL-weight schedule re-timed from {config.schedule_steps:,} to {fitted.train.steps:,} steps", flush=True)
   config = fitted
   task = build_task(config)
-  return fit(task, config.optim, config.train, workdir, to_dict(config), verbose=verbose, on_step=on_step,
-             schedule_keys=SCHEDULE_KEYS)
+  return fit(
+    task,
+    config.optim,
+    config.train,
+    workdir,
+    to_dict(config),
+    verbose=verbose,
+    on_step=on_step,
+    schedule_keys=SCHEDULE_KEYS,
+  )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,8 +173,14 @@ class MusicVAERun(runs.TrainedRun[MusicVAEConfig]):
   def reconstruct(self, tokens: np.ndarray, temperature: float = 1e-3, key: jax.Array | int | None = None):
     return self.api.reconstruct(tokens, temperature, key)
 
-  def interpolate(self, start: np.ndarray, end: np.ndarray, num_steps: int, temperature: float = 1.0,
-                  key: jax.Array | int | None = None) -> np.ndarray:
+  def interpolate(
+    self,
+    start: np.ndarray,
+    end: np.ndarray,
+    num_steps: int,
+    temperature: float = 1.0,
+    key: jax.Array | int | None = None,
+  ) -> np.ndarray:
     return self.api.interpolate(start, end, num_steps, temperature, key)
 
   def attribute_vector(self, tokens: np.ndarray, *args: Any, **kwargs: Any) -> np.ndarray:
@@ -161,8 +189,9 @@ class MusicVAERun(runs.TrainedRun[MusicVAEConfig]):
 
 def load_run(workdir, overrides: Sequence[str] = ()) -> MusicVAERun:
   """A trained run (config with overrides applied, graphdef, params, step) with the model's methods on top."""
-  return runs.load_run(workdir, NAME, MusicVAEConfig, lambda c: MusicVAE(c.model, rngs=nnx.Rngs(c.train.seed)),
-                       overrides, MusicVAERun)
+  return runs.load_run(
+    workdir, NAME, MusicVAEConfig, lambda c: MusicVAE(c.model, rngs=nnx.Rngs(c.train.seed)), overrides, MusicVAERun
+  )
 
 
 def evaluate(workdir, overrides: Sequence[str] = ()) -> dict[str, Any]:
@@ -170,14 +199,14 @@ def evaluate(workdir, overrides: Sequence[str] = ()) -> dict[str, Any]:
   run = load_run(workdir, overrides)
   config = run.config
   windows = load_windows(config.data, config.eval.split)
-  results = {"step": run.step, "split": config.eval.split,
-             **evaluate_params(run.graphdef, run.params, windows, config)}
+  results = {"step": run.step, "split": config.eval.split, **evaluate_params(run.graphdef, run.params, windows, config)}
   (workdir_path(workdir) / "eval.json").write_text(json.dumps(results, indent=2))
   return results
 
 
-def _write(tokens: np.ndarray, config: MusicVAEConfig, out: pathlib.Path, stem: str, titles: list[str],
-           columns: int = 1) -> list[pathlib.Path]:
+def _write(
+  tokens: np.ndarray, config: MusicVAEConfig, out: pathlib.Path, stem: str, titles: list[str], columns: int = 1
+) -> list[pathlib.Path]:
   from trajvae.music import plots
   from trajvae.music.data.encodings import get_converter
   from trajvae.music.data.note_sequence import write_midi
@@ -205,8 +234,15 @@ def sample(workdir, num_samples: int = 8, seed: int = 0, out_dir: str | None = N
   return [str(p) for p in paths]
 
 
-def interpolate(workdir, start: str | None = None, end: str | None = None, num_steps: int = 7, seed: int = 0,
-                out_dir: str | None = None, temperature: float = 1.0):
+def interpolate(
+  workdir,
+  start: str | None = None,
+  end: str | None = None,
+  num_steps: int = 7,
+  seed: int = 0,
+  out_dir: str | None = None,
+  temperature: float = 1.0,
+):
   """Slerp between the posterior means of two sequences (MIDI files, or two held-out windows by default)."""
   from trajvae.music.data.encodings import get_converter
   from trajvae.music.data.note_sequence import read_midi

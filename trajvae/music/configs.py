@@ -88,10 +88,17 @@ class MusicVAEConfig:
   loss: MusicLossConfig = MusicLossConfig()
   # The reference: Adam, lr (1e-3 - 1e-5) * 0.9999^step + 1e-5, global-norm clip 1.0, skip steps with norm >= 1e4.
   optim: OptimConfig = OptimConfig(
-      name="adam", learning_rate=1e-3, schedule="exponential", decay_rate=0.9999, min_learning_rate=1e-5,
-      clip_global_norm=1.0, zero_grads_above_norm=10_000.0,
+    name="adam",
+    learning_rate=1e-3,
+    schedule="exponential",
+    decay_rate=0.9999,
+    min_learning_rate=1e-5,
+    clip_global_norm=1.0,
+    zero_grads_above_norm=10_000.0,
   )
-  train: TrainConfig = TrainConfig(steps=50_000, batch_size=512, log_every=100, eval_every=5_000, checkpoint_every=1_000)
+  train: TrainConfig = TrainConfig(
+    steps=50_000, batch_size=512, log_every=100, eval_every=5_000, checkpoint_every=1_000
+  )
   eval: MusicEvalConfig = MusicEvalConfig()
   # The run length the KL-weight schedule is fitted to (compress_schedules); 0: the reference's own
   # schedule. When train.steps is set to another length, fit_schedules re-times it to it.
@@ -99,40 +106,57 @@ class MusicVAEConfig:
 
 
 def reference_config(
-    *, encoding: Literal["melody", "drums", "trio"], num_bars: int, decoder: Literal["flat", "hierarchical"],
-    z_size: int, enc_rnn_sizes: tuple[int, ...], dec_rnn_sizes: tuple[int, ...], loss: MusicLossConfig,
-    batch_size: int, drum_roll_input: bool = False, transpose_range: int = 0,
+  *,
+  encoding: Literal["melody", "drums", "trio"],
+  num_bars: int,
+  decoder: Literal["flat", "hierarchical"],
+  z_size: int,
+  enc_rnn_sizes: tuple[int, ...],
+  dec_rnn_sizes: tuple[int, ...],
+  loss: MusicLossConfig,
+  batch_size: int,
+  drum_roll_input: bool = False,
+  transpose_range: int = 0,
 ) -> MusicVAEConfig:
   """A Magenta reference config (configs.py of music_vae) at its exact sizes."""
   base = MusicVAEConfig()
   return dataclasses.replace(
-      base,
-      model=MusicModelConfig(
-          track_depths={"melody": MELODY, "drums": DRUMS, "trio": TRIO}[encoding], num_steps=16 * num_bars,
-          decoder=decoder, z_size=z_size, enc_rnn_sizes=enc_rnn_sizes, dec_rnn_sizes=dec_rnn_sizes,
-          drum_roll_input=drum_roll_input,
-      ),
-      data=MusicDataConfig(encoding=encoding, num_bars=num_bars, transpose_range=transpose_range),
-      loss=loss,
-      train=dataclasses.replace(base.train, batch_size=batch_size),
+    base,
+    model=MusicModelConfig(
+      track_depths={"melody": MELODY, "drums": DRUMS, "trio": TRIO}[encoding],
+      num_steps=16 * num_bars,
+      decoder=decoder,
+      z_size=z_size,
+      enc_rnn_sizes=enc_rnn_sizes,
+      dec_rnn_sizes=dec_rnn_sizes,
+      drum_roll_input=drum_roll_input,
+    ),
+    data=MusicDataConfig(encoding=encoding, num_bars=num_bars, transpose_range=transpose_range),
+    loss=loss,
+    train=dataclasses.replace(base.train, batch_size=batch_size),
   )
 
 
 def cpu_config(
-    reference: MusicVAEConfig, *, steps: int, batch_size: int, enc_rnn_sizes: tuple[int, ...],
-    dec_rnn_sizes: tuple[int, ...], z_size: int, free_bits: float | None = None,
+  reference: MusicVAEConfig,
+  *,
+  steps: int,
+  batch_size: int,
+  enc_rnn_sizes: tuple[int, ...],
+  dec_rnn_sizes: tuple[int, ...],
+  z_size: int,
+  free_bits: float | None = None,
 ) -> MusicVAEConfig:
   """A CPU-sized variant of a reference config: same structure and loss, smaller LSTMs, and the reference's
   KL-weight schedule fitted to `steps` (compress_schedules: beta by 200k / steps), scheduled sampling moved
   to the same number of examples (scale_sampling_to_examples) and the reference's learning-rate decay."""
   loss = reference.loss if free_bits is None else dataclasses.replace(reference.loss, free_bits=free_bits)
   small = dataclasses.replace(
-      reference,
-      model=dataclasses.replace(reference.model, enc_rnn_sizes=enc_rnn_sizes, dec_rnn_sizes=dec_rnn_sizes,
-                                z_size=z_size),
-      loss=loss,
-      train=TrainConfig(steps=steps, batch_size=batch_size, log_every=50, eval_every=0, checkpoint_every=500),
-      eval=MusicEvalConfig(batch_size=128, max_examples=1024),
+    reference,
+    model=dataclasses.replace(reference.model, enc_rnn_sizes=enc_rnn_sizes, dec_rnn_sizes=dec_rnn_sizes, z_size=z_size),
+    loss=loss,
+    train=TrainConfig(steps=steps, batch_size=batch_size, log_every=50, eval_every=0, checkpoint_every=500),
+    eval=MusicEvalConfig(batch_size=128, max_examples=1024),
   )
   return scale_sampling_to_examples(compress_schedules(small, steps), reference.train.batch_size)
 
@@ -140,8 +164,9 @@ def cpu_config(
 # The reference's losses: 2-bar models anneal beta and sample their own inputs on an inverse-sigmoid
 # schedule; 16-bar models use free bits and teacher forcing.
 def _two_bar_loss(*, free_bits: float, max_beta: float, beta_rate: float) -> MusicLossConfig:
-  return MusicLossConfig(free_bits=free_bits, max_beta=max_beta, beta_rate=beta_rate,
-                         sampling_schedule="inverse_sigmoid", sampling_rate=1000)
+  return MusicLossConfig(
+    free_bits=free_bits, max_beta=max_beta, beta_rate=beta_rate, sampling_schedule="inverse_sigmoid", sampling_rate=1000
+  )
 
 
 def _sixteen_bar_loss(*, free_bits: float, max_beta: float) -> MusicLossConfig:
@@ -156,8 +181,15 @@ def cat_mel_2bar_small() -> MusicVAEConfig:
   on its data).
   """
   return reference_config(
-      encoding="melody", num_bars=2, decoder="flat", z_size=256, enc_rnn_sizes=(512,), dec_rnn_sizes=(256, 256),
-      loss=_two_bar_loss(free_bits=0, max_beta=0.2, beta_rate=0.99999), batch_size=512, transpose_range=5,
+    encoding="melody",
+    num_bars=2,
+    decoder="flat",
+    z_size=256,
+    enc_rnn_sizes=(512,),
+    dec_rnn_sizes=(256, 256),
+    loss=_two_bar_loss(free_bits=0, max_beta=0.2, beta_rate=0.99999),
+    batch_size=512,
+    transpose_range=5,
   )
 
 
@@ -168,9 +200,15 @@ def cat_mel_2bar_big() -> MusicVAEConfig:
   gives 0.986 teacher-forced / 0.951 sampled accuracy for 2-bar melodies (the paper's figure).
   """
   return reference_config(
-      encoding="melody", num_bars=2, decoder="flat", z_size=512, enc_rnn_sizes=(2048,),
-      dec_rnn_sizes=(2048, 2048, 2048), loss=_two_bar_loss(free_bits=0, max_beta=0.5, beta_rate=0.99999),
-      batch_size=512, transpose_range=5,
+    encoding="melody",
+    num_bars=2,
+    decoder="flat",
+    z_size=512,
+    enc_rnn_sizes=(2048,),
+    dec_rnn_sizes=(2048, 2048, 2048),
+    loss=_two_bar_loss(free_bits=0, max_beta=0.5, beta_rate=0.99999),
+    batch_size=512,
+    transpose_range=5,
   )
 
 
@@ -181,8 +219,15 @@ def cat_drums_2bar_small() -> MusicVAEConfig:
   Expected: not measured here (no drum data ships offline); the paper's Table 1 has a 2-bar drum row.
   """
   return reference_config(
-      encoding="drums", num_bars=2, decoder="flat", z_size=256, enc_rnn_sizes=(512,), dec_rnn_sizes=(256, 256),
-      loss=_two_bar_loss(free_bits=48, max_beta=0.2, beta_rate=0.0), batch_size=512, drum_roll_input=True,
+    encoding="drums",
+    num_bars=2,
+    decoder="flat",
+    z_size=256,
+    enc_rnn_sizes=(512,),
+    dec_rnn_sizes=(256, 256),
+    loss=_two_bar_loss(free_bits=48, max_beta=0.2, beta_rate=0.0),
+    batch_size=512,
+    drum_roll_input=True,
   )
 
 
@@ -193,8 +238,14 @@ def hierdec_mel_16bar() -> MusicVAEConfig:
   0.919 teacher-forced / 0.812 sampled accuracy (the paper's figures).
   """
   return reference_config(
-      encoding="melody", num_bars=16, decoder="hierarchical", z_size=512, enc_rnn_sizes=(2048, 2048),
-      dec_rnn_sizes=(1024, 1024), loss=_sixteen_bar_loss(free_bits=256, max_beta=0.2), batch_size=512,
+    encoding="melody",
+    num_bars=16,
+    decoder="hierarchical",
+    z_size=512,
+    enc_rnn_sizes=(2048, 2048),
+    dec_rnn_sizes=(1024, 1024),
+    loss=_sixteen_bar_loss(free_bits=256, max_beta=0.2),
+    batch_size=512,
   )
 
 
@@ -205,8 +256,14 @@ def flat_mel_16bar() -> MusicVAEConfig:
   0.883 teacher-forced / 0.620 sampled accuracy (the paper's figures).
   """
   return reference_config(
-      encoding="melody", num_bars=16, decoder="flat", z_size=512, enc_rnn_sizes=(2048, 2048),
-      dec_rnn_sizes=(2048, 2048, 2048), loss=_sixteen_bar_loss(free_bits=256, max_beta=0.2), batch_size=512,
+    encoding="melody",
+    num_bars=16,
+    decoder="flat",
+    z_size=512,
+    enc_rnn_sizes=(2048, 2048),
+    dec_rnn_sizes=(2048, 2048, 2048),
+    loss=_sixteen_bar_loss(free_bits=256, max_beta=0.2),
+    batch_size=512,
   )
 
 
@@ -217,8 +274,14 @@ def hierdec_trio_16bar() -> MusicVAEConfig:
   measured here (no trio data ships offline); the paper's Table 1 has a 16-bar trio row.
   """
   return reference_config(
-      encoding="trio", num_bars=16, decoder="hierarchical", z_size=512, enc_rnn_sizes=(2048, 2048),
-      dec_rnn_sizes=(1024, 1024), loss=_sixteen_bar_loss(free_bits=256, max_beta=0.2), batch_size=256,
+    encoding="trio",
+    num_bars=16,
+    decoder="hierarchical",
+    z_size=512,
+    enc_rnn_sizes=(2048, 2048),
+    dec_rnn_sizes=(1024, 1024),
+    loss=_sixteen_bar_loss(free_bits=256, max_beta=0.2),
+    batch_size=256,
   )
 
 
@@ -229,8 +292,14 @@ def flat_trio_16bar() -> MusicVAEConfig:
   measured here (no trio data ships offline); the paper's Table 1 has a 16-bar trio row.
   """
   return reference_config(
-      encoding="trio", num_bars=16, decoder="flat", z_size=512, enc_rnn_sizes=(2048, 2048),
-      dec_rnn_sizes=(2048, 2048, 2048), loss=_sixteen_bar_loss(free_bits=0, max_beta=1.0), batch_size=256,
+    encoding="trio",
+    num_bars=16,
+    decoder="flat",
+    z_size=512,
+    enc_rnn_sizes=(2048, 2048),
+    dec_rnn_sizes=(2048, 2048, 2048),
+    loss=_sixteen_bar_loss(free_bits=0, max_beta=1.0),
+    batch_size=256,
   )
 
 
@@ -242,8 +311,9 @@ def cat_mel_2bar_cpu() -> MusicVAEConfig:
   0.734 teacher-forced / 0.714 sampled accuracy on the offline corpus's held-out 2-bar windows (always-hold
   0.692); with `--set train.steps=8000` (README Table 1): KL 43.6 bits, 0.872 / 0.779.
   """
-  return cpu_config(cat_mel_2bar_small(), steps=2000, batch_size=64, enc_rnn_sizes=(128,),
-                    dec_rnn_sizes=(128, 128), z_size=64)
+  return cpu_config(
+    cat_mel_2bar_small(), steps=2000, batch_size=64, enc_rnn_sizes=(128,), dec_rnn_sizes=(128, 128), z_size=64
+  )
 
 
 def cat_drums_2bar_cpu() -> MusicVAEConfig:
@@ -252,8 +322,9 @@ def cat_drums_2bar_cpu() -> MusicVAEConfig:
   Run: `trajvae train musicvae --preset cat-drums_2bar_cpu --workdir runs/drums
   --set data.source=/path/to/drum/midi`. Expected: not measured here (no drum data ships offline).
   """
-  return cpu_config(cat_drums_2bar_small(), steps=2000, batch_size=64, enc_rnn_sizes=(128,),
-                    dec_rnn_sizes=(128, 128), z_size=64)
+  return cpu_config(
+    cat_drums_2bar_small(), steps=2000, batch_size=64, enc_rnn_sizes=(128,), dec_rnn_sizes=(128, 128), z_size=64
+  )
 
 
 def hierdec_mel_16bar_cpu() -> MusicVAEConfig:
@@ -263,8 +334,9 @@ def hierdec_mel_16bar_cpu() -> MusicVAEConfig:
   Run: `make experiment-musicvae` (experiments/musicvae_table1.py with `--steps 2000`). Expected (README,
   Table 1): 0.746 teacher-forced / 0.711 sampled accuracy at 2,000 steps (always-hold 0.718).
   """
-  return cpu_config(hierdec_mel_16bar(), steps=1500, batch_size=32, enc_rnn_sizes=(128,), dec_rnn_sizes=(128,),
-                    z_size=128, free_bits=64)
+  return cpu_config(
+    hierdec_mel_16bar(), steps=1500, batch_size=32, enc_rnn_sizes=(128,), dec_rnn_sizes=(128,), z_size=128, free_bits=64
+  )
 
 
 def flat_mel_16bar_cpu() -> MusicVAEConfig:
@@ -273,8 +345,15 @@ def flat_mel_16bar_cpu() -> MusicVAEConfig:
   Run: `make experiment-musicvae` (`--steps 2000`). Expected (README, Table 1): 0.755 teacher-forced / 0.713
   sampled accuracy at 2,000 steps (always-hold 0.718).
   """
-  return cpu_config(flat_mel_16bar(), steps=1500, batch_size=32, enc_rnn_sizes=(128,), dec_rnn_sizes=(128, 128),
-                    z_size=128, free_bits=64)
+  return cpu_config(
+    flat_mel_16bar(),
+    steps=1500,
+    batch_size=32,
+    enc_rnn_sizes=(128,),
+    dec_rnn_sizes=(128, 128),
+    z_size=128,
+    free_bits=64,
+  )
 
 
 def hierdec_trio_16bar_cpu() -> MusicVAEConfig:
@@ -283,8 +362,15 @@ def hierdec_trio_16bar_cpu() -> MusicVAEConfig:
   Run: `make train-musicvae CONFIG=hierdec-trio_16bar_cpu SET="data.source=/path/to/midi"`.
   Expected: not measured here (no trio data ships offline).
   """
-  return cpu_config(hierdec_trio_16bar(), steps=1500, batch_size=32, enc_rnn_sizes=(128,), dec_rnn_sizes=(128,),
-                    z_size=128, free_bits=64)
+  return cpu_config(
+    hierdec_trio_16bar(),
+    steps=1500,
+    batch_size=32,
+    enc_rnn_sizes=(128,),
+    dec_rnn_sizes=(128,),
+    z_size=128,
+    free_bits=64,
+  )
 
 
 def flat_trio_16bar_cpu() -> MusicVAEConfig:
@@ -293,13 +379,27 @@ def flat_trio_16bar_cpu() -> MusicVAEConfig:
   Run: `make train-musicvae CONFIG=flat-trio_16bar_cpu SET="data.source=/path/to/midi"`.
   Expected: not measured here (no trio data ships offline).
   """
-  return cpu_config(flat_trio_16bar(), steps=1500, batch_size=32, enc_rnn_sizes=(128,), dec_rnn_sizes=(128, 128),
-                    z_size=128, free_bits=0)
+  return cpu_config(
+    flat_trio_16bar(),
+    steps=1500,
+    batch_size=32,
+    enc_rnn_sizes=(128,),
+    dec_rnn_sizes=(128, 128),
+    z_size=128,
+    free_bits=0,
+  )
 
 
 def study_16bar_cpu(
-    decoder: Literal["flat", "hierarchical"], *, width: int = 64, steps: int = 1500, batch_size: int = 32,
-    z_size: int = 128, free_bits: float = 64, max_beta: float = 0.2, transpose_range: int = 5,
+  decoder: Literal["flat", "hierarchical"],
+  *,
+  width: int = 64,
+  steps: int = 1500,
+  batch_size: int = 32,
+  z_size: int = 128,
+  free_bits: float = 64,
+  max_beta: float = 0.2,
+  transpose_range: int = 5,
 ) -> MusicVAEConfig:
   """The 16-bar study's CPU model (issue 25): the reference's shapes at reduced width.
 
@@ -311,11 +411,20 @@ def study_16bar_cpu(
   """
   reference = hierdec_mel_16bar() if decoder == "hierarchical" else flat_mel_16bar()
   dec = (width, width) if decoder == "hierarchical" else (2 * width,) * 3
-  config = cpu_config(reference, steps=steps, batch_size=batch_size, enc_rnn_sizes=(2 * width, 2 * width),
-                      dec_rnn_sizes=dec, z_size=z_size, free_bits=free_bits)
+  config = cpu_config(
+    reference,
+    steps=steps,
+    batch_size=batch_size,
+    enc_rnn_sizes=(2 * width, 2 * width),
+    dec_rnn_sizes=dec,
+    z_size=z_size,
+    free_bits=free_bits,
+  )
   return dataclasses.replace(
-      config, loss=dataclasses.replace(config.loss, max_beta=max_beta),
-      data=dataclasses.replace(config.data, transpose_range=transpose_range))
+    config,
+    loss=dataclasses.replace(config.loss, max_beta=max_beta),
+    data=dataclasses.replace(config.data, transpose_range=transpose_range),
+  )
 
 
 def hierdec_mel_16bar_study() -> MusicVAEConfig:
@@ -345,29 +454,29 @@ def smoke_mel_2bar() -> MusicVAEConfig:
   """
   reference = cat_mel_2bar_small()
   return dataclasses.replace(
-      cpu_config(reference, steps=20, batch_size=16, enc_rnn_sizes=(32,), dec_rnn_sizes=(32,), z_size=8),
-      data=dataclasses.replace(reference.data, max_pieces=40),
-      train=TrainConfig(steps=20, batch_size=16, log_every=10, eval_every=0, checkpoint_every=10),
-      eval=MusicEvalConfig(batch_size=32, max_examples=64),
+    cpu_config(reference, steps=20, batch_size=16, enc_rnn_sizes=(32,), dec_rnn_sizes=(32,), z_size=8),
+    data=dataclasses.replace(reference.data, max_pieces=40),
+    train=TrainConfig(steps=20, batch_size=16, log_every=10, eval_every=0, checkpoint_every=10),
+    eval=MusicEvalConfig(batch_size=32, max_examples=64),
   )
 
 
 PRESETS: dict[str, Callable[[], MusicVAEConfig]] = {
-    "cat-mel_2bar_small": cat_mel_2bar_small,
-    "cat-mel_2bar_big": cat_mel_2bar_big,
-    "cat-drums_2bar_small": cat_drums_2bar_small,
-    "hierdec-mel_16bar": hierdec_mel_16bar,
-    "flat-mel_16bar": flat_mel_16bar,
-    "hierdec-trio_16bar": hierdec_trio_16bar,
-    "flat-trio_16bar": flat_trio_16bar,
-    "cat-mel_2bar_cpu": cat_mel_2bar_cpu,
-    "cat-drums_2bar_cpu": cat_drums_2bar_cpu,
-    "hierdec-mel_16bar_cpu": hierdec_mel_16bar_cpu,
-    "flat-mel_16bar_cpu": flat_mel_16bar_cpu,
-    "hierdec-trio_16bar_cpu": hierdec_trio_16bar_cpu,
-    "flat-trio_16bar_cpu": flat_trio_16bar_cpu,
-    "hierdec-mel_16bar_study": hierdec_mel_16bar_study,
-    "flat-mel_16bar_study": flat_mel_16bar_study,
-    "smoke-mel_2bar": smoke_mel_2bar,
+  "cat-mel_2bar_small": cat_mel_2bar_small,
+  "cat-mel_2bar_big": cat_mel_2bar_big,
+  "cat-drums_2bar_small": cat_drums_2bar_small,
+  "hierdec-mel_16bar": hierdec_mel_16bar,
+  "flat-mel_16bar": flat_mel_16bar,
+  "hierdec-trio_16bar": hierdec_trio_16bar,
+  "flat-trio_16bar": flat_trio_16bar,
+  "cat-mel_2bar_cpu": cat_mel_2bar_cpu,
+  "cat-drums_2bar_cpu": cat_drums_2bar_cpu,
+  "hierdec-mel_16bar_cpu": hierdec_mel_16bar_cpu,
+  "flat-mel_16bar_cpu": flat_mel_16bar_cpu,
+  "hierdec-trio_16bar_cpu": hierdec_trio_16bar_cpu,
+  "flat-trio_16bar_cpu": flat_trio_16bar_cpu,
+  "hierdec-mel_16bar_study": hierdec_mel_16bar_study,
+  "flat-mel_16bar_study": flat_mel_16bar_study,
+  "smoke-mel_2bar": smoke_mel_2bar,
 }
 DEFAULT_PRESET = "cat-mel_2bar_cpu"

@@ -14,8 +14,10 @@ from matplotlib.figure import Figure
 
 from trajvae.figures import new_figure, save_figure
 
-_METHODS = {"latent": ("latent space (slerp of means, decoded)", "tab:blue"),
-            "data": ("data space (tokens switched)", "tab:orange")}
+_METHODS = {
+  "latent": ("latent space (slerp of means, decoded)", "tab:blue"),
+  "data": ("data space (tokens switched)", "tab:orange"),
+}
 
 
 def _band(ax, x: np.ndarray, values: np.ndarray, label: str, colour: str) -> None:
@@ -32,8 +34,11 @@ def plot_interpolation(amounts: np.ndarray, results: dict, title: str = "") -> F
   """
   fig = new_figure(13, 3.6)
   axes = fig.subplots(1, 3)
-  panels = (("distance_to_start", "Hamming distance to start"), ("distance_to_end", "Hamming distance to end"),
-            ("elbo", "ELBO under the model (nats / window)"))
+  panels = (
+    ("distance_to_start", "Hamming distance to start"),
+    ("distance_to_end", "Hamming distance to end"),
+    ("elbo", "ELBO under the model (nats / window)"),
+  )
   for ax, (key, label) in zip(axes, panels):
     for method, (name, colour) in _METHODS.items():
       if method in results:
@@ -66,8 +71,15 @@ def plot_attribute_matrix(change: np.ndarray, labels: Sequence[str], title: str 
     for j in range(change.shape[1]):
       # n/a: the attribute's vector is undefined, or its mean is 0 on the plain decodings (no relative change).
       text = "n/a" if not np.isfinite(change[i, j]) else f"{change[i, j]:+.0f}%"
-      ax.text(j, i, text, ha="center", va="center", fontsize=8,
-              color="white" if np.isfinite(change[i, j]) and abs(change[i, j]) > 0.6 * limit else "black")
+      ax.text(
+        j,
+        i,
+        text,
+        ha="center",
+        va="center",
+        fontsize=8,
+        color="white" if np.isfinite(change[i, j]) and abs(change[i, j]) > 0.6 * limit else "black",
+      )
   ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
   ax.set_yticks(range(len(labels)), [f"+ {name} vector" for name in labels], fontsize=8)
   ax.set_xlabel("attribute measured on the decoded windows")
@@ -76,13 +88,15 @@ def plot_attribute_matrix(change: np.ndarray, labels: Sequence[str], title: str 
   return fig
 
 
-def save_attribute_matrix(change: np.ndarray, labels: Sequence[str], path: str | pathlib.Path,
-                          title: str = "") -> pathlib.Path:
+def save_attribute_matrix(
+  change: np.ndarray, labels: Sequence[str], path: str | pathlib.Path, title: str = ""
+) -> pathlib.Path:
   return save_figure(plot_attribute_matrix(change, labels, title), path)
 
 
-def plot_sweep(magnitudes: np.ndarray, values: np.ndarray, labels: Sequence[str], swept: int,
-               title: str = "") -> Figure:
+def plot_sweep(
+  magnitudes: np.ndarray, values: np.ndarray, labels: Sequence[str], swept: int, title: str = ""
+) -> Figure:
   """values [M, N, K]: attributes of windows decoded with magnitude m of one vector (index swept) added.
 
   Left: the swept attribute (mean, +-1 s.d.) against the magnitude; right: the
@@ -112,6 +126,12 @@ def plot_sweep(magnitudes: np.ndarray, values: np.ndarray, labels: Sequence[str]
   return fig
 
 
-def save_sweep(magnitudes: np.ndarray, values: np.ndarray, labels: Sequence[str], swept: int,
-               path: str | pathlib.Path, title: str = "") -> pathlib.Path:
+def save_sweep(
+  magnitudes: np.ndarray,
+  values: np.ndarray,
+  labels: Sequence[str],
+  swept: int,
+  path: str | pathlib.Path,
+  title: str = "",
+) -> pathlib.Path:
   return save_figure(plot_sweep(magnitudes, values, labels, swept, title), path)

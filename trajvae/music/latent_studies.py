@@ -48,8 +48,10 @@ def pick_pairs(windows: np.ndarray, num: int, rng: np.random.Generator) -> tuple
   another permutation while more pairs are asked for than the windows allow (a pair of equal windows has no
   path to interpolate, so it is skipped)."""
   if len(windows) < 2 or all(np.array_equal(windows[0], w) for w in windows[1:]):
-    raise ValueError(f"interpolation needs at least 2 different windows, got {len(windows)} windows "
-                     f"with {len(np.unique(np.asarray(windows).reshape(len(windows), -1), axis=0))} distinct")
+    raise ValueError(
+      f"interpolation needs at least 2 different windows, got {len(windows)} windows "
+      f"with {len(np.unique(np.asarray(windows).reshape(len(windows), -1), axis=0))} distinct"
+    )
   starts: list[int] = []
   ends: list[int] = []
   while len(starts) < num:
@@ -99,8 +101,9 @@ def _pad(x: np.ndarray, size: int) -> np.ndarray:
   return np.concatenate([x, np.repeat(x[:1], size - len(x), axis=0)])
 
 
-def encode_means(trained: TrainedMusicVAE, tokens: np.ndarray, key: jax.Array,
-                 batch: int = 256) -> tuple[np.ndarray, np.ndarray]:
+def encode_means(
+  trained: TrainedMusicVAE, tokens: np.ndarray, key: jax.Array, batch: int = 256
+) -> tuple[np.ndarray, np.ndarray]:
   """Posterior means and standard deviations [N, Z] of token windows, in fixed-size batches."""
   tokens = np.asarray(tokens)
   size = min(batch, len(tokens))
@@ -112,8 +115,9 @@ def encode_means(trained: TrainedMusicVAE, tokens: np.ndarray, key: jax.Array,
   return np.concatenate(mus), np.concatenate(sigmas)
 
 
-def decode_latents(trained: TrainedMusicVAE, z: np.ndarray, key: jax.Array, temperature: float,
-                   batch: int = 256) -> np.ndarray:
+def decode_latents(
+  trained: TrainedMusicVAE, z: np.ndarray, key: jax.Array, temperature: float, batch: int = 256
+) -> np.ndarray:
   """Token windows decoded from latents [N, Z] in fixed-size batches (batch i samples with fold_in(key, i))."""
   z = np.asarray(z, np.float32)
   size = min(batch, len(z))
@@ -132,8 +136,9 @@ def _log_likelihood(graphdef, params, tokens, key):
   return objective.reconstruction_log_likelihood(logits, tokens, model.config.track_depths)
 
 
-def sequence_elbo(trained: TrainedMusicVAE, tokens: np.ndarray, key: jax.Array, samples: int = 1,
-                  batch: int = 256) -> np.ndarray:
+def sequence_elbo(
+  trained: TrainedMusicVAE, tokens: np.ndarray, key: jax.Array, samples: int = 1, batch: int = 256
+) -> np.ndarray:
   """ELBO of each window in nats -> [N]: mean over `samples` z ~ q(z|x) of teacher-forced log p(x|z), minus KL."""
   tokens = np.asarray(tokens)
   if samples < 1:
@@ -145,15 +150,31 @@ def sequence_elbo(trained: TrainedMusicVAE, tokens: np.ndarray, key: jax.Array, 
     batch_key = jax.random.fold_in(key, i)
     _, mu, sigma = trained.encode(x, key=batch_key)
     kl = np.asarray(kl_to_standard_normal(jnp.asarray(mu), jnp.asarray(sigma)))
-    log_lik = np.mean([np.asarray(_log_likelihood(trained.graphdef, trained.params, jnp.asarray(x, jnp.int32),
-                                              jax.random.fold_in(batch_key, s + 1))) for s in range(samples)], axis=0)
+    log_lik = np.mean(
+      [
+        np.asarray(
+          _log_likelihood(
+            trained.graphdef, trained.params, jnp.asarray(x, jnp.int32), jax.random.fold_in(batch_key, s + 1)
+          )
+        )
+        for s in range(samples)
+      ],
+      axis=0,
+    )
     out.append((log_lik - kl)[: hi - lo])
   return np.concatenate(out)
 
 
 def interpolation_study(
-    trained: TrainedMusicVAE, starts: np.ndarray, ends: np.ndarray, amounts: np.ndarray, key: jax.Array,
-    temperature: float = 0.5, elbo_samples: int = 1, seed: int = 0, batch: int = 256,
+  trained: TrainedMusicVAE,
+  starts: np.ndarray,
+  ends: np.ndarray,
+  amounts: np.ndarray,
+  key: jax.Array,
+  temperature: float = 0.5,
+  elbo_samples: int = 1,
+  seed: int = 0,
+  batch: int = 256,
 ) -> dict[str, Any]:
   """Latent- vs data-space interpolation between pairs (starts[i], ends[i]) of windows [P, steps, tracks].
 
@@ -162,7 +183,9 @@ def interpolation_study(
   """
   starts, ends, amounts = np.asarray(starts), np.asarray(ends), np.asarray(amounts, float)
   if starts.shape != ends.shape or starts.ndim != 3 or len(starts) == 0:
-    raise ValueError(f"expected start and end windows [P, steps, tracks] of one shape, got {starts.shape}, {ends.shape}")
+    raise ValueError(
+      f"expected start and end windows [P, steps, tracks] of one shape, got {starts.shape}, {ends.shape}"
+    )
   num_pairs, num_amounts = len(starts), len(amounts)
   encode_key, decode_key, elbo_key = jax.random.split(key, 3)
   mu, _ = encode_means(trained, np.concatenate([starts, ends]), encode_key, batch)
@@ -170,17 +193,17 @@ def interpolation_study(
   latent = decode_latents(trained, z.reshape(num_pairs * num_amounts, -1), decode_key, temperature, batch)
   rng = np.random.default_rng(seed)
   paths = {
-      "latent": latent.reshape((num_pairs, num_amounts) + starts.shape[1:]),
-      "data": np.stack([data_space_path(s, e, amounts, rng) for s, e in zip(starts, ends)]),
+    "latent": latent.reshape((num_pairs, num_amounts) + starts.shape[1:]),
+    "data": np.stack([data_space_path(s, e, amounts, rng) for s, e in zip(starts, ends)]),
   }
   out: dict[str, Any] = {"amounts": amounts}
   for method, tokens in paths.items():
     flat = tokens.reshape((-1,) + starts.shape[1:])
     out[method] = {
-        "tokens": tokens,
-        "distance_to_start": hamming(tokens, starts[:, None]),
-        "distance_to_end": hamming(tokens, ends[:, None]),
-        "elbo": sequence_elbo(trained, flat, elbo_key, elbo_samples, batch).reshape(num_pairs, num_amounts),
+      "tokens": tokens,
+      "distance_to_start": hamming(tokens, starts[:, None]),
+      "distance_to_end": hamming(tokens, ends[:, None]),
+      "elbo": sequence_elbo(trained, flat, elbo_key, elbo_samples, batch).reshape(num_pairs, num_amounts),
     }
   return out
 
@@ -198,8 +221,9 @@ def quartile_split(values: np.ndarray, quantile: float, rng: np.random.Generator
   return order[:count], order[-count:]
 
 
-def attribute_vectors(mu: np.ndarray, values: np.ndarray, quantile: float = 0.25, seed: int = 0,
-                      constant: str = "raise") -> np.ndarray:
+def attribute_vectors(
+  mu: np.ndarray, values: np.ndarray, quantile: float = 0.25, seed: int = 0, constant: str = "raise"
+) -> np.ndarray:
   """One vector per attribute column: mean mu of the top quantile minus that of the bottom -> [K, Z].
 
   mu [N, Z] are posterior means, values [N, K] the windows' attributes (NaN:
@@ -234,8 +258,14 @@ def relative_change(before: np.ndarray, after: np.ndarray) -> np.ndarray:
 
 
 def shifted_attributes(
-    trained: TrainedMusicVAE, mu: np.ndarray, vector: np.ndarray, scales: np.ndarray, key: jax.Array,
-    temperature: float = 0.5, batch: int = 256, names: tuple[str, ...] = tuple(ATTRIBUTES),
+  trained: TrainedMusicVAE,
+  mu: np.ndarray,
+  vector: np.ndarray,
+  scales: np.ndarray,
+  key: jax.Array,
+  temperature: float = 0.5,
+  batch: int = 256,
+  names: tuple[str, ...] = tuple(ATTRIBUTES),
 ) -> np.ndarray:
   """Attributes [S, N, K] of the windows decoded from mu + scale * vector, for each scale.
 
@@ -245,14 +275,25 @@ def shifted_attributes(
   mu = np.asarray(mu, np.float32)
   if np.isnan(vector).any():
     return np.full((len(scales), len(mu), len(names)), np.nan)
-  return np.stack([attribute_table(decode_latents(trained, mu + s * np.asarray(vector, np.float32), key,
-                                                  temperature, batch), names) for s in np.asarray(scales, float)])
+  return np.stack(
+    [
+      attribute_table(decode_latents(trained, mu + s * np.asarray(vector, np.float32), key, temperature, batch), names)
+      for s in np.asarray(scales, float)
+    ]
+  )
 
 
 def attribute_study(
-    trained: TrainedMusicVAE, train_tokens: np.ndarray, heldout_tokens: np.ndarray, key: jax.Array,
-    temperature: float = 0.5, scale: float = 1.0, quantile: float = 0.25, seed: int = 0, batch: int = 256,
-    names: tuple[str, ...] = tuple(ATTRIBUTES),
+  trained: TrainedMusicVAE,
+  train_tokens: np.ndarray,
+  heldout_tokens: np.ndarray,
+  key: jax.Array,
+  temperature: float = 0.5,
+  scale: float = 1.0,
+  quantile: float = 0.25,
+  seed: int = 0,
+  batch: int = 256,
+  names: tuple[str, ...] = tuple(ATTRIBUTES),
 ) -> dict[str, np.ndarray]:
   """Attribute vectors from the training windows, applied (times scale) to held-out encodings.
 
@@ -270,8 +311,16 @@ def attribute_study(
   vectors = attribute_vectors(train_mu, train_values, quantile, seed, constant="nan")
   mu, _ = encode_means(trained, heldout_tokens, heldout_key, batch)
   decoded = attribute_table(decode_latents(trained, mu, decode_key, temperature, batch), names)
-  shifted = np.stack([shifted_attributes(trained, mu, v, [scale], decode_key, temperature, batch, names)[0]
-                      for v in vectors])
+  shifted = np.stack(
+    [shifted_attributes(trained, mu, v, [scale], decode_key, temperature, batch, names)[0] for v in vectors]
+  )
   change = np.stack([relative_change(decoded, row) for row in shifted])
-  return {"vectors": vectors, "train_values": train_values, "heldout_mu": mu,
-          "inputs": attribute_table(heldout_tokens, names), "decoded": decoded, "shifted": shifted, "change": change}
+  return {
+    "vectors": vectors,
+    "train_values": train_values,
+    "heldout_mu": mu,
+    "inputs": attribute_table(heldout_tokens, names),
+    "decoded": decoded,
+    "shifted": shifted,
+    "change": change,
+  }

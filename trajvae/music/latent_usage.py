@@ -47,10 +47,10 @@ def hit_summaries(hits: jax.Array, tokens: jax.Array, steps_per_bar: int) -> dic
   batch, steps, tracks = tokens.shape
   per_bar = hits.reshape(batch, steps // steps_per_bar, steps_per_bar * tracks).mean(-1)
   return {
-      "accuracy": hits.mean(axis=(1, 2)),
-      "event_hits": jnp.sum(hits & events, axis=(1, 2)),
-      "events": jnp.sum(events, axis=(1, 2)),
-      "bar_accuracy": per_bar,
+    "accuracy": hits.mean(axis=(1, 2)),
+    "event_hits": jnp.sum(hits & events, axis=(1, 2)),
+    "events": jnp.sum(events, axis=(1, 2)),
+    "bar_accuracy": per_bar,
   }
 
 
@@ -94,12 +94,12 @@ def always_hold(tokens: np.ndarray, steps_per_bar: int) -> dict[str, np.ndarray]
   """The always-hold predictor's accuracy per window [N] and per bar [N, bars] (its event accuracy is 0)."""
   hold = np.asarray(tokens) == 0
   n, steps, tracks = hold.shape
-  return {"accuracy": hold.mean(axis=(1, 2)),
-          "bar_accuracy": hold.reshape(n, steps // steps_per_bar, -1).mean(-1)}
+  return {"accuracy": hold.mean(axis=(1, 2)), "bar_accuracy": hold.reshape(n, steps // steps_per_bar, -1).mean(-1)}
 
 
-def latent_usage(graphdef: nnx.GraphDef, params: nnx.State, windows: np.ndarray, key: jax.Array,
-                 batch_size: int = 128) -> dict[str, Any]:
+def latent_usage(
+  graphdef: nnx.GraphDef, params: nnx.State, windows: np.ndarray, key: jax.Array, batch_size: int = 128
+) -> dict[str, Any]:
   """Per-window latent-usage measures of a trained run over windows [N, T, tracks].
 
   Returns numpy arrays: kl_bits [N]; for each code c in CODES, c/nll_bits, c/tf_accuracy, c/tf_event_hits,
@@ -119,8 +119,14 @@ def latent_usage(graphdef: nnx.GraphDef, params: nnx.State, windows: np.ndarray,
   parts: dict[str, list[np.ndarray]] = {}
   for start in range(0, n, batch_size):
     stop = min(start + batch_size, n)
-    out = _batch_metrics(graphdef, params, jnp.asarray(windows[start:stop]), jnp.asarray(mu[start:stop]),
-                         jnp.asarray(mu[index[start:stop]]), jax.random.fold_in(key, start))
+    out = _batch_metrics(
+      graphdef,
+      params,
+      jnp.asarray(windows[start:stop]),
+      jnp.asarray(mu[start:stop]),
+      jnp.asarray(mu[index[start:stop]]),
+      jax.random.fold_in(key, start),
+    )
     for name, value in out.items():
       parts.setdefault(name, []).append(np.asarray(value))
   result: dict[str, Any] = {"kl_bits": np.concatenate(kls), "other_index": index}
@@ -144,20 +150,20 @@ def summarize(measures: dict[str, Any]) -> dict[str, Any]:
   """Means over windows of latent_usage's arrays; event accuracies as event hits / event steps over all windows."""
   events = measures["events"].sum()
   out: dict[str, Any] = {
-      "windows": int(len(measures["kl_bits"])),
-      "kl_bits": float(measures["kl_bits"].mean()),
-      "latent_use_bits": float(measures["latent_use_bits"].mean()),
-      "hold_accuracy": float(measures["hold/accuracy"].mean()),
-      "hold_bar_accuracy": measures["hold/bar_accuracy"].mean(0).tolist(),
-      "hold_event_accuracy": 0.0,
+    "windows": int(len(measures["kl_bits"])),
+    "kl_bits": float(measures["kl_bits"].mean()),
+    "latent_use_bits": float(measures["latent_use_bits"].mean()),
+    "hold_accuracy": float(measures["hold/accuracy"].mean()),
+    "hold_bar_accuracy": measures["hold/bar_accuracy"].mean(0).tolist(),
+    "hold_event_accuracy": 0.0,
   }
   for code in CODES:
     out[code] = {
-        "nll_bits": float(measures[f"{code}/nll_bits"].mean()),
-        "tf_accuracy": float(measures[f"{code}/tf_accuracy"].mean()),
-        "tf_event_accuracy": float(measures[f"{code}/tf_event_hits"].sum() / max(events, 1)),
-        "sampled_accuracy": float(measures[f"{code}/sampled_accuracy"].mean()),
-        "sampled_event_accuracy": float(measures[f"{code}/sampled_event_hits"].sum() / max(events, 1)),
-        "sampled_bar_accuracy": measures[f"{code}/sampled_bar_accuracy"].mean(0).tolist(),
+      "nll_bits": float(measures[f"{code}/nll_bits"].mean()),
+      "tf_accuracy": float(measures[f"{code}/tf_accuracy"].mean()),
+      "tf_event_accuracy": float(measures[f"{code}/tf_event_hits"].sum() / max(events, 1)),
+      "sampled_accuracy": float(measures[f"{code}/sampled_accuracy"].mean()),
+      "sampled_event_accuracy": float(measures[f"{code}/sampled_event_hits"].sum() / max(events, 1)),
+      "sampled_bar_accuracy": measures[f"{code}/sampled_bar_accuracy"].mean(0).tolist(),
     }
   return out

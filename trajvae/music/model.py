@@ -117,8 +117,9 @@ class BidirectionalEncoder(nnx.Module):
     total, gathered = 0.0, []
     for i, (depth, start, dim) in enumerate(zip(config.track_depths, starts, dims)):
       if depth == DRUM_DEPTH and config.drum_roll_input:
-        total = total + recurrent.project_dense(w_in[:, start : start + dim], drum_roll(tokens[..., i]),
-                                                config.compute_dtype)
+        total = total + recurrent.project_dense(
+          w_in[:, start : start + dim], drum_roll(tokens[..., i]), config.compute_dtype
+        )
       else:
         gathered.append(tokens[..., i] + int(start))
     if gathered:
@@ -169,8 +170,9 @@ class CategoricalDecoder(nnx.Module):
   rows of its kernel and cond is projected once per sequence.
   """
 
-  def __init__(self, cond_dim: int, depths: Sequence[int], sizes: Sequence[int], options: ScanOptions, *,
-               rngs: nnx.Rngs):
+  def __init__(
+    self, cond_dim: int, depths: Sequence[int], sizes: Sequence[int], options: ScanOptions, *, rngs: nnx.Rngs
+  ):
     self.depths = tuple(depths)
     self.token_dim = sum(depths)
     self.options = options
@@ -204,8 +206,15 @@ class CategoricalDecoder(nnx.Module):
     return self.output(hs[0])
 
   def sample(
-      self, cond: jax.Array, first: jax.Array, first_valid: jax.Array, targets: jax.Array | None, key: jax.Array,
-      sample_prob: jax.Array | float, temperature: jax.Array | float, num_steps: int,
+    self,
+    cond: jax.Array,
+    first: jax.Array,
+    first_valid: jax.Array,
+    targets: jax.Array | None,
+    key: jax.Array,
+    sample_prob: jax.Array | float,
+    temperature: jax.Array | float,
+    num_steps: int,
   ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
     """Autoregressive unroll from a fresh state, feeding the model's samples with probability sample_prob.
 
@@ -245,8 +254,9 @@ class FlatDecoder(nnx.Module):
   def __init__(self, config: MusicModelConfig, *, rngs: nnx.Rngs):
     self.depths = config.track_depths
     self.num_steps = config.num_steps
-    self.core = CategoricalDecoder(config.z_size, config.track_depths, config.dec_rnn_sizes, config.scan_options,
-                                   rngs=rngs)
+    self.core = CategoricalDecoder(
+      config.z_size, config.track_depths, config.dec_rnn_sizes, config.scan_options, rngs=rngs
+    )
 
   def teacher_forced(self, z: jax.Array, prev: jax.Array, valid: jax.Array) -> jax.Array:
     """z [B, Z], inputs prev [T, B, tracks] with valid [T, B] -> logits [T, B, sum(depths)]."""
@@ -257,7 +267,7 @@ class FlatDecoder(nnx.Module):
     batch, tracks = z.shape[0], len(self.depths)
     first = jnp.zeros((batch, tracks), jnp.int32)
     logits, samples, fed, _ = self.core.sample(
-        z, first, jnp.zeros((batch,), bool), targets, key, sample_prob, temperature, self.num_steps
+      z, first, jnp.zeros((batch,), bool), targets, key, sample_prob, temperature, self.num_steps
     )
     return logits, samples, fed
 
@@ -275,7 +285,7 @@ class HierarchicalDecoder(nnx.Module):
     dims = [1] + list(sizes[:-1])
     self.conductor = nnx.List([LSTMLayer(d, s, rngs=rngs) for d, s in zip(dims, sizes)])
     self.bottom = nnx.List(
-        [CategoricalDecoder(sizes[-1], (d,), sizes, config.scan_options, rngs=rngs) for d in config.track_depths]
+      [CategoricalDecoder(sizes[-1], (d,), sizes, config.scan_options, rngs=rngs) for d in config.track_depths]
     )
 
   def conduct(self, z: jax.Array) -> jax.Array:
@@ -318,9 +328,17 @@ class HierarchicalDecoder(nnx.Module):
     prev_b, valid_b, targets_b = self._by_bar(prev), self._by_bar(valid), self._by_bar(targets)
     keys = jax.random.split(key, len(self.bottom))
     outs = [
-        dec.sample(cond, prev_b[0, :, i : i + 1], valid_b[0], targets_b[..., i : i + 1], keys[i], sample_prob,
-                   temperature, self.steps_per_bar)
-        for i, dec in enumerate(self.bottom)
+      dec.sample(
+        cond,
+        prev_b[0, :, i : i + 1],
+        valid_b[0],
+        targets_b[..., i : i + 1],
+        keys[i],
+        sample_prob,
+        temperature,
+        self.steps_per_bar,
+      )
+      for i, dec in enumerate(self.bottom)
     ]
     logits = self._by_time(jnp.concatenate([o[0] for o in outs], -1), batch)
     samples = self._by_time(jnp.concatenate([o[1] for o in outs], -1), batch)
@@ -340,9 +358,17 @@ class HierarchicalDecoder(nnx.Module):
       embedding, key_b = inputs[:2]
       track_keys = jax.random.split(key_b, tracks)
       outs = [
-          dec.sample(embedding, prev[:, i : i + 1], valid, None if targets is None else inputs[2][..., i : i + 1],
-                     track_keys[i], sample_prob, temperature, self.steps_per_bar)
-          for i, dec in enumerate(self.bottom)
+        dec.sample(
+          embedding,
+          prev[:, i : i + 1],
+          valid,
+          None if targets is None else inputs[2][..., i : i + 1],
+          track_keys[i],
+          sample_prob,
+          temperature,
+          self.steps_per_bar,
+        )
+        for i, dec in enumerate(self.bottom)
       ]
       last = jnp.concatenate([o[3] for o in outs], -1)
       result = tuple(jnp.concatenate(parts, -1) for parts in zip(*[(o[0], o[1], o[2][0]) for o in outs]))
@@ -381,12 +407,12 @@ class MusicVAE(nnx.Module):
     return jnp.swapaxes(self.decoder.teacher_forced(z, prev, valid), 0, 1)
 
   def decode(
-      self,
-      z: jax.Array,
-      key: jax.Array,
-      targets: jax.Array | None = None,
-      sample_prob: jax.Array | float = 1.0,
-      temperature: jax.Array | float = 1.0,
+    self,
+    z: jax.Array,
+    key: jax.Array,
+    targets: jax.Array | None = None,
+    sample_prob: jax.Array | float = 1.0,
+    temperature: jax.Array | float = 1.0,
   ) -> tuple[jax.Array, jax.Array]:
     """Decode z [B, Z] step by step; returns logits [B, T, sum(depths)] and sampled tokens [B, T, tracks].
 
@@ -399,7 +425,7 @@ class MusicVAE(nnx.Module):
     return jnp.swapaxes(logits, 0, 1), jnp.swapaxes(samples, 0, 1)
 
   def decode_scheduled(
-      self, z: jax.Array, key: jax.Array, targets: jax.Array, sample_prob: jax.Array | float
+    self, z: jax.Array, key: jax.Array, targets: jax.Array, sample_prob: jax.Array | float
   ) -> jax.Array:
     """The logits of `decode(z, key, targets, sample_prob)`, differentiable through the teacher-forced unroll.
 
@@ -409,7 +435,7 @@ class MusicVAE(nnx.Module):
     graphdef, state = nnx.split(self)
     frozen = nnx.merge(graphdef, jax.lax.stop_gradient(state))
     _, _, (fed, valid) = frozen.decoder.sample(
-        jax.lax.stop_gradient(z), jnp.swapaxes(targets, 0, 1), key, sample_prob, 1.0
+      jax.lax.stop_gradient(z), jnp.swapaxes(targets, 0, 1), key, sample_prob, 1.0
     )
     return jnp.swapaxes(self.decoder.teacher_forced(z, fed, valid), 0, 1)
 

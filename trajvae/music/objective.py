@@ -32,7 +32,7 @@ def kl_beta(config: MusicLossConfig, step: jax.Array) -> jax.Array:
 def sampling_probability(config: MusicLossConfig, step: jax.Array | int, training: bool = True) -> jax.Array | float:
   """Probability of feeding the decoder its own sample; any non-zero schedule is 1 at evaluation."""
   if config.sampling_schedule == "teacher_forcing" or (
-      config.sampling_schedule == "constant" and config.sampling_rate == 0
+    config.sampling_schedule == "constant" and config.sampling_rate == 0
   ):
     return 0.0
   if not training:
@@ -52,7 +52,7 @@ def teacher_forced(config: MusicLossConfig, training: bool = True) -> bool:
 
 
 def decoder_logits(
-    model: MusicVAE, z: jax.Array, key: jax.Array, tokens: jax.Array, sample_prob: jax.Array | float | None
+  model: MusicVAE, z: jax.Array, key: jax.Array, tokens: jax.Array, sample_prob: jax.Array | float | None
 ) -> jax.Array:
   """Logits [B, T, sum(depths)] reconstructing tokens from z, differentiable.
 
@@ -77,7 +77,7 @@ def reconstruction_log_likelihood(logits: jax.Array, tokens: jax.Array, depths) 
 def token_accuracy(logits: jax.Array, tokens: jax.Array, depths) -> jax.Array:
   """Share of (step, track) positions whose argmax matches the target, per track -> [tracks]."""
   return jnp.stack(
-      [jnp.mean(jnp.argmax(part, -1) == tokens[..., i]) for i, part in enumerate(split_logits(logits, depths))]
+    [jnp.mean(jnp.argmax(part, -1) == tokens[..., i]) for i, part in enumerate(split_logits(logits, depths))]
   )
 
 
@@ -97,7 +97,7 @@ def event_accuracy(logits: jax.Array, tokens: jax.Array, depths) -> jax.Array:
 
 
 def loss_and_metrics(
-    model: MusicVAE, tokens: jax.Array, key: jax.Array, step: jax.Array, config: MusicLossConfig, training: bool = True
+  model: MusicVAE, tokens: jax.Array, key: jax.Array, step: jax.Array, config: MusicLossConfig, training: bool = True
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
   """The reference's loss for a batch of tokens [B, T, tracks], and its logged metrics."""
   z_key, decode_key = jax.random.split(key)
@@ -111,19 +111,19 @@ def loss_and_metrics(
   beta = kl_beta(config, step)
   terms = elbo_terms(log_lik, kl, beta, config.free_bits * math.log(2.0))
   metrics = {
-      "r_loss": -log_lik.mean(),
-      "kl": kl.mean(),
-      "kl_bits": kl.mean() / math.log(2.0),
-      "kl_beta": beta,
-      "elbo": terms.elbo.mean(),
-      "sampling_probability": jnp.asarray(p, jnp.float32),
-      "accuracy": token_accuracy(logits, tokens, depths).mean(),
+    "r_loss": -log_lik.mean(),
+    "kl": kl.mean(),
+    "kl_bits": kl.mean() / math.log(2.0),
+    "kl_beta": beta,
+    "elbo": terms.elbo.mean(),
+    "sampling_probability": jnp.asarray(p, jnp.float32),
+    "accuracy": token_accuracy(logits, tokens, depths).mean(),
   }
   return terms.loss.mean(), metrics
 
 
 def reconstruction_accuracy(
-    model: MusicVAE, tokens: jax.Array, key: jax.Array, sample_prob: float | None, events_only: bool = False
+  model: MusicVAE, tokens: jax.Array, key: jax.Array, sample_prob: float | None, events_only: bool = False
 ) -> jax.Array:
   """Per-track accuracy of argmax(logits) vs tokens with z ~ q(z|x), inputs fed with probability
   sample_prob from the model's own samples (None: teacher-forced; 1: sampled, as Table 1) -> [tracks].

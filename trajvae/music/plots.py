@@ -33,8 +33,15 @@ def draw_piano_roll(ax, seq: NoteSequence, title: str = "", pitches: tuple[int, 
   """
   total = max([seq.total_steps] + [n.end_step for n in seq.notes])
   for note in seq.notes:
-    ax.add_patch(Rectangle((note.start_step, note.pitch - 0.4), max(note.end_step - note.start_step, 0.6), 0.8,
-                           color=_COLOURS[_role(note)], lw=0))
+    ax.add_patch(
+      Rectangle(
+        (note.start_step, note.pitch - 0.4),
+        max(note.end_step - note.start_step, 0.6),
+        0.8,
+        color=_COLOURS[_role(note)],
+        lw=0,
+      )
+    )
   steps_per_bar = seq.steps_per_quarter * 4 * seq.time_signature[0] // seq.time_signature[1]
   for bar in range(0, total + 1, steps_per_bar):
     ax.axvline(bar, color="0.85", lw=0.6, zorder=0)
@@ -60,6 +67,7 @@ def plot_piano_rolls(seqs: Sequence[NoteSequence], titles: Sequence[str] | None 
   return fig
 
 
-def save_piano_rolls(seqs: Sequence[NoteSequence], path: str | pathlib.Path, titles: Sequence[str] | None = None,
-                     columns: int = 1) -> pathlib.Path:
+def save_piano_rolls(
+  seqs: Sequence[NoteSequence], path: str | pathlib.Path, titles: Sequence[str] | None = None, columns: int = 1
+) -> pathlib.Path:
   return save_figure(plot_piano_rolls(seqs, titles, columns), path, dpi=110)

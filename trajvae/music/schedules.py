@@ -62,8 +62,9 @@ def scale_sampling_to_examples(config: MusicVAEConfig, reference_batch: int) -> 
   if loss.sampling_schedule != "inverse_sigmoid":
     return config
   midpoint = loss.sampling_rate * math.log(loss.sampling_rate) * reference_batch / config.train.batch_size
-  return dataclasses.replace(config, loss=dataclasses.replace(
-      loss, sampling_rate=inverse_sigmoid_rate_for_midpoint(midpoint)))
+  return dataclasses.replace(
+    config, loss=dataclasses.replace(loss, sampling_rate=inverse_sigmoid_rate_for_midpoint(midpoint))
+  )
 
 
 def fit_schedules(config: MusicVAEConfig) -> MusicVAEConfig:

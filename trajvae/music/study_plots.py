@@ -21,8 +21,10 @@ def latent_use_figure(runs: Mapping[str, Sequence[Mapping]]) -> Figure:
   """
   fig = Figure(figsize=(9, 3.4), layout="constrained")
   axes = fig.subplots(1, 2)
-  for ax, key, label in ((axes[0], "latent_use_bits", "latent use: NLL(other z) - NLL(own z), bits"),
-                         (axes[1], "kl_bits", "KL(q(z|x) || p(z)), bits")):
+  for ax, key, label in (
+    (axes[0], "latent_use_bits", "latent use: NLL(other z) - NLL(own z), bits"),
+    (axes[1], "kl_bits", "KL(q(z|x) || p(z)), bits"),
+  ):
     for a, (arm, seeds) in enumerate(runs.items()):
       values = [s[key] for s in seeds]
       x = a + np.linspace(-0.12, 0.12, len(values)) if len(values) > 1 else np.array([a])
@@ -51,8 +53,9 @@ def per_bar_figure(runs: Mapping[str, Sequence[Mapping]], hold: Sequence[float],
     ax.fill_between(bars, curves.min(0), curves.max(0), color=colour, alpha=0.2, lw=0)
   ax.plot(np.arange(1, len(hold) + 1), hold, color="0.4", ls="--", lw=1, label="always hold")
   ax.set_xlabel("bar")
-  ax.set_ylabel(f"sampled accuracy (z = {code} posterior mean)" if code == "own" else f"sampled accuracy ({code} z)",
-                fontsize=9)
+  ax.set_ylabel(
+    f"sampled accuracy (z = {code} posterior mean)" if code == "own" else f"sampled accuracy ({code} z)", fontsize=9
+  )
   ax.grid(alpha=0.3)
   ax.legend(fontsize=8)
   return fig
@@ -67,8 +70,14 @@ def kl_curve_figure(curves: Mapping[str, Sequence[Mapping]]) -> Figure:
   ax = fig.subplots()
   for arm, seeds in curves.items():
     for i, s in enumerate(seeds):
-      ax.plot(s["step"], s["kl_bits"], color=ARM_COLOURS.get(arm, "k"), lw=1.4, ls=("-", "--", ":")[i % 3],
-              label=f"{arm}, seed {s['seed']}")
+      ax.plot(
+        s["step"],
+        s["kl_bits"],
+        color=ARM_COLOURS.get(arm, "k"),
+        lw=1.4,
+        ls=("-", "--", ":")[i % 3],
+        label=f"{arm}, seed {s['seed']}",
+      )
   ax.axhline(0, color="0.5", lw=0.8)
   ax.set_xlabel("training step")
   ax.set_ylabel("KL, bits (training batch)", fontsize=9)

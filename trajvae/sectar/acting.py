@@ -28,7 +28,9 @@ class Transition(NamedTuple):
   reward: Array
 
 
-def generate_unroll(env_step: StepFn, state: Any, policy_fn: PolicyFn, key: Array, length: int) -> tuple[Any, Transition]:
+def generate_unroll(
+  env_step: StepFn, state: Any, policy_fn: PolicyFn, key: Array, length: int
+) -> tuple[Any, Transition]:
   """Run policy_fn for `length` steps from `state`: (final state, Transition stacked over time [L, ...]).
 
   env_step is `env.step` for one env or `jax.vmap(env.step)` for a batch;

@@ -31,8 +31,9 @@ Array = jax.Array
 
 def make_flat_ppo(env: SectarEnv, config: FlatPPOConfig, seed: int) -> tuple[Callable, ppo.PPOState, int]:
   """(jitted update(state, key) -> (state, metrics), initial state, env steps per update)."""
-  mcfg = SectarModelConfig(obs_dim=env.observation_size, action_dim=env.action_size, discrete=not env.continuous,
-                           policy_mlp=config.policy_mlp)
+  mcfg = SectarModelConfig(
+    obs_dim=env.observation_size, action_dim=env.action_size, discrete=not env.continuous, policy_mlp=config.policy_mlp
+  )
   graphdef, params = nnx.split(PolicyDecoder(mcfg, use_latent=False, rngs=nnx.Rngs(seed)), nnx.Param)
   task_reward = lambda params, latents, starts, next_obs, env_rewards: env_rewards
   update = ppo.make_update(env, graphdef, task_reward, config.ppo, config.num_envs, env.horizon, None)
@@ -73,8 +74,15 @@ def make_dynamics_mpc(env: SectarEnv, config: DynamicsMPCConfig, seed: int) -> t
   tx = make_optimizer(config.optim)
   c = config.capacity
   a_shape = (c,) + env.action_shape
-  state = DynState(params, tx.init(params), jnp.zeros((c, d)), jnp.zeros(a_shape, jnp.float32 if env.continuous else jnp.int32),
-                   jnp.zeros((c, d)), jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
+  state = DynState(
+    params,
+    tx.init(params),
+    jnp.zeros((c, d)),
+    jnp.zeros(a_shape, jnp.float32 if env.continuous else jnp.int32),
+    jnp.zeros((c, d)),
+    jnp.zeros((), jnp.int32),
+    jnp.zeros((), jnp.int32),
+  )
   num_plans = -(-env.horizon // config.replan_every)
 
   def predict(params, s, a):
@@ -112,8 +120,13 @@ def make_dynamics_mpc(env: SectarEnv, config: DynamicsMPCConfig, seed: int) -> t
     n = s.shape[0] * s.shape[1]
     slots = (state.ptr + jnp.arange(n)) % c
     put = lambda buf, x: buf.at[slots].set(x.reshape((n,) + x.shape[2:]).astype(buf.dtype))
-    state = state._replace(s=put(state.s, s), a=put(state.a, a), s_next=put(state.s_next, s2),
-                           ptr=(state.ptr + n) % c, size=jnp.minimum(state.size + n, c))
+    state = state._replace(
+      s=put(state.s, s),
+      a=put(state.a, a),
+      s_next=put(state.s_next, s2),
+      ptr=(state.ptr + n) % c,
+      size=jnp.minimum(state.size + n, c),
+    )
 
     def fit_step(carry, k):
       params, opt = carry
@@ -122,7 +135,9 @@ def make_dynamics_mpc(env: SectarEnv, config: DynamicsMPCConfig, seed: int) -> t
       params, opt, loss, _, _ = gradient_step(loss_of, tx, params, opt)
       return (params, opt), loss
 
-    (params, opt), losses = jax.lax.scan(fit_step, (state.params, state.opt_state), jax.random.split(k_fit, config.fit_steps))
+    (params, opt), losses = jax.lax.scan(
+      fit_step, (state.params, state.opt_state), jax.random.split(k_fit, config.fit_steps)
+    )
     ret = jnp.sum(r, axis=-1)
     return state._replace(params=params, opt_state=opt), {"task_reward": jnp.mean(ret), "model_mse": losses[-1]}
 

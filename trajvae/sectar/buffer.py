@@ -31,17 +31,18 @@ class Buffer(NamedTuple):
     return self.states.shape[0]
 
 
-def empty(capacity: int, segment_len: int, obs_dim: int, action_shape: tuple[int, ...] = (),
-          discrete: bool = True) -> Buffer:
+def empty(
+  capacity: int, segment_len: int, obs_dim: int, action_shape: tuple[int, ...] = (), discrete: bool = True
+) -> Buffer:
   """An empty buffer for segments of segment_len + 1 states (segment_len actions)."""
   if capacity < VAL_EVERY:
     raise ValueError(f"buffer capacity must be at least {VAL_EVERY}, got {capacity}")
   adtype = jnp.int32 if discrete else jnp.float32
   return Buffer(
-      states=jnp.zeros((capacity, segment_len + 1, obs_dim), jnp.float32),
-      actions=jnp.zeros((capacity, segment_len) + tuple(action_shape), adtype),
-      ptr=jnp.zeros((), jnp.int32),
-      size=jnp.zeros((), jnp.int32),
+    states=jnp.zeros((capacity, segment_len + 1, obs_dim), jnp.float32),
+    actions=jnp.zeros((capacity, segment_len) + tuple(action_shape), adtype),
+    ptr=jnp.zeros((), jnp.int32),
+    size=jnp.zeros((), jnp.int32),
   )
 
 
@@ -53,10 +54,10 @@ def add(buffer: Buffer, states: Array, actions: Array) -> Buffer:
     states, actions, n = states[-cap:], actions[-cap:], cap
   slots = (buffer.ptr + jnp.arange(n)) % cap
   return Buffer(
-      states=buffer.states.at[slots].set(states.astype(buffer.states.dtype)),
-      actions=buffer.actions.at[slots].set(actions.astype(buffer.actions.dtype)),
-      ptr=(buffer.ptr + n) % cap,
-      size=jnp.minimum(buffer.size + n, cap),
+    states=buffer.states.at[slots].set(states.astype(buffer.states.dtype)),
+    actions=buffer.actions.at[slots].set(actions.astype(buffer.actions.dtype)),
+    ptr=(buffer.ptr + n) % cap,
+    size=jnp.minimum(buffer.size + n, cap),
   )
 
 

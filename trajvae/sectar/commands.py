@@ -26,11 +26,24 @@ NAME = outer_loop.NAME
 Config = SectarConfig
 SAMPLE_OPTIONS = frozenset({"num_samples"})  # num_samples consistency rollouts; the MPC episode has no temperature
 interpolate = unsupported_interpolate(NAME)
-__all__ = ["NAME", "Config", "PRESETS", "DEFAULT_PRESET", "train", "evaluate", "sample", "load_run", "interpolate",
-           "SAMPLE_OPTIONS", "SectarRun"]
+__all__ = [
+  "NAME",
+  "Config",
+  "PRESETS",
+  "DEFAULT_PRESET",
+  "train",
+  "evaluate",
+  "sample",
+  "load_run",
+  "interpolate",
+  "SAMPLE_OPTIONS",
+  "SectarRun",
+]
 
 
-def train(config: SectarConfig, workdir: str | pathlib.Path, verbose: bool = True, on_step=None) -> outer_loop.LoopState:
+def train(
+  config: SectarConfig, workdir: str | pathlib.Path, verbose: bool = True, on_step=None
+) -> outer_loop.LoopState:
   """Train (or resume) SeCTAR in workdir; returns the final loop state."""
   return outer_loop.train(config, workdir, verbose=verbose, on_step=on_step)
 
@@ -100,12 +113,20 @@ def evaluate(workdir: str | pathlib.Path, overrides: Sequence[str] = ()) -> dict
   per_task = {}
   for task in config.eval.tasks:
     ret = run.task_returns(task, jax.random.fold_in(jax.random.key(config.eval.seed), task))
-    per_task[str(task)] = {"mean": float(ret.mean()), "std": float(ret.std()), "max": float(ret.max()),
-                           "returns": ret.tolist()}
+    per_task[str(task)] = {
+      "mean": float(ret.mean()),
+      "std": float(ret.std()),
+      "max": float(ret.max()),
+      "returns": ret.tolist(),
+    }
   results = {
-      "iterations": step, "env": config.env.name, "env_steps": int(state.env_steps),
-      "num_episodes": config.eval.num_episodes, "num_sequences": config.mpc.num_sequences,
-      "task_reward": float(np.mean([t["mean"] for t in per_task.values()])), "tasks": per_task,
+    "iterations": step,
+    "env": config.env.name,
+    "env_steps": int(state.env_steps),
+    "num_episodes": config.eval.num_episodes,
+    "num_sequences": config.mpc.num_sequences,
+    "task_reward": float(np.mean([t["mean"] for t in per_task.values()])),
+    "tasks": per_task,
   }
   (workdir_path(workdir) / "eval.json").write_text(json.dumps(results, indent=2))
   return results
@@ -133,10 +154,17 @@ def planned_episode(run: SectarRun, key: jax.Array) -> dict:
   seg_starts = eps.replan_states[best]
   predicted = model.state_decoder(zs, seg_starts, t)[0].reshape(-1, obs.shape[-1])
   decode = lambda p, z, s0, n: model.state_decoder(z, s0, n)[0]
-  first = planning.plan(decode, env.reward_fn, None, env.start_state, jnp.int32(0), key, config.mpc, t,
-                        config.model.latent_dim)
-  return {"start": np.asarray(env.start_state), "executed": np.asarray(obs), "predicted": np.asarray(predicted),
-          "first_plan": np.asarray(first.states), "reward": float(eps.rewards[best].sum()), "env": env}
+  first = planning.plan(
+    decode, env.reward_fn, None, env.start_state, jnp.int32(0), key, config.mpc, t, config.model.latent_dim
+  )
+  return {
+    "start": np.asarray(env.start_state),
+    "executed": np.asarray(obs),
+    "predicted": np.asarray(predicted),
+    "first_plan": np.asarray(first.states),
+    "reward": float(eps.rewards[best].sum()),
+    "env": env,
+  }
 
 
 def sample(workdir: str | pathlib.Path, num_samples: int = 8, seed: int = 0, out_dir: str | None = None) -> list[str]:
@@ -148,8 +176,9 @@ def sample(workdir: str | pathlib.Path, num_samples: int = 8, seed: int = 0, out
   paths = [out / "consistency.png", out / "mpc_episode.png"]
   plots.save_consistency(*consistency_rollouts(run, num_samples, key), run.stages.env, paths[0])
   ep = planned_episode(run, jax.random.fold_in(key, 1))
-  plots.save_mpc_episode(ep["start"], ep["executed"], ep["predicted"], ep["first_plan"], ep["reward"], ep["env"],
-                         paths[1])
+  plots.save_mpc_episode(
+    ep["start"], ep["executed"], ep["predicted"], ep["first_plan"], ep["reward"], ep["env"], paths[1]
+  )
   records = read_metrics(workdir)
   if records:
     paths.append(out / "learning_curve.png")

@@ -69,8 +69,9 @@ class PPOConfig:
     """(minibatches per epoch, samples per minibatch) for `samples` samples per update."""
     if self.minibatch_size is None:
       if samples % self.num_minibatches:
-        raise ValueError(f"num_envs * rollout_len = {samples} must be divisible by num_minibatches = "
-                         f"{self.num_minibatches}")
+        raise ValueError(
+          f"num_envs * rollout_len = {samples} must be divisible by num_minibatches = {self.num_minibatches}"
+        )
       return self.num_minibatches, samples // self.num_minibatches
     if self.minibatch_size < 1:
       raise ValueError(f"minibatch_size must be positive, got {self.minibatch_size}")
@@ -126,7 +127,8 @@ class SectarLoopConfig:
 
   # `train.steps` means gradient steps for the VAE and MusicVAE; here it is refused with this hint.
   KEY_HINTS: ClassVar[Mapping[str, str]] = {
-      "steps": "SeCTAR's loop counts outer iterations (MPC + exploration + fit); set train.iterations"}
+    "steps": "SeCTAR's loop counts outer iterations (MPC + exploration + fit); set train.iterations"
+  }
 
   iterations: int = 1000
   seed: int = 0
@@ -189,11 +191,11 @@ def waypoint(*, task: int = 0, iterations: int = 1000) -> SectarConfig:
   waypoint curve (its Fig. 4, recalled, not checked) rises towards the oracle's 10 within ~1M env steps.
   """
   return SectarConfig(
-      env=SectarEnvConfig("waypoint", task=task),
-      model=SectarModelConfig(obs_dim=2, action_dim=4, discrete=True),
-      mpc=MPCConfig(num_latents=20, discount=0.99),
-      explore=ExploreConfig(num_segments=5, reset_entropy=1.34),
-      train=SectarLoopConfig(iterations=iterations, buffer_capacity=36_000),
+    env=SectarEnvConfig("waypoint", task=task),
+    model=SectarModelConfig(obs_dim=2, action_dim=4, discrete=True),
+    mpc=MPCConfig(num_latents=20, discount=0.99),
+    explore=ExploreConfig(num_segments=5, reset_entropy=1.34),
+    train=SectarLoopConfig(iterations=iterations, buffer_capacity=36_000),
   )
 
 
@@ -203,11 +205,11 @@ def block(*, task: int = 0, iterations: int = 1000) -> SectarConfig:
   Run: `make train-sectar CONFIG=block`. Expected: not run at this size on 2 CPU cores (the oracle scores 4).
   """
   return SectarConfig(
-      env=SectarEnvConfig("block", task=task),
-      model=SectarModelConfig(obs_dim=15, action_dim=6, discrete=True),
-      mpc=MPCConfig(num_latents=50, discount=0.995),
-      explore=ExploreConfig(num_segments=10, reset_entropy=1.6),
-      train=SectarLoopConfig(iterations=iterations, buffer_capacity=1_000_000),
+    env=SectarEnvConfig("block", task=task),
+    model=SectarModelConfig(obs_dim=15, action_dim=6, discrete=True),
+    mpc=MPCConfig(num_latents=50, discount=0.995),
+    explore=ExploreConfig(num_segments=10, reset_entropy=1.6),
+    train=SectarLoopConfig(iterations=iterations, buffer_capacity=1_000_000),
   )
 
 
@@ -218,11 +220,11 @@ def wheeled(*, task: int = 0, iterations: int = 1000) -> SectarConfig:
   """
   explore_ppo = dataclasses.replace(ExploreConfig().ppo, entropy_coef=1e-3)
   return SectarConfig(
-      env=SectarEnvConfig("wheeled", task=task, continuous=True),
-      model=SectarModelConfig(obs_dim=9, action_dim=2, discrete=False),
-      mpc=MPCConfig(num_episodes=40, num_latents=50, num_sequences=2048, horizon=20, discount=0.99),
-      explore=ExploreConfig(num_starts=400, num_segments=10, reset_entropy=0.0, init_std=20.0, ppo=explore_ppo),
-      train=SectarLoopConfig(iterations=iterations, buffer_capacity=1_000_000),
+    env=SectarEnvConfig("wheeled", task=task, continuous=True),
+    model=SectarModelConfig(obs_dim=9, action_dim=2, discrete=False),
+    mpc=MPCConfig(num_episodes=40, num_latents=50, num_sequences=2048, horizon=20, discount=0.99),
+    explore=ExploreConfig(num_starts=400, num_segments=10, reset_entropy=0.0, init_std=20.0, ppo=explore_ppo),
+    train=SectarLoopConfig(iterations=iterations, buffer_capacity=1_000_000),
   )
 
 
@@ -233,12 +235,12 @@ def swimmer(*, task: int = 0, iterations: int = 1000) -> SectarConfig:
   """
   explore_ppo = dataclasses.replace(ExploreConfig().ppo, entropy_coef=1e-3)
   return SectarConfig(
-      env=SectarEnvConfig("swimmer", task=task, continuous=True),
-      segment_len=99,
-      model=SectarModelConfig(obs_dim=8, action_dim=2, discrete=False),
-      mpc=MPCConfig(num_episodes=20, num_latents=50, num_sequences=4000, horizon=30, discount=0.99),
-      explore=ExploreConfig(num_starts=200, num_segments=2, reset_entropy=0.0, init_std=1.0, ppo=explore_ppo),
-      train=SectarLoopConfig(iterations=iterations, buffer_capacity=1_000_000),
+    env=SectarEnvConfig("swimmer", task=task, continuous=True),
+    segment_len=99,
+    model=SectarModelConfig(obs_dim=8, action_dim=2, discrete=False),
+    mpc=MPCConfig(num_episodes=20, num_latents=50, num_sequences=4000, horizon=30, discount=0.99),
+    explore=ExploreConfig(num_starts=200, num_segments=2, reset_entropy=0.0, init_std=1.0, ppo=explore_ppo),
+    train=SectarLoopConfig(iterations=iterations, buffer_capacity=1_000_000),
   )
 
 
@@ -254,13 +256,14 @@ def shrink_for_cpu(config: SectarConfig, *, iterations: int) -> SectarConfig:
   minibatches of 64, 1 PD PPO update of 4 epochs}."""
   fit = config.fit
   return dataclasses.replace(
-      config,
-      model=dataclasses.replace(config.model, **_SMALL_NET),
-      mpc=dataclasses.replace(config.mpc, num_episodes=8, num_sequences=256, horizon=10, method="cem"),
-      explore=dataclasses.replace(config.explore, num_starts=96),
-      fit=dataclasses.replace(fit, rounds=5, vae_steps=20, batch_size=64,
-                              pd_ppo=dataclasses.replace(fit.pd_ppo, epochs=4)),
-      train=dataclasses.replace(config.train, iterations=iterations, buffer_capacity=10_000, checkpoint_every=5),
+    config,
+    model=dataclasses.replace(config.model, **_SMALL_NET),
+    mpc=dataclasses.replace(config.mpc, num_episodes=8, num_sequences=256, horizon=10, method="cem"),
+    explore=dataclasses.replace(config.explore, num_starts=96),
+    fit=dataclasses.replace(
+      fit, rounds=5, vae_steps=20, batch_size=64, pd_ppo=dataclasses.replace(fit.pd_ppo, epochs=4)
+    ),
+    train=dataclasses.replace(config.train, iterations=iterations, buffer_capacity=10_000, checkpoint_every=5),
   )
 
 
@@ -269,8 +272,10 @@ def shrink_for_cpu_h4(config: SectarConfig, *, iterations: int) -> SectarConfig:
   latents, 4 MPC episodes, 32 explorer rollouts; otherwise as shrink_for_cpu."""
   base = shrink_for_cpu(config, iterations=iterations)
   return dataclasses.replace(
-      base, mpc=dataclasses.replace(base.mpc, num_episodes=4, horizon=4, method="random"),
-      explore=dataclasses.replace(base.explore, num_starts=32))
+    base,
+    mpc=dataclasses.replace(base.mpc, num_episodes=4, horizon=4, method="random"),
+    explore=dataclasses.replace(base.explore, num_starts=32),
+  )
 
 
 def waypoint_cpu(*, task: int = 0, iterations: int = 30) -> SectarConfig:
@@ -317,8 +322,9 @@ def wheeled_cpu(*, task: int = 0, iterations: int = 20) -> SectarConfig:
   loss fell ~8x over 20 iterations and the task reward stayed 0.
   """
   base = shrink_for_cpu(wheeled(task=task), iterations=iterations)
-  return dataclasses.replace(base, mpc=dataclasses.replace(base.mpc, num_latents=20),
-                             explore=dataclasses.replace(base.explore, num_segments=4))
+  return dataclasses.replace(
+    base, mpc=dataclasses.replace(base.mpc, num_latents=20), explore=dataclasses.replace(base.explore, num_segments=4)
+  )
 
 
 def swimmer_cpu(*, task: int = 0, iterations: int = 10) -> SectarConfig:
@@ -330,11 +336,11 @@ def swimmer_cpu(*, task: int = 0, iterations: int = 10) -> SectarConfig:
   """
   base = shrink_for_cpu_h4(swimmer(task=task), iterations=iterations)
   return dataclasses.replace(
-      base,
-      mpc=dataclasses.replace(base.mpc, num_episodes=2, num_latents=10, num_sequences=128, horizon=3),
-      explore=dataclasses.replace(base.explore, num_starts=16),
-      fit=dataclasses.replace(base.fit, rounds=3, pd_num_envs=8),
-      train=dataclasses.replace(base.train, checkpoint_every=2),
+    base,
+    mpc=dataclasses.replace(base.mpc, num_episodes=2, num_latents=10, num_sequences=128, horizon=3),
+    explore=dataclasses.replace(base.explore, num_starts=16),
+    fit=dataclasses.replace(base.fit, rounds=3, pd_num_envs=8),
+    train=dataclasses.replace(base.train, checkpoint_every=2),
   )
 
 
@@ -346,16 +352,24 @@ def smoke(*, iterations: int = 3) -> SectarConfig:
   """
   base = waypoint()
   return dataclasses.replace(
-      base,
-      segment_len=9,
-      model=dataclasses.replace(base.model, latent_dim=4, encoder_hidden=16, encoder_layers=1, decoder_hidden=16,
-                                decoder_mlp=(16,), policy_mlp=(32,)),
-      mpc=MPCConfig(num_episodes=2, num_latents=4, num_sequences=32, horizon=2),
-      explore=ExploreConfig(num_starts=8, num_segments=2, reset_entropy=1.34,
-                            ppo=PPOConfig(epochs=2, minibatch_size=200)),
-      fit=SectarFitConfig(rounds=2, vae_steps=5, batch_size=16, pd_num_envs=8, pd_ppo=PPOConfig(epochs=2)),
-      train=SectarLoopConfig(iterations=iterations, buffer_capacity=1_000, checkpoint_every=1),
-      eval=SectarEvalConfig(num_episodes=2),
+    base,
+    segment_len=9,
+    model=dataclasses.replace(
+      base.model,
+      latent_dim=4,
+      encoder_hidden=16,
+      encoder_layers=1,
+      decoder_hidden=16,
+      decoder_mlp=(16,),
+      policy_mlp=(32,),
+    ),
+    mpc=MPCConfig(num_episodes=2, num_latents=4, num_sequences=32, horizon=2),
+    explore=ExploreConfig(
+      num_starts=8, num_segments=2, reset_entropy=1.34, ppo=PPOConfig(epochs=2, minibatch_size=200)
+    ),
+    fit=SectarFitConfig(rounds=2, vae_steps=5, batch_size=16, pd_num_envs=8, pd_ppo=PPOConfig(epochs=2)),
+    train=SectarLoopConfig(iterations=iterations, buffer_capacity=1_000, checkpoint_every=1),
+    eval=SectarEvalConfig(num_episodes=2),
   )
 
 
@@ -367,14 +381,15 @@ def physics_smoke(*, env: Literal["wheeled", "swimmer"] = "wheeled", iterations:
   """
   base = smoke()
   return dataclasses.replace(
-      base,
-      env=SectarEnvConfig(env, continuous=True),
-      model=dataclasses.replace(base.model, obs_dim=9 if env == "wheeled" else 8, action_dim=2, discrete=False),
-      mpc=MPCConfig(num_episodes=2, num_latents=2, num_sequences=16, horizon=2),
-      explore=ExploreConfig(num_starts=4, num_segments=2, reset_entropy=0.0, init_std=1.0,
-                            ppo=PPOConfig(epochs=1, minibatch_size=200)),
-      fit=SectarFitConfig(rounds=1, vae_steps=2, batch_size=8, pd_num_envs=4, pd_ppo=PPOConfig(epochs=1)),
-      train=SectarLoopConfig(iterations=iterations, buffer_capacity=200, checkpoint_every=1),
+    base,
+    env=SectarEnvConfig(env, continuous=True),
+    model=dataclasses.replace(base.model, obs_dim=9 if env == "wheeled" else 8, action_dim=2, discrete=False),
+    mpc=MPCConfig(num_episodes=2, num_latents=2, num_sequences=16, horizon=2),
+    explore=ExploreConfig(
+      num_starts=4, num_segments=2, reset_entropy=0.0, init_std=1.0, ppo=PPOConfig(epochs=1, minibatch_size=200)
+    ),
+    fit=SectarFitConfig(rounds=1, vae_steps=2, batch_size=8, pd_num_envs=4, pd_ppo=PPOConfig(epochs=1)),
+    train=SectarLoopConfig(iterations=iterations, buffer_capacity=200, checkpoint_every=1),
   )
 
 
@@ -395,18 +410,18 @@ def swimmer_smoke() -> SectarConfig:
 
 
 PRESETS = {
-    "waypoint": waypoint,
-    "block": block,
-    "waypoint_cpu": waypoint_cpu,
-    "block_cpu": block_cpu,
-    "waypoint_cpu_h4": waypoint_cpu_h4,
-    "block_cpu_h4": block_cpu_h4,
-    "smoke": smoke,
-    "wheeled": wheeled,
-    "swimmer": swimmer,
-    "wheeled_cpu": wheeled_cpu,
-    "swimmer_cpu": swimmer_cpu,
-    "wheeled_smoke": wheeled_smoke,
-    "swimmer_smoke": swimmer_smoke,
+  "waypoint": waypoint,
+  "block": block,
+  "waypoint_cpu": waypoint_cpu,
+  "block_cpu": block_cpu,
+  "waypoint_cpu_h4": waypoint_cpu_h4,
+  "block_cpu_h4": block_cpu_h4,
+  "smoke": smoke,
+  "wheeled": wheeled,
+  "swimmer": swimmer,
+  "wheeled_cpu": wheeled_cpu,
+  "swimmer_cpu": swimmer_cpu,
+  "wheeled_smoke": wheeled_smoke,
+  "swimmer_smoke": swimmer_smoke,
 }
 DEFAULT_PRESET = "waypoint_cpu"

@@ -126,9 +126,15 @@ def choose_starts(pool: Array, key: Array, n: int) -> Array:
   return pool[jax.random.choice(key, m, (n,), replace=n > m)]
 
 
-def make_explore_step(env: SectarEnv, model_graphdef: nnx.GraphDef, graphdef: nnx.GraphDef,
-                      model_config: SectarModelConfig, config: ExploreConfig, segment_len: int,
-                      mesh: Mesh | None = None) -> Callable:
+def make_explore_step(
+  env: SectarEnv,
+  model_graphdef: nnx.GraphDef,
+  graphdef: nnx.GraphDef,
+  model_config: SectarModelConfig,
+  config: ExploreConfig,
+  segment_len: int,
+  mesh: Mesh | None = None,
+) -> Callable:
   """step(explorer_state, model_params, buffer, start_pool [M, D], key, do_update) -> (explorer_state, buffer, metrics).
 
   model_graphdef is the SeCTAR model's, graphdef the explorer's (init_explorer).
@@ -140,11 +146,19 @@ def make_explore_step(env: SectarEnv, model_graphdef: nnx.GraphDef, graphdef: nn
   Everything traced: jit it once. With a mesh, the rollouts are split over its data axis.
   """
   length = rollout_length(segment_len, config.num_segments)
-  update = ppo.make_update(env, graphdef, elbo_reward_fn(model_graphdef, segment_len), config.ppo, config.num_starts,
-                           length, None, mesh=mesh, sample_starts=False)
+  update = ppo.make_update(
+    env,
+    graphdef,
+    elbo_reward_fn(model_graphdef, segment_len),
+    config.ppo,
+    config.num_starts,
+    length,
+    None,
+    mesh=mesh,
+    sample_starts=False,
+  )
 
-  def step(state: ppo.PPOState, model_params: Any, buffer: rb.Buffer, start_pool: Array, key: Array,
-           do_update: Array):
+  def step(state: ppo.PPOState, model_params: Any, buffer: rb.Buffer, start_pool: Array, key: Array, do_update: Array):
     k_start, k_update, k_elbo, k_init = jax.random.split(key, 4)
     starts = choose_starts(start_pool, k_start, config.num_starts)
     new, metrics, data = update(state, (model_params, k_elbo), starts, k_update)
@@ -157,10 +171,10 @@ def make_explore_step(env: SectarEnv, model_graphdef: nnx.GraphDef, graphdef: nn
     segs, acts = cut_segments(data.starts, data.rollout.next_obs, data.rollout.actions, segment_len)
     buffer = rb.add(buffer, segs, acts)
     out = {
-        "explore_neg_elbo": jnp.mean(metrics["reward"]) / config.num_segments,  # mean NLL/T + KL per segment
-        "explore_entropy": ent,
-        "explore_reset": reset.astype(jnp.float32),
-        "explore_env_steps": jnp.float32(config.num_starts * length),
+      "explore_neg_elbo": jnp.mean(metrics["reward"]) / config.num_segments,  # mean NLL/T + KL per segment
+      "explore_entropy": ent,
+      "explore_reset": reset.astype(jnp.float32),
+      "explore_env_steps": jnp.float32(config.num_starts * length),
     }
     return state, buffer, out
 

@@ -73,8 +73,9 @@ def vae_bc_terms(model: Sectar, batch: Batch, key: Array, beta: float = 2.0, bc_
   return LossTerms(loss=loss, nll=nll, kl=kl, bc=bc, elbo=-nll - kl)
 
 
-def vae_bc_loss(model: Sectar, batch: Batch, key: Array, beta: float = 2.0, bc_weight: float = 100.0) -> tuple[Array, LossTerms]:
+def vae_bc_loss(
+  model: Sectar, batch: Batch, key: Array, beta: float = 2.0, bc_weight: float = 100.0
+) -> tuple[Array, LossTerms]:
   """Batch-mean loss for jax.grad, with the per-trajectory terms as aux."""
   terms = vae_bc_terms(model, batch, key, beta, bc_weight)
   return jnp.mean(terms.loss), terms
-

@@ -46,8 +46,7 @@ def torch_bias_init(fan_in: int):
 
 def linear(din: int, dout: int, rngs: nnx.Rngs) -> nnx.Linear:
   """A dense layer with the authors' initialisation (xavier-uniform weight, torch-default bias)."""
-  return nnx.Linear(din, dout, kernel_init=nnx.initializers.xavier_uniform(), bias_init=torch_bias_init(din),
-                    rngs=rngs)
+  return nnx.Linear(din, dout, kernel_init=nnx.initializers.xavier_uniform(), bias_init=torch_bias_init(din), rngs=rngs)
 
 
 class MLP(nnx.Module):
@@ -127,7 +126,9 @@ class PolicyDecoder(nnx.Module):
   With use_latent=False it ignores z: the explorer policy pi_e(a | s).
   """
 
-  def __init__(self, config: SectarModelConfig, *, use_latent: bool = True, init_std: float | None = None, rngs: nnx.Rngs):
+  def __init__(
+    self, config: SectarModelConfig, *, use_latent: bool = True, init_std: float | None = None, rngs: nnx.Rngs
+  ):
     self.discrete = config.discrete
     self.use_latent = use_latent
     din = config.obs_dim + (config.latent_dim if use_latent else 0)

@@ -65,7 +65,9 @@ def _block_script(task: int, settle: bool) -> tuple[np.ndarray, float]:
     delivered_far = settle and 0 <= held < progress and np.linalg.norm(objs[held] - goals[held]) > 0.15
     if delivered_far:  # stop settling where the arena's border blocks the way
       _, new = _closest_move(pos, goals[held] - (objs[held] - pos), border)
-      delivered_far = np.linalg.norm(objs[held] + new - pos - goals[held]) < np.linalg.norm(objs[held] - goals[held]) - 1e-4
+      delivered_far = (
+        np.linalg.norm(objs[held] + new - pos - goals[held]) < np.linalg.norm(objs[held] - goals[held]) - 1e-4
+      )
     if held == i or delivered_far:  # carry it towards its goal (a delivered one on to the goal's centre,
       a, new = _closest_move(pos, goals[held] - (objs[held] - pos), border)  # out of the way of the next grasp)
       objs[held] += new - pos

@@ -89,9 +89,10 @@ def check_config(config: SectarConfig, env: SectarEnv) -> None:
   m = config.model
   if m.obs_dim != env.observation_size or m.action_dim != env.action_size or m.discrete == env.continuous:
     raise ConfigError(
-        f"model (obs_dim={m.obs_dim}, action_dim={m.action_dim}, discrete={m.discrete}) does not fit env "
-        f"{config.env.name!r} (observation_size={env.observation_size}, action_size={env.action_size}, "
-        f"continuous={env.continuous})")
+      f"model (obs_dim={m.obs_dim}, action_dim={m.action_dim}, discrete={m.discrete}) does not fit env "
+      f"{config.env.name!r} (observation_size={env.observation_size}, action_size={env.action_size}, "
+      f"continuous={env.continuous})"
+    )
 
 
 def make_graphdefs(config: SectarConfig) -> Graphdefs:
@@ -116,8 +117,9 @@ def latent_policy(policy: Any, greedy: bool = False) -> planning.LatentPolicy:
   return follow
 
 
-def make_mpc_fns(env: SectarEnv, graphdefs: Graphdefs, config: SectarConfig, greedy: bool = False,
-                 mesh: Mesh | None = None):
+def make_mpc_fns(
+  env: SectarEnv, graphdefs: Graphdefs, config: SectarConfig, greedy: bool = False, mesh: Mesh | None = None
+):
   """episodes(params, key, num_episodes) -> planning.Episode [num_episodes], split over mesh's data axis if given."""
 
   def episodes(params, key, num_episodes: int) -> planning.Episode:
@@ -125,8 +127,9 @@ def make_mpc_fns(env: SectarEnv, graphdefs: Graphdefs, config: SectarConfig, gre
     sd_params = nnx.split(model.state_decoder, nnx.Param)[1]
     decode = lambda p, z, s0, n: nnx.merge(graphdefs.state_decoder, p)(z, s0, n)[0]
     follow = latent_policy(model.policy, greedy)
-    run = lambda k: planning.mpc_episode(env, decode, follow, sd_params, k, config.mpc, config.segment_len,
-                                         config.model.latent_dim)
+    run = lambda k: planning.mpc_episode(
+      env, decode, follow, sd_params, k, config.mpc, config.segment_len, config.model.latent_dim
+    )
     return jax.vmap(run)(sharding.constrain_batch(jax.random.split(key, num_episodes), mesh))
 
   return episodes
@@ -134,16 +137,21 @@ def make_mpc_fns(env: SectarEnv, graphdefs: Graphdefs, config: SectarConfig, gre
 
 def batch_axes(config: SectarConfig) -> dict[str, int]:
   """The sizes of the batch axes the stages split over the devices, by config field."""
-  return {"mpc.num_episodes": config.mpc.num_episodes, "explore.num_starts": config.explore.num_starts,
-          "fit.pd_num_envs": config.fit.pd_num_envs, "fit.batch_size": config.fit.batch_size}
+  return {
+    "mpc.num_episodes": config.mpc.num_episodes,
+    "explore.num_starts": config.explore.num_starts,
+    "fit.pd_num_envs": config.fit.pd_num_envs,
+    "fit.batch_size": config.fit.batch_size,
+  }
 
 
 def check_divisible(config: SectarConfig, num_devices: int) -> None:
   """Raise ValueError naming the first batch axis that does not divide over num_devices devices."""
   for name, size in batch_axes(config).items():
     if size % num_devices:
-      raise ConfigError(f"{name} {size} is not divisible by the {num_devices} devices of the data mesh; "
-                       f"use a multiple of {num_devices}")
+      raise ConfigError(
+        f"{name} {size} is not divisible by the {num_devices} devices of the data mesh; use a multiple of {num_devices}"
+      )
 
 
 def steps_per_iteration(config: SectarConfig) -> int:
@@ -168,8 +176,16 @@ def build(config: SectarConfig, mesh: Mesh | None = None) -> Stages:
   f = config.fit
   vae_tx = make_optimizer(f.optim)
   pd_tx = make_optimizer(f.pd_ppo.optim)
-  pd_update = ppo.make_update(env, g.policy, ppo.consistency_reward_fn(g.state_decoder), f.pd_ppo, f.pd_num_envs, t,
-                              config.model.latent_dim, mesh=mesh)
+  pd_update = ppo.make_update(
+    env,
+    g.policy,
+    ppo.consistency_reward_fn(g.state_decoder),
+    f.pd_ppo,
+    f.pd_num_envs,
+    t,
+    config.model.latent_dim,
+    mesh=mesh,
+  )
   episodes = make_mpc_fns(env, g, config, mesh=mesh)
   ex = config.explore
 
@@ -180,14 +196,24 @@ def build(config: SectarConfig, mesh: Mesh | None = None) -> Stages:
     pd_params = nnx.split(model.policy, nnx.Param)[1]
     _, e_params = explore.init_explorer(config.model, ex, k_explorer)
     buf = rb.empty(config.train.buffer_capacity, t, env.observation_size, env.action_shape, not env.continuous)
-    return LoopState(params, vae_tx.init(params), pd_tx.init(pd_params), ppo.init_ppo_state(e_params, ex.ppo), buf,
-                     jnp.zeros((), jnp.int32))
+    return LoopState(
+      params,
+      vae_tx.init(params),
+      pd_tx.init(pd_params),
+      ppo.init_ppo_state(e_params, ex.ppo),
+      buf,
+      jnp.zeros((), jnp.int32),
+    )
 
   def mpc(params, key):
     eps = episodes(params, key, config.mpc.num_episodes)
     ret = jnp.sum(eps.rewards, axis=-1)
-    return eps, {"task_reward": jnp.mean(ret), "task_reward_std": jnp.std(ret),
-                 "task_reward_max": jnp.max(ret), "mpc_predicted_score": jnp.mean(eps.plans.score)}
+    return eps, {
+      "task_reward": jnp.mean(ret),
+      "task_reward_std": jnp.std(ret),
+      "task_reward_max": jnp.max(ret),
+      "mpc_predicted_score": jnp.mean(eps.plans.score),
+    }
 
   vae_names = ("vae_loss", "vae_nll", "vae_kl", "vae_bc", "vae_elbo")
 
@@ -224,17 +250,22 @@ def build(config: SectarConfig, mesh: Mesh | None = None) -> Stages:
       return (params, vopt, ts.opt_state), (m, pm)
 
     k_rounds, k_val = jax.random.split(key)
-    (params, vae_opt, pd_opt), (vm, pm) = jax.lax.scan(round_, (params, vae_opt, pd_opt),
-                                                       jax.random.split(k_rounds, f.rounds))
+    (params, vae_opt, pd_opt), (vm, pm) = jax.lax.scan(
+      round_, (params, vae_opt, pd_opt), jax.random.split(k_rounds, f.rounds)
+    )
     k_vb, k_vz = jax.random.split(k_val)
-    val = vae_bc_terms(nnx.merge(g.model, params), rb.sample_batch(buffer, k_vb, f.batch_size, "val"), k_vz,
-                       f.beta, f.bc_weight)
+    val = vae_bc_terms(
+      nnx.merge(g.model, params), rb.sample_batch(buffer, k_vb, f.batch_size, "val"), k_vz, f.beta, f.bc_weight
+    )
     metrics = {k: v[-1] for k, v in vm.items()}  # the last round's mean
-    metrics.update({
-        "val_vae_loss": val.loss.mean(), "val_vae_elbo": val.elbo.mean(),
+    metrics.update(
+      {
+        "val_vae_loss": val.loss.mean(),
+        "val_vae_elbo": val.elbo.mean(),
         "consistency_reward": jnp.mean(pm["reward"]) / t,  # per-step log N(s^PD; mu^SD, sigma^2)
         "pd_entropy": jnp.mean(pm["entropy"]),
-    })
+      }
+    )
     return params, vae_opt, pd_opt, metrics
 
   explore_step = explore.make_explore_step(env, g.model, g.explorer, config.model, ex, t, mesh=mesh)
@@ -249,8 +280,9 @@ def run_iteration(stages: Stages, state: LoopState, iteration: int, key: Array) 
   k_mpc, k_explore, k_fit = jax.random.split(key, 3)
   eps, mpc_m = stages.mpc(state.params, k_mpc)
   pool = eps.replan_states.reshape(-1, eps.replan_states.shape[-1])  # the replan states (the authors' all_inits)
-  explorer, buf, exp_m = stages.explore(state.explorer, state.params, state.buffer, pool, k_explore,
-                                        jnp.asarray(iteration > 0))
+  explorer, buf, exp_m = stages.explore(
+    state.explorer, state.params, state.buffer, pool, k_explore, jnp.asarray(iteration > 0)
+  )
   params, vopt, popt, fit_m = stages.fit(state.params, state.vae_opt, state.pd_opt, buf, k_fit)
   state = LoopState(params, vopt, popt, explorer, buf, state.env_steps + stages.steps_per_iteration)
   metrics = {**mpc_m, **exp_m, **fit_m, "env_steps": state.env_steps, "buffer_size": buf.size}
@@ -260,20 +292,28 @@ def run_iteration(stages: Stages, state: LoopState, iteration: int, key: Array) 
 def open_store(config: SectarConfig, workdir: PathLike, read_only: bool = False) -> CheckpointStore:
   """The run's store; read_only opens an existing run without checking config against the one it was trained with
   (evaluation overrides such as mpc.num_sequences are not a resume)."""
-  return CheckpointStore(workdir_path(workdir) / "checkpoints", NAME, None if read_only else to_dict(config),
-                         save_every=config.train.checkpoint_every, keep=config.train.keep_checkpoints)
+  return CheckpointStore(
+    workdir_path(workdir) / "checkpoints",
+    NAME,
+    None if read_only else to_dict(config),
+    save_every=config.train.checkpoint_every,
+    keep=config.train.keep_checkpoints,
+  )
 
 
 def abstract_state(config: SectarConfig, stages: Stages) -> LoopState:
   """The loop state's shapes, replicated on the stages' mesh, by jax.eval_shape: a restore target that
   initialises nothing (at the authors' sizes the buffer alone holds 10^6 segments)."""
   repl = sharding.replicated(stages.mesh)
-  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=repl),
-                      jax.eval_shape(lambda: stages.init(config.train.seed)))
+  return jax.tree.map(
+    lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=repl),
+    jax.eval_shape(lambda: stages.init(config.train.seed)),
+  )
 
 
-def restore_state(config: SectarConfig, workdir: PathLike, stages: Stages, step: int | None = None
-                  ) -> tuple[LoopState, int]:
+def restore_state(
+  config: SectarConfig, workdir: PathLike, stages: Stages, step: int | None = None
+) -> tuple[LoopState, int]:
   """(loop state, completed iterations) from a run's latest (or given) checkpoint."""
   template = abstract_state(config, stages)
   store = open_store(config, workdir, read_only=True)
@@ -287,8 +327,9 @@ def restore_state(config: SectarConfig, workdir: PathLike, stages: Stages, step:
 SHOWN = ("task_reward", "env_steps", "vae_loss", "consistency_reward", "explore_neg_elbo")
 
 
-def train(config: SectarConfig, workdir: PathLike, verbose: bool = True,
-          on_step: Callable[[int], None] | None = None) -> LoopState:
+def train(
+  config: SectarConfig, workdir: PathLike, verbose: bool = True, on_step: Callable[[int], None] | None = None
+) -> LoopState:
   """Run (or resume) the outer loop to config.train.iterations on the shared driver; returns the final state.
 
   Logs every iteration to workdir/metrics.jsonl (+ TensorBoard), checkpoints
@@ -307,12 +348,21 @@ def train(config: SectarConfig, workdir: PathLike, verbose: bool = True,
     return state, metrics
 
   return driver.run(
-      lambda: sharding.replicate(stages.init(config.train.seed), stages.mesh), step_fn, config.train.iterations,
-      open_store(config, workdir), MetricWriter(workdir, enabled=jax.process_index() == 0), name=NAME,
-      seed=config.train.seed, log_every=1, shown=SHOWN, finite=("vae_loss",), verbose=verbose,
-      on_step=on_step, template=abstract_state(config, stages))
+    lambda: sharding.replicate(stages.init(config.train.seed), stages.mesh),
+    step_fn,
+    config.train.iterations,
+    open_store(config, workdir),
+    MetricWriter(workdir, enabled=jax.process_index() == 0),
+    name=NAME,
+    seed=config.train.seed,
+    log_every=1,
+    shown=SHOWN,
+    finite=("vae_loss",),
+    verbose=verbose,
+    on_step=on_step,
+    template=abstract_state(config, stages),
+  )
 
 
 def episode_returns(eps: planning.Episode) -> np.ndarray:
   return np.asarray(jnp.sum(eps.rewards, axis=-1))
-

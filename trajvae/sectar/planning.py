@@ -50,9 +50,17 @@ def chain_decode(decode: DecodeFn, decoder_params: Any, latents: Array, s0: Arra
   return segs.reshape(segs.shape[0], -1, segs.shape[-1])
 
 
-def score_sequences(decode: DecodeFn, reward_fn: RewardFn, decoder_params: Any, latents: Array, s0: Array,
-                    progress: Array, config: MPCConfig, segment_len: int,
-                    latents_left: Array | int | None = None) -> tuple[Array, Array]:
+def score_sequences(
+  decode: DecodeFn,
+  reward_fn: RewardFn,
+  decoder_params: Any,
+  latents: Array,
+  s0: Array,
+  progress: Array,
+  config: MPCConfig,
+  segment_len: int,
+  latents_left: Array | int | None = None,
+) -> tuple[Array, Array]:
   """(discounted predicted returns [K], predicted states [K, H*T, D]) for latent sequences [K, H, Z].
 
   latents_left: latents left in the episode; reward predicted after them is not counted (None: all H).
@@ -67,15 +75,26 @@ def score_sequences(decode: DecodeFn, reward_fn: RewardFn, decoder_params: Any, 
   return rewards @ weights, states
 
 
-def plan(decode: DecodeFn, reward_fn: RewardFn, decoder_params: Any, s0: Array, progress: Array, key: Array,
-         config: MPCConfig, segment_len: int, latent_dim: int, latents_left: Array | int | None = None) -> Plan:
+def plan(
+  decode: DecodeFn,
+  reward_fn: RewardFn,
+  decoder_params: Any,
+  s0: Array,
+  progress: Array,
+  key: Array,
+  config: MPCConfig,
+  segment_len: int,
+  latent_dim: int,
+  latents_left: Array | int | None = None,
+) -> Plan:
   """The best of K latent sequences from the prior (random shooting), optionally refined by CEM.
 
   latents_left: plan min(H, latents_left) latents (the rest of each sequence is not scored).
   """
   shape = (config.num_sequences, config.horizon, latent_dim)
-  score = lambda lat: score_sequences(decode, reward_fn, decoder_params, lat, s0, progress, config, segment_len,
-                                      latents_left)
+  score = lambda lat: score_sequences(
+    decode, reward_fn, decoder_params, lat, s0, progress, config, segment_len, latents_left
+  )
   keys = jax.random.split(key, config.cem_iterations + 1)
   latents = jax.random.normal(keys[0], shape)
   scores, states = score(latents)
@@ -109,8 +128,16 @@ class Episode(NamedTuple):
   replan_states: Array  # [num_latents, D] the state at each replan, the start first (the explorer's start pool)
 
 
-def mpc_episode(env: SectarEnv, decode: DecodeFn, latent_policy: LatentPolicy, decoder_params: Any, key: Array,
-                config: MPCConfig, segment_len: int, latent_dim: int) -> Episode:
+def mpc_episode(
+  env: SectarEnv,
+  decode: DecodeFn,
+  latent_policy: LatentPolicy,
+  decoder_params: Any,
+  key: Array,
+  config: MPCConfig,
+  segment_len: int,
+  latent_dim: int,
+) -> Episode:
   """One task episode of config.num_latents segments from the env's start state: plan, run the first latent's
   policy (latent_policy(z)) for T = segment_len steps, replan.
 
@@ -123,8 +150,18 @@ def mpc_episode(env: SectarEnv, decode: DecodeFn, latent_policy: LatentPolicy, d
     k_plan, k_act = jax.random.split(k)
     ps = state.pipeline_state
     start = state.obs
-    best = plan(decode, lambda s, p: env.reward_fn(s, p), decoder_params, start, ps.progress, k_plan, config,
-                segment_len, latent_dim, latents_left=config.num_latents - i)
+    best = plan(
+      decode,
+      lambda s, p: env.reward_fn(s, p),
+      decoder_params,
+      start,
+      ps.progress,
+      k_plan,
+      config,
+      segment_len,
+      latent_dim,
+      latents_left=config.num_latents - i,
+    )
     state, steps = generate_unroll(env.step, state, latent_policy(best.latents[0]), k_act, segment_len)
     return state, (steps.next_obs, steps.reward, best, start)
 

@@ -64,13 +64,15 @@ def plot_consistency(starts: np.ndarray, decoded: np.ndarray, executed: np.ndarr
   return fig
 
 
-def save_consistency(starts: np.ndarray, decoded: np.ndarray, executed: np.ndarray, env: SectarEnv,
-                     path: str | pathlib.Path) -> pathlib.Path:
+def save_consistency(
+  starts: np.ndarray, decoded: np.ndarray, executed: np.ndarray, env: SectarEnv, path: str | pathlib.Path
+) -> pathlib.Path:
   return save_figure(plot_consistency(starts, decoded, executed, env), path, dpi=100)
 
 
-def plot_mpc_episode(start: np.ndarray, executed: np.ndarray, predicted: np.ndarray, first_plan: np.ndarray,
-                     reward: float, env: SectarEnv) -> Figure:
+def plot_mpc_episode(
+  start: np.ndarray, executed: np.ndarray, predicted: np.ndarray, first_plan: np.ndarray, reward: float, env: SectarEnv
+) -> Figure:
   """executed [L, D] states, predicted [L, D] per-segment decoder predictions, first_plan [H*T, D]."""
   fig = new_figure(6, 6)
   ax = fig.subplots()
@@ -89,8 +91,15 @@ def plot_mpc_episode(start: np.ndarray, executed: np.ndarray, predicted: np.ndar
   return fig
 
 
-def save_mpc_episode(start: np.ndarray, executed: np.ndarray, predicted: np.ndarray, first_plan: np.ndarray,
-                     reward: float, env: SectarEnv, path: str | pathlib.Path) -> pathlib.Path:
+def save_mpc_episode(
+  start: np.ndarray,
+  executed: np.ndarray,
+  predicted: np.ndarray,
+  first_plan: np.ndarray,
+  reward: float,
+  env: SectarEnv,
+  path: str | pathlib.Path,
+) -> pathlib.Path:
   return save_figure(plot_mpc_episode(start, executed, predicted, first_plan, reward, env), path, dpi=100)
 
 

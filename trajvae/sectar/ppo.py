@@ -93,8 +93,13 @@ def rollout(env: SectarEnv, policy_fn: PolicyFn, start_states: Array, length: in
   first = jax.vmap(env.reset_to)(start_states)
   _, traj = generate_unroll(jax.vmap(env.step), first, policy_fn, key, length)
   batch_major = lambda x: jnp.swapaxes(x, 0, 1)
-  return Rollout(batch_major(traj.obs), batch_major(traj.action), batch_major(traj.extras["log_prob"]),
-                 batch_major(traj.next_obs), batch_major(traj.reward))
+  return Rollout(
+    batch_major(traj.obs),
+    batch_major(traj.action),
+    batch_major(traj.extras["log_prob"]),
+    batch_major(traj.next_obs),
+    batch_major(traj.reward),
+  )
 
 
 def discounted_advantages(rewards: Array, gamma: float, lam: float) -> Array:
@@ -108,8 +113,15 @@ def discounted_advantages(rewards: Array, gamma: float, lam: float) -> Array:
   return jnp.moveaxis(adv, 0, -1)
 
 
-def ppo_loss(policy: PolicyDecoder, obs: Array, latents: Array | None, actions: Array, old_logp: Array,
-             advantages: Array, config: PPOConfig) -> tuple[Array, dict]:
+def ppo_loss(
+  policy: PolicyDecoder,
+  obs: Array,
+  latents: Array | None,
+  actions: Array,
+  old_logp: Array,
+  advantages: Array,
+  config: PPOConfig,
+) -> tuple[Array, dict]:
   """Clipped surrogate (negated for minimisation) minus an entropy bonus, over flat samples."""
   logp = policy_log_prob(policy, obs, latents, actions)
   ratio = jnp.exp(logp - old_logp)
@@ -127,9 +139,17 @@ class RolloutData(NamedTuple):
   rewards: Array
 
 
-def make_update(env: SectarEnv, graphdef: nnx.GraphDef, reward_fn: RewardFn, config: PPOConfig, num_envs: int,
-                rollout_len: int, latent_dim: int | None, mesh: Mesh | None = None,
-                sample_starts: bool = True) -> Callable:
+def make_update(
+  env: SectarEnv,
+  graphdef: nnx.GraphDef,
+  reward_fn: RewardFn,
+  config: PPOConfig,
+  num_envs: int,
+  rollout_len: int,
+  latent_dim: int | None,
+  mesh: Mesh | None = None,
+  sample_starts: bool = True,
+) -> Callable:
   """update(ppo_state, reward_params, start_pool [M, D], key) -> (ppo_state, metrics, RolloutData); jit it once.
 
   num_envs rollouts of rollout_len steps per update. Start states are drawn
@@ -179,11 +199,11 @@ def make_update(env: SectarEnv, graphdef: nnx.GraphDef, reward_fn: RewardFn, con
 
     train_state, (loss, aux) = jax.lax.scan(epoch, train_state, jax.random.split(k_epochs, config.epochs))
     metrics = {
-        "reward": jnp.mean(jnp.sum(rewards, axis=-1)),  # mean return per rollout, before the update
-        "env_reward": jnp.mean(jnp.sum(traj.env_rewards, axis=-1)),
-        "loss": jnp.mean(loss),
-        "entropy": jnp.mean(aux["entropy"]),
-        "approx_kl": aux["approx_kl"][-1, -1],
+      "reward": jnp.mean(jnp.sum(rewards, axis=-1)),  # mean return per rollout, before the update
+      "env_reward": jnp.mean(jnp.sum(traj.env_rewards, axis=-1)),
+      "loss": jnp.mean(loss),
+      "entropy": jnp.mean(aux["entropy"]),
+      "approx_kl": aux["approx_kl"][-1, -1],
     }
     return train_state, metrics, RolloutData(starts, traj, rewards)
 
@@ -220,8 +240,9 @@ def consistency_reward_fn(decoder_graphdef: nnx.GraphDef) -> RewardFn:
   return fn
 
 
-def decoded_and_executed(model: Sectar, env: SectarEnv, latents: Array, starts: Array, length: int,
-                         key: Array) -> tuple[Array, Array]:
+def decoded_and_executed(
+  model: Sectar, env: SectarEnv, latents: Array, starts: Array, length: int, key: Array
+) -> tuple[Array, Array]:
   """For the same latents [N, Z] from starts [N, D]: the state decoder's means and the policy decoder's executed
   next observations, both [N, length, D] -- the two paths SeCTAR trains to agree (pictures, the explorer page)."""
   decoded = model.state_decoder(latents, starts, length)[0]

@@ -161,8 +161,12 @@ async def read_params(request: Request) -> Params:
   return Params(fields, files)
 
 
-def create_app(workdir: str | os.PathLike | Sequence[str | os.PathLike], warm_up: bool = True,
-               runs: dict[str, Run] | None = None, **options) -> Starlette:
+def create_app(
+  workdir: str | os.PathLike | Sequence[str | os.PathLike],
+  warm_up: bool = True,
+  runs: dict[str, Run] | None = None,
+  **options,
+) -> Starlette:
   """The explorer for one workdir (or several); options: music_held_out=False, sectar_tasks=(0, 2)."""
   require_extra("serve")  # python-multipart is imported by Starlette only when the first form arrives
   if runs is None:
@@ -192,8 +196,13 @@ def create_app(workdir: str | os.PathLike | Sequence[str | os.PathLike], warm_up
     from trajvae.config import to_dict
 
     run = get_run(request.path_params["run"])
-    info = {**run.summary(), "workdir": str(run.workdir), "load_seconds": round(run.load_seconds, 2),
-            "config": to_dict(run.backend.config), **run.backend.info()}
+    info = {
+      **run.summary(),
+      "workdir": str(run.workdir),
+      "load_seconds": round(run.load_seconds, 2),
+      "config": to_dict(run.backend.config),
+      **run.backend.info(),
+    }
     return JSONResponse(info)
 
   async def action(request: Request) -> Response:
@@ -201,8 +210,11 @@ def create_app(workdir: str | os.PathLike | Sequence[str | os.PathLike], warm_up
     params = await read_params(request)
     out = await run_in_threadpool(run.backend.handle, request.path_params["action"], params)
     if isinstance(out, Binary):
-      return Response(out.content, media_type=out.media_type,
-                      headers={"Content-Disposition": f'attachment; filename="{out.filename}"'})
+      return Response(
+        out.content,
+        media_type=out.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{out.filename}"'},
+      )
     return JSONResponse(out)
 
   async def api_not_found(request: Request) -> Response:
@@ -219,16 +231,17 @@ def create_app(workdir: str | os.PathLike | Sequence[str | os.PathLike], warm_up
     return JSONResponse({"error": f"internal error ({type(exc).__name__}: {exc})"}, 500)
 
   routes = [
-      Route("/", index),
-      Route("/runs/{run}/", page),
-      Route("/api/runs", list_runs),
-      Route("/api/runs/{run}", run_info),
-      Route("/api/runs/{run}/{action}", action, methods=["GET", "POST"]),
-      Route("/api/{rest:path}", api_not_found, methods=["GET", "POST"]),
-      Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    Route("/", index),
+    Route("/runs/{run}/", page),
+    Route("/api/runs", list_runs),
+    Route("/api/runs/{run}", run_info),
+    Route("/api/runs/{run}/{action}", action, methods=["GET", "POST"]),
+    Route("/api/{rest:path}", api_not_found, methods=["GET", "POST"]),
+    Mount("/static", StaticFiles(directory=STATIC), name="static"),
   ]
-  app = Starlette(routes=routes, exception_handlers={ApiError: on_api_error, HTTPException: on_http_error,
-                                                     Exception: on_error})
+  app = Starlette(
+    routes=routes, exception_handlers={ApiError: on_api_error, HTTPException: on_http_error, Exception: on_error}
+  )
   app.state.runs = runs
   return app
 
@@ -244,13 +257,19 @@ def serve(workdirs: Sequence[str], host: str = "127.0.0.1", port: int = 8000, **
     import uvicorn
 
   if host not in LOOPBACK:
-    print(f"trajvae serve: warning: listening on {host}, not loopback: anyone who can reach this machine on port "
-          f"{port} can use the explorer (there is no authentication)", file=sys.stderr)
+    print(
+      f"trajvae serve: warning: listening on {host}, not loopback: anyone who can reach this machine on port "
+      f"{port} can use the explorer (there is no authentication)",
+      file=sys.stderr,
+    )
   logging.basicConfig(level=logging.WARNING, format="%(message)s")
   logging.getLogger("trajvae").setLevel(logging.INFO)
   logging.getLogger("absl").setLevel(logging.WARNING)
   app = create_app(list(workdirs), **options)
   for run in app.state.runs.values():
-    print(f"{run.kind} run {run.name} (step {run.backend.step}) ready in {run.load_seconds:.1f} s: "
-          f"http://{'[' + host + ']' if ':' in host else host}:{port}{run.summary()['page']}", file=sys.stderr)
+    print(
+      f"{run.kind} run {run.name} (step {run.backend.step}) ready in {run.load_seconds:.1f} s: "
+      f"http://{'[' + host + ']' if ':' in host else host}:{port}{run.summary()['page']}",
+      file=sys.stderr,
+    )
   uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -63,8 +63,10 @@ def syncopation_8th(seq: NoteSequence) -> float:
 
 
 SEQUENCE_ATTRIBUTES: dict[str, Callable[[NoteSequence], float]] = {
-    "C diatonic": c_diatonic, "average interval": average_interval,
-    "16th syncopation": syncopation_16th, "8th syncopation": syncopation_8th,
+  "C diatonic": c_diatonic,
+  "average interval": average_interval,
+  "16th syncopation": syncopation_16th,
+  "8th syncopation": syncopation_8th,
 }
 
 
@@ -133,21 +135,46 @@ class MusicBackend:
 
   def info(self) -> dict[str, Any]:
     return {
-        "encoding": self.config.data.encoding, "num_bars": self.config.data.num_bars, "num_steps": self.num_steps,
-        "z_size": self.model.config.z_size, "decoder": self.model.config.decoder,
-        "held_out": len(self.held_out), "held_out_note": self.held_out_note,
-        "attributes": list(self.attributes), "limits": {
-            "num": [1, MAX_SAMPLES], "temperature": list(TEMPERATURE_RANGE), "steps": [2, MAX_STEPS],
-            "attribute": list(ATTRIBUTE_RANGE), "upload_bytes": MAX_UPLOAD_BYTES},
+      "encoding": self.config.data.encoding,
+      "num_bars": self.config.data.num_bars,
+      "num_steps": self.num_steps,
+      "z_size": self.model.config.z_size,
+      "decoder": self.model.config.decoder,
+      "held_out": len(self.held_out),
+      "held_out_note": self.held_out_note,
+      "attributes": list(self.attributes),
+      "limits": {
+        "num": [1, MAX_SAMPLES],
+        "temperature": list(TEMPERATURE_RANGE),
+        "steps": [2, MAX_STEPS],
+        "attribute": list(ATTRIBUTE_RANGE),
+        "upload_bytes": MAX_UPLOAD_BYTES,
+      },
     }
 
   def sequence(self, tokens: np.ndarray) -> dict[str, Any]:
     """A window as the page draws and plays it: its tokens and its notes in steps."""
     seq = self.converter.from_tensors(np.asarray(tokens))
-    notes = [{"pitch": n.pitch, "start": n.start_step, "end": n.end_step, "velocity": n.velocity,
-              "drum": n.is_drum, "program": n.program, "instrument": n.instrument} for n in seq.notes]
-    return {"tokens": np.asarray(tokens).tolist(), "notes": notes, "steps": self.num_steps,
-            "steps_per_bar": int(seq.steps_per_bar), "steps_per_quarter": seq.steps_per_quarter, "qpm": seq.qpm}
+    notes = [
+      {
+        "pitch": n.pitch,
+        "start": n.start_step,
+        "end": n.end_step,
+        "velocity": n.velocity,
+        "drum": n.is_drum,
+        "program": n.program,
+        "instrument": n.instrument,
+      }
+      for n in seq.notes
+    ]
+    return {
+      "tokens": np.asarray(tokens).tolist(),
+      "notes": notes,
+      "steps": self.num_steps,
+      "steps_per_bar": int(seq.steps_per_bar),
+      "steps_per_quarter": seq.steps_per_quarter,
+      "qpm": seq.qpm,
+    }
 
   def _pad(self, x: np.ndarray) -> np.ndarray:
     return np.concatenate([x, np.repeat(x[-1:], BATCH - len(x), axis=0)]) if len(x) < BATCH else x
@@ -157,8 +184,9 @@ class MusicBackend:
     return mu[: len(tokens)]
 
   def _decode_z(self, z: np.ndarray, seed: int, temperature: float) -> np.ndarray:
-    out = self._decode(self.model.params, jnp.asarray(self._pad(np.asarray(z, np.float32))), jnp.int32(seed),
-                       jnp.float32(temperature))
+    out = self._decode(
+      self.model.params, jnp.asarray(self._pad(np.asarray(z, np.float32))), jnp.int32(seed), jnp.float32(temperature)
+    )
     return np.asarray(out)[: len(z)]
 
   def _tokens_field(self, raw: Any, name: str) -> np.ndarray:
@@ -189,8 +217,11 @@ class MusicBackend:
       windows = self.converter.to_tensors(seq)
       if len(windows):
         return np.asarray(windows[0], np.int32)
-    raise ApiError(422, f"the upload {name!r} has no {self.config.data.num_bars}-bar {self.config.data.encoding} "
-                   "window this model can encode (4/4, notes in range, not all silence)")
+    raise ApiError(
+      422,
+      f"the upload {name!r} has no {self.config.data.num_bars}-bar {self.config.data.encoding} "
+      "window this model can encode (4/4, notes in range, not all silence)",
+    )
 
   def window(self, p: Params, name: str) -> np.ndarray:
     """A window given as an upload `name`, a held-out index `name_index`, or tokens `name_tokens`."""
@@ -207,8 +238,14 @@ class MusicBackend:
   # -- endpoints -----------------------------------------------------------------------------------
 
   def handle(self, action: str, p: Params) -> dict[str, Any] | Binary:
-    handler = {"sample": self.sample, "held_out": self.held_out_window, "interpolate": self.interpolate,
-               "attributes": self.apply_attributes, "reconstruct": self.reconstruct, "midi": self.midi}.get(action)
+    handler = {
+      "sample": self.sample,
+      "held_out": self.held_out_window,
+      "interpolate": self.interpolate,
+      "attributes": self.apply_attributes,
+      "reconstruct": self.reconstruct,
+      "midi": self.midi,
+    }.get(action)
     if handler is None:
       raise ApiError(404, f"a musicvae run has no endpoint {action!r}")
     return handler(p)
@@ -239,8 +276,12 @@ class MusicBackend:
       mu = self._encode_means(np.stack([start, end]))
       path = np.stack([slerp(mu[0], mu[1], t) for t in np.linspace(0.0, 1.0, steps)])
       tokens = self._decode_z(path, seed, temperature)
-    return {"start": self.sequence(start), "end": self.sequence(end),
-            "path": [self.sequence(t) for t in tokens], "t": np.linspace(0, 1, steps).round(4).tolist()}
+    return {
+      "start": self.sequence(start),
+      "end": self.sequence(end),
+      "path": [self.sequence(t) for t in tokens],
+      "t": np.linspace(0, 1, steps).round(4).tolist(),
+    }
 
   def apply_attributes(self, p: Params) -> dict[str, Any]:
     if not self.attributes:
@@ -253,8 +294,12 @@ class MusicBackend:
     with self._lock:
       mu = self._encode_means(source[None])
       tokens = self._decode_z(np.stack([mu[0], mu[0] + shift]), seed, temperature)
-    return {"original": self.sequence(source), "base": self.sequence(tokens[0]), "result": self.sequence(tokens[1]),
-            "amounts": amounts}
+    return {
+      "original": self.sequence(source),
+      "base": self.sequence(tokens[0]),
+      "result": self.sequence(tokens[1]),
+      "amounts": amounts,
+    }
 
   def reconstruct(self, p: Params) -> dict[str, Any]:
     temperature = p.number("temperature", 0.01, *TEMPERATURE_RANGE)

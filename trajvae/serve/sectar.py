@@ -65,9 +65,17 @@ class SectarBackend:
       ep = jax.tree.map(lambda x: x[0], episodes(params, jax.random.key(seed), 1))
       model = nnx.merge(self.graphdef, params)
       predicted = model.state_decoder(ep.latents, ep.replan_states, t)[0]
-      return {"start": ep.replan_states[0], "obs": ep.obs, "rewards": ep.rewards, "latents": ep.latents,
-              "scores": ep.plans.score, "seg_starts": ep.replan_states, "predicted": predicted,
-              "plan_states": ep.plans.states, "plan_latents": ep.plans.latents}
+      return {
+        "start": ep.replan_states[0],
+        "obs": ep.obs,
+        "rewards": ep.rewards,
+        "latents": ep.latents,
+        "scores": ep.plans.score,
+        "seg_starts": ep.replan_states,
+        "predicted": predicted,
+        "plan_states": ep.plans.states,
+        "plan_latents": ep.plans.latents,
+      }
 
     return replay
 
@@ -101,12 +109,20 @@ class SectarBackend:
 
   def info(self) -> dict[str, Any]:
     env = self.envs[self.tasks[0]]
-    return {"env": self.config.env.name, "tasks": list(self.tasks), "latent_dim": self.config.model.latent_dim,
-            "segment_len": self.config.segment_len, "num_latents": self.config.mpc.num_latents,
-            "horizon": self.config.mpc.horizon, "num_sequences": self.config.mpc.num_sequences,
-            "obs_dim": env.observation_size, "clickable_start": env.positionable_start,
-            "latent_range": list(LATENT_RANGE), "maps": {str(t): self._map(self.envs[t]) for t in self.tasks},
-            "buffer_size": int(self.buffer.size)}
+    return {
+      "env": self.config.env.name,
+      "tasks": list(self.tasks),
+      "latent_dim": self.config.model.latent_dim,
+      "segment_len": self.config.segment_len,
+      "num_latents": self.config.mpc.num_latents,
+      "horizon": self.config.mpc.horizon,
+      "num_sequences": self.config.mpc.num_sequences,
+      "obs_dim": env.observation_size,
+      "clickable_start": env.positionable_start,
+      "latent_range": list(LATENT_RANGE),
+      "maps": {str(t): self._map(self.envs[t]) for t in self.tasks},
+      "buffer_size": int(self.buffer.size),
+    }
 
   def _task(self, p: Params) -> int:
     task = p.integer("task", self.tasks[0], 0, NUM_TASKS - 1)
@@ -130,17 +146,29 @@ class SectarBackend:
     t = self.config.segment_len
     segments = []
     for i in range(len(out["latents"])):
-      segments.append({
-          "start_step": i * t, "latent": _round(out["latents"][i]), "predicted_score": float(out["scores"][i]),
+      segments.append(
+        {
+          "start_step": i * t,
+          "latent": _round(out["latents"][i]),
+          "predicted_score": float(out["scores"][i]),
           "predicted": self._paths(env, np.concatenate([out["seg_starts"][i][None], out["predicted"][i]])),
           "plan": self._paths(env, np.concatenate([out["seg_starts"][i][None], out["plan_states"][i]])),
           "plan_latents": _round(out["plan_latents"][i]),
-      })
+        }
+      )
     executed = np.concatenate([out["start"][None], out["obs"]])
     rewards = np.asarray(out["rewards"])
-    return {"task": task, "seed": seed, "map": self._map(env), "executed": self._paths(env, executed),
-            "rewards": rewards.tolist(), "reward": float(rewards.sum()),
-            "reward_steps": np.nonzero(rewards > 0)[0].tolist(), "segment_len": t, "segments": segments}
+    return {
+      "task": task,
+      "seed": seed,
+      "map": self._map(env),
+      "executed": self._paths(env, executed),
+      "rewards": rewards.tolist(),
+      "reward": float(rewards.sum()),
+      "reward_steps": np.nonzero(rewards > 0)[0].tolist(),
+      "segment_len": t,
+      "segments": segments,
+    }
 
   def consistency(self, p: Params) -> dict[str, Any]:
     task = self._task(p)
@@ -169,8 +197,15 @@ class SectarBackend:
     d = np.concatenate([s0[None], decoded])
     e = np.concatenate([s0[None], executed])
     gap = float(np.linalg.norm(xy(env, d) - xy(env, e), axis=-1).mean())
-    return {"task": task, "z": _round(z), "start": _round(xy(env, s0)), "map": self._map(env),
-            "decoded": self._paths(env, d), "executed": self._paths(env, e), "mean_gap": gap}
+    return {
+      "task": task,
+      "z": _round(z),
+      "start": _round(xy(env, s0)),
+      "map": self._map(env),
+      "decoded": self._paths(env, d),
+      "executed": self._paths(env, e),
+      "mean_gap": gap,
+    }
 
   def warm_up(self) -> None:
     for task in self.tasks:

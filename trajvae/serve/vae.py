@@ -61,9 +61,14 @@ class VaeBackend:
       self.centre, self.pcs = np.zeros(self.latent_dim, np.float32), np.eye(self.latent_dim, dtype=np.float32)[:2]
 
   def info(self) -> dict[str, Any]:
-    return {"latent_dim": self.latent_dim, "image_shape": list(self.image_shape),
-            "likelihood": self.config.model.likelihood, "data": self.data_note, "num_points": len(self.means),
-            "modes": ["latent"] if self.latent_dim == 2 else ["pca", "dims"]}
+    return {
+      "latent_dim": self.latent_dim,
+      "image_shape": list(self.image_shape),
+      "likelihood": self.config.model.likelihood,
+      "data": self.data_note,
+      "num_points": len(self.means),
+      "modes": ["latent"] if self.latent_dim == 2 else ["pca", "dims"],
+    }
 
   def _plane(self, p: Params) -> tuple[str, np.ndarray, np.ndarray, list[str]]:
     """(mode, origin [Z], axes [2, Z], axis names) of the requested plane."""
@@ -94,8 +99,13 @@ class VaeBackend:
     coords = (self.means - origin) @ axes.T if len(self.means) else np.zeros((0, 2))
     # Symmetric about the origin: the points' reach plus a margin, at least 2.5 (the prior's bulk), at most 10.
     extent = np.clip(np.abs(coords).max(0) * 1.1 if len(coords) else np.full(2, 3.0), 2.5, 10.0)
-    return {"mode": mode, "axes": names, "points": np.round(coords, 4).tolist(), "labels": self.labels.tolist(),
-            "extent": [-float(extent[0]), float(extent[0]), -float(extent[1]), float(extent[1])]}
+    return {
+      "mode": mode,
+      "axes": names,
+      "points": np.round(coords, 4).tolist(),
+      "labels": self.labels.tolist(),
+      "extent": [-float(extent[0]), float(extent[0]), -float(extent[1]), float(extent[1])],
+    }
 
   def decode(self, p: Params) -> dict[str, Any]:
     _, origin, axes, _ = self._plane(p)

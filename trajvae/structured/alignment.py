@@ -160,14 +160,16 @@ def _place(problem: DigitAlignment, image: Array, h: Array, angle: Array, noise:
 
 
 def make_alignment_data(
-    problem: DigitAlignment, seed: int, num_train: int, num_test: int, noise: float = 0.1, max_rotation_deg: float = 0.0
+  problem: DigitAlignment, seed: int, num_train: int, num_test: int, noise: float = 0.1, max_rotation_deg: float = 0.0
 ) -> AlignmentData:
   """Distinct digits for train and test, each at a uniform random shift, with N(0, noise^2) pixel noise."""
   images, labels = load_digit_images()
   keep = labels < problem.num_classes
   images, labels = images[keep], labels[keep]
   if num_train + num_test > len(images):
-    raise ValueError(f"asked for {num_train} + {num_test} digits but only {len(images)} of classes < {problem.num_classes} exist")
+    raise ValueError(
+      f"asked for {num_train} + {num_test} digits but only {len(images)} of classes < {problem.num_classes} exist"
+    )
   key_perm, key_h, key_angle, key_noise = jax.random.split(jax.random.key(seed), 4)
   n = num_train + num_test
   order = np.asarray(jax.random.permutation(key_perm, len(images)))[:n]

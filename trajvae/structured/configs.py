@@ -43,11 +43,15 @@ class LearnerConfig:
     if self.lam <= 0:
       raise ValueError(f"lam must be > 0, got {self.lam}")
     if self.epochs < 1 or self.batch_size < 1 or self.outer_iterations < 1:
-      raise ValueError(f"epochs, batch_size and outer_iterations must be >= 1, got {self.epochs}, {self.batch_size}, {self.outer_iterations}")
+      raise ValueError(
+        f"epochs, batch_size and outer_iterations must be >= 1, got {self.epochs}, {self.batch_size}, {self.outer_iterations}"
+      )
     if self.outer_iterations > self.epochs:
       raise ValueError(f"outer_iterations ({self.outer_iterations}) cannot exceed epochs ({self.epochs})")
     if self.num_samples is not None and self.num_samples < 1:
-      raise ValueError(f"empty proposal: num_samples={self.num_samples}; the randomized loss needs at least one sampled (y, h) pair")
+      raise ValueError(
+        f"empty proposal: num_samples={self.num_samples}; the randomized loss needs at least one sampled (y, h) pair"
+      )
     if self.samples_per_log_n <= 0:
       raise ValueError(f"empty proposal: samples_per_log_n must be > 0, got {self.samples_per_log_n}")
 
@@ -112,14 +116,14 @@ def small() -> StructuredStudyConfig:
   it checks that every step of the study runs.
   """
   return StructuredStudyConfig(
-      synthetic_latents=(4, 16),
-      alignment_latents=(4, 16),
-      train_sizes=(60,),
-      test_size=60,
-      seeds=(0,),
-      methods=("classic", "randomized"),
-      gibbs_draws=4,
-      learner=LearnerConfig(epochs=8, outer_iterations=2),
+    synthetic_latents=(4, 16),
+    alignment_latents=(4, 16),
+    train_sizes=(60,),
+    test_size=60,
+    seeds=(0,),
+    methods=("classic", "randomized"),
+    gibbs_draws=4,
+    learner=LearnerConfig(epochs=8, outer_iterations=2),
   )
 
 

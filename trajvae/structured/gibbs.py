@@ -59,22 +59,24 @@ _plain = jax.jit(_distortions, static_argnums=0)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 5))
-def _gibbs_per_draw(problem: LatentProblem, w: Array, xs: Array, ys: Array, key: Array, num_draws: int, sigma: Array) -> Array:
+def _gibbs_per_draw(
+  problem: LatentProblem, w: Array, xs: Array, ys: Array, key: Array, num_draws: int, sigma: Array
+) -> Array:
   """Mean distortion on (xs, ys) of each of num_draws perturbed decoders, [num_draws]."""
   draws = w + sigma * jax.random.normal(key, (num_draws, w.shape[0]))
   return jax.lax.map(lambda w_draw: jnp.mean(_distortions(problem, w_draw, xs, ys)[0]), draws)
 
 
 def evaluate(
-    problem: LatentProblem,
-    w,
-    xs,
-    ys,
-    *,
-    sigma: float,
-    num_draws: int = 20,
-    seed: int = 0,
-    hs=None,
+  problem: LatentProblem,
+  w,
+  xs,
+  ys,
+  *,
+  sigma: float,
+  num_draws: int = 20,
+  seed: int = 0,
+  hs=None,
 ) -> Evaluation:
   """Plain and Gibbs distortion of w on (xs, ys) (num_draws=0 skips the Gibbs decoder); hs, if given,
   the true latents for `latent_accuracy`."""

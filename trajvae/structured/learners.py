@@ -86,18 +86,29 @@ def _latent_ssvm(problem: LatentProblem, config: LearnerConfig, traced: bool, xs
     i, outer_key = inputs
     h_star = impute(w, xs, ys)
     return stochastic_subgradient(
-        loss, w, (xs, ys, h_star), outer_key, lam=config.lam, epochs=inner, batch_size=config.batch_size,
-        step_offset=config.step_offset + i * offset, monitor=monitor,
+      loss,
+      w,
+      (xs, ys, h_star),
+      outer_key,
+      lam=config.lam,
+      epochs=inner,
+      batch_size=config.batch_size,
+      step_offset=config.step_offset + i * offset,
+      monitor=monitor,
     )
 
   key_init, key = jax.random.split(key)
   w0 = initial_weights(problem, config, key_init)
-  w, trace = jax.lax.scan(outer, w0, (jnp.arange(config.outer_iterations), jax.random.split(key, config.outer_iterations)))
+  w, trace = jax.lax.scan(
+    outer, w0, (jnp.arange(config.outer_iterations), jax.random.split(key, config.outer_iterations))
+  )
   return w, trace.ravel()
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 2, 3))
-def _randomized(problem: LatentProblem, config: LearnerConfig, num_samples: int, traced: bool, xs: Array, ys: Array, key: Array):
+def _randomized(
+  problem: LatentProblem, config: LearnerConfig, num_samples: int, traced: bool, xs: Array, ys: Array, key: Array
+):
   key_init, key = jax.random.split(key)
   key_samples, key_fit = jax.random.split(key)
   monitor = (lambda w: full_objective(problem, w, xs, ys, config.lam)) if traced else None
@@ -114,9 +125,16 @@ def _randomized(problem: LatentProblem, config: LearnerConfig, num_samples: int,
   # at every visit of an example, drawn for all examples at once.
   data = with_samples((xs, ys), key_samples)
   return stochastic_subgradient(
-      loss, initial_weights(problem, config, key_init), data, key_fit, lam=config.lam, epochs=config.epochs,
-      batch_size=config.batch_size, step_offset=config.step_offset, monitor=monitor,
-      refresh=with_samples if config.resample else None,
+    loss,
+    initial_weights(problem, config, key_init),
+    data,
+    key_fit,
+    lam=config.lam,
+    epochs=config.epochs,
+    batch_size=config.batch_size,
+    step_offset=config.step_offset,
+    monitor=monitor,
+    refresh=with_samples if config.resample else None,
   )
 
 
@@ -129,8 +147,15 @@ def _direct(problem: LatentProblem, config: LearnerConfig, traced: bool, xs: Arr
     return full_latent_loss(problem, w, *example)
 
   return stochastic_subgradient(
-      loss, initial_weights(problem, config, key_init), (xs, ys), key_fit, lam=config.lam, epochs=config.epochs,
-      batch_size=config.batch_size, step_offset=config.step_offset, monitor=monitor,
+    loss,
+    initial_weights(problem, config, key_init),
+    (xs, ys),
+    key_fit,
+    lam=config.lam,
+    epochs=config.epochs,
+    batch_size=config.batch_size,
+    step_offset=config.step_offset,
+    monitor=monitor,
   )
 
 
@@ -154,7 +179,7 @@ class CompiledLearners:
 
 
 def _run_timed(
-    compiled: CompiledLearners, jitted, static: tuple, xs: Array, ys: Array, key: Array
+  compiled: CompiledLearners, jitted, static: tuple, xs: Array, ys: Array, key: Array
 ) -> tuple[np.ndarray, np.ndarray, float, float]:
   """Compile once per (learner, static settings, shapes) in `compiled`, then time the run alone."""
   start = time.perf_counter()
@@ -172,8 +197,15 @@ def _run_timed(
 
 
 def _fit(
-    label: str, jitted, problem: LatentProblem, xs, ys, config: LearnerConfig, trace: bool,
-    compiled: CompiledLearners | None, num_samples: int | None = None,
+  label: str,
+  jitted,
+  problem: LatentProblem,
+  xs,
+  ys,
+  config: LearnerConfig,
+  trace: bool,
+  compiled: CompiledLearners | None,
+  num_samples: int | None = None,
 ) -> FitResult:
   """Check the data, run a jitted learner (static args: problem, config without seed, [num_samples], trace)."""
   xs, ys = _checked(problem, xs, ys)
@@ -185,16 +217,24 @@ def _fit(
 
 
 def fit_latent_ssvm(
-    problem: LatentProblem, xs, ys, config: LearnerConfig = DEFAULT_LEARNER, trace: bool = False,
-    compiled: CompiledLearners | None = None,
+  problem: LatentProblem,
+  xs,
+  ys,
+  config: LearnerConfig = DEFAULT_LEARNER,
+  trace: bool = False,
+  compiled: CompiledLearners | None = None,
 ) -> FitResult:
   """The classic latent structural SVM by CCCP; train_seconds excludes compilation."""
   return _fit(f"classic ({config.rescaling})", _latent_ssvm, problem, xs, ys, config, trace, compiled)
 
 
 def fit_randomized(
-    problem: LatentProblem, xs, ys, config: LearnerConfig = DEFAULT_LEARNER, trace: bool = False,
-    compiled: CompiledLearners | None = None,
+  problem: LatentProblem,
+  xs,
+  ys,
+  config: LearnerConfig = DEFAULT_LEARNER,
+  trace: bool = False,
+  compiled: CompiledLearners | None = None,
 ) -> FitResult:
   """Bello & Honorio's randomized learner; train_seconds excludes compilation."""
   num_samples = num_proposal_samples(np.shape(xs)[0], config)
@@ -202,8 +242,12 @@ def fit_randomized(
 
 
 def fit_direct(
-    problem: LatentProblem, xs, ys, config: LearnerConfig = DEFAULT_LEARNER, trace: bool = False,
-    compiled: CompiledLearners | None = None,
+  problem: LatentProblem,
+  xs,
+  ys,
+  config: LearnerConfig = DEFAULT_LEARNER,
+  trace: bool = False,
+  compiled: CompiledLearners | None = None,
 ) -> FitResult:
   """A control: the randomized learner's solver on the exact full latent loss (max over all of Y x H, no CCCP)."""
   return _fit("direct (full)", _direct, problem, xs, ys, config, trace, compiled)

@@ -44,7 +44,7 @@ def true_score(problem: LatentProblem, w: Array, x: Array, y: Array, h_true: Arr
 
 
 def full_latent_loss(
-    problem: LatentProblem, w: Array, x: Array, y: Array, h_true: Array | None = None, rescaling: Rescaling = "slack"
+  problem: LatentProblem, w: Array, x: Array, y: Array, h_true: Array | None = None, rescaling: Rescaling = "slack"
 ) -> Array:
   """The maximum over all of Y x H, by the problem's exact loss-augmented inference.
 
@@ -57,13 +57,13 @@ def full_latent_loss(
 
 
 def randomized_latent_loss(
-    problem: LatentProblem, w: Array, x: Array, y: Array, sample_ys: Array, sample_hs: Array, h_true: Array | None = None
+  problem: LatentProblem, w: Array, x: Array, y: Array, sample_ys: Array, sample_hs: Array, h_true: Array | None = None
 ) -> Array:
   """The slack-rescaled maximum over the sampled pairs (sample_ys[j], sample_hs[j])."""
   if sample_hs.shape[0] == 0 or sample_ys.shape[0] != sample_hs.shape[0]:
     raise ValueError(
-        f"empty or ragged proposal sample: {sample_ys.shape[0]} outputs and {sample_hs.shape[0]} latents; "
-        "the randomized loss needs at least one (y, h) pair"
+      f"empty or ragged proposal sample: {sample_ys.shape[0]} outputs and {sample_hs.shape[0]} latents; "
+      "the randomized loss needs at least one (y, h) pair"
     )
   t = true_score(problem, w, x, y, h_true)
   scores = jax.vmap(lambda y_hat, h_hat: problem.score(w, x, y_hat, h_hat))(sample_ys, sample_hs)

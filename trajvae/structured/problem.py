@@ -113,7 +113,7 @@ class LatentProblem:
     return first_argmax(self.latent_scores(w, x, y))
 
   def loss_augmented_argmax(
-      self, w: Array, x: Array, y: Array, true_score: Array, rescaling: Rescaling = "slack"
+    self, w: Array, x: Array, y: Array, true_score: Array, rescaling: Rescaling = "slack"
   ) -> tuple[Array, Array]:
     """argmax over (y', h') of `rescaled_violation(d(y, y'), score(y', h'), true_score)`."""
     outputs = self.enumerate_outputs()
@@ -127,15 +127,15 @@ class LatentProblem:
     shape = np.shape(w)
     if shape != (self.feature_dim,):
       raise ValueError(
-          f"feature-dimension mismatch: w has shape {shape} but {type(self).__name__}'s feature map "
-          f"phi(x, y, h) has dimension {self.feature_dim}"
+        f"feature-dimension mismatch: w has shape {shape} but {type(self).__name__}'s feature map "
+        f"phi(x, y, h) has dimension {self.feature_dim}"
       )
 
   def check_inputs(self, xs) -> None:
     shape = np.shape(xs)
     if len(shape) != 1 + len(self.input_shape) or tuple(shape[1:]) != self.input_shape:
       raise ValueError(
-          f"inputs have shape {shape}; {type(self).__name__} expects [n, {', '.join(map(str, self.input_shape))}]"
+        f"inputs have shape {shape}; {type(self).__name__} expects [n, {', '.join(map(str, self.input_shape))}]"
       )
     if shape[0] == 0:
       raise ValueError("no examples: the inputs are empty")
@@ -144,7 +144,7 @@ class LatentProblem:
     ys = np.asarray(ys)
     if ys.ndim != 1 + len(self.label_shape) or tuple(ys.shape[1:]) != self.label_shape:
       raise ValueError(
-          f"labels have shape {ys.shape}; {type(self).__name__} expects [n{''.join(', ' + str(s) for s in self.label_shape)}]"
+        f"labels have shape {ys.shape}; {type(self).__name__} expects [n{''.join(', ' + str(s) for s in self.label_shape)}]"
       )
     if n is not None and ys.shape[0] != n:
       raise ValueError(f"{ys.shape[0]} labels for {n} inputs")
@@ -152,8 +152,8 @@ class LatentProblem:
     if bad.any():
       first = int(np.flatnonzero(bad)[0])
       raise ValueError(
-          f"labels outside the output space of {type(self).__name__}: {int(bad.sum())} of {len(ys)}, "
-          f"the first at index {first} is {ys[first].tolist()!r}"
+        f"labels outside the output space of {type(self).__name__}: {int(bad.sum())} of {len(ys)}, "
+        f"the first at index {first} is {ys[first].tolist()!r}"
       )
 
   def labels_in_output_space(self, ys: np.ndarray) -> np.ndarray:
@@ -170,7 +170,9 @@ def brute_force_scores(problem: LatentProblem, w: Array, x: Array) -> Array:
   return jax.vmap(lambda y: jax.vmap(lambda h: problem.features(x, y, h) @ w)(hs))(problem.enumerate_outputs())
 
 
-def brute_force_augmented(problem: LatentProblem, w: Array, x: Array, y: Array, true_score: Array, rescaling: Rescaling) -> Array:
+def brute_force_augmented(
+  problem: LatentProblem, w: Array, x: Array, y: Array, true_score: Array, rescaling: Rescaling
+) -> Array:
   """The loss-augmented objective of every (y', h'), [num_outputs, num_latents]."""
   outputs = problem.enumerate_outputs()
   d = jax.vmap(lambda y_hat: problem.distortion(y, y_hat))(outputs)

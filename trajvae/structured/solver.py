@@ -22,18 +22,18 @@ ExampleLoss = Callable[[Array, Any], Array]
 
 
 def stochastic_subgradient(
-    loss: ExampleLoss,
-    w0: Array,
-    data: Any,
-    key: Array,
-    *,
-    lam: float,
-    epochs: int,
-    batch_size: int,
-    step_offset: int | Array = 0,
-    project: bool = True,
-    monitor: Callable[[Array], Array] | None = None,
-    refresh: Callable[[Any, Array], Any] | None = None,
+  loss: ExampleLoss,
+  w0: Array,
+  data: Any,
+  key: Array,
+  *,
+  lam: float,
+  epochs: int,
+  batch_size: int,
+  step_offset: int | Array = 0,
+  project: bool = True,
+  monitor: Callable[[Array], Array] | None = None,
+  refresh: Callable[[Any, Array], Any] | None = None,
 ) -> tuple[Array, Array]:
   """Run `epochs` shuffled passes; returns the last iterate and monitor(w) after each epoch ([epochs], zeros without one).
 

@@ -36,11 +36,15 @@ def alignment_canvas(num_latents: int) -> int:
   """The canvas side C with (C - 7)^2 == num_latents, or a ValueError."""
   side = math.isqrt(num_latents)
   if num_latents < 1 or side * side != num_latents:
-    raise ValueError(f"alignment |H| must be a perfect square (the shifts of an 8x8 window on a square canvas), got {num_latents}")
+    raise ValueError(
+      f"alignment |H| must be a perfect square (the shifts of an 8x8 window on a square canvas), got {num_latents}"
+    )
   return side + 7
 
 
-def make_setting(kind: str, num_latents: int, n: int, seed: int, config: StructuredStudyConfig) -> tuple[LatentProblem, Any]:
+def make_setting(
+  kind: str, num_latents: int, n: int, seed: int, config: StructuredStudyConfig
+) -> tuple[LatentProblem, Any]:
   """The problem and its train/test data for one setting."""
   if kind == "synthetic":
     s = config.synthetic
@@ -54,7 +58,7 @@ def make_setting(kind: str, num_latents: int, n: int, seed: int, config: Structu
 
 
 def fit_method(
-    method: str, problem: LatentProblem, xs, ys, learner: LearnerConfig, compiled: CompiledLearners
+  method: str, problem: LatentProblem, xs, ys, learner: LearnerConfig, compiled: CompiledLearners
 ) -> FitResult | None:
   """Fit one named method, compiling through `compiled`; None where it does not apply (exhaustive on alignment)."""
   if method == "classic":
@@ -71,7 +75,7 @@ def fit_method(
 
 
 def run_setting(
-    kind: str, num_latents: int, n: int, seed: int, config: StructuredStudyConfig, compiled: CompiledLearners
+  kind: str, num_latents: int, n: int, seed: int, config: StructuredStudyConfig, compiled: CompiledLearners
 ) -> list[dict[str, Any]]:
   """Fit every configured method on one setting (compiling through `compiled`); one record per method."""
   problem, data = make_setting(kind, num_latents, n, seed, config)
@@ -82,16 +86,35 @@ def run_setting(
     if result is None:
       continue
     w_sq = float(result.w @ result.w)
-    sigma = config.gibbs_sigma if config.gibbs_sigma > 0 else pac_bayes_sigma(n, problem.num_outputs, problem.num_latents, w_sq)
-    test = evaluate(problem, result.w, data.test_x, data.test_y, sigma=sigma, num_draws=config.gibbs_draws, seed=seed, hs=data.test_h)
+    sigma = (
+      config.gibbs_sigma
+      if config.gibbs_sigma > 0
+      else pac_bayes_sigma(n, problem.num_outputs, problem.num_latents, w_sq)
+    )
+    test = evaluate(
+      problem, result.w, data.test_x, data.test_y, sigma=sigma, num_draws=config.gibbs_draws, seed=seed, hs=data.test_h
+    )
     train = evaluate(problem, result.w, data.train_x, data.train_y, sigma=sigma, num_draws=0)
-    records.append({
-        "problem": kind, "num_latents": num_latents, "num_outputs": problem.num_outputs, "n": n, "seed": seed,
-        "method": method, "num_samples": result.num_samples, "train_seconds": result.train_seconds,
-        "compile_seconds": result.compile_seconds, "train_distortion": train.distortion,
-        "test_distortion": test.distortion, "gibbs_distortion": test.gibbs_distortion, "gibbs_stderr": test.gibbs_stderr,
-        "sigma": sigma, "w_norm": math.sqrt(w_sq), "latent_accuracy": test.latent_accuracy,
-    })
+    records.append(
+      {
+        "problem": kind,
+        "num_latents": num_latents,
+        "num_outputs": problem.num_outputs,
+        "n": n,
+        "seed": seed,
+        "method": method,
+        "num_samples": result.num_samples,
+        "train_seconds": result.train_seconds,
+        "compile_seconds": result.compile_seconds,
+        "train_distortion": train.distortion,
+        "test_distortion": test.distortion,
+        "gibbs_distortion": test.gibbs_distortion,
+        "gibbs_stderr": test.gibbs_stderr,
+        "sigma": sigma,
+        "w_norm": math.sqrt(w_sq),
+        "latent_accuracy": test.latent_accuracy,
+      }
+    )
   return records
 
 
@@ -106,9 +129,14 @@ def run(config: StructuredStudyConfig, log: Callable[[str], None] = print) -> li
         for seed in config.seeds:
           fitted = run_setting(kind, num_latents, n, seed, config, compiled)
           records.extend(fitted)
-          log(f"{kind} |H|={num_latents} n={n} seed={seed}: " + " | ".join(
+          log(
+            f"{kind} |H|={num_latents} n={n} seed={seed}: "
+            + " | ".join(
               f"{r['method']} test {r['test_distortion']:.3f} gibbs {r['gibbs_distortion']:.3f} "
-              f"time {r['train_seconds']:.2f}s" for r in fitted))
+              f"time {r['train_seconds']:.2f}s"
+              for r in fitted
+            )
+          )
   return records
 
 
@@ -128,9 +156,14 @@ def summarize(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
   rows = []
   for problem, num_latents, n in keys:
     setting = [r for r in records if (r["problem"], r["num_latents"], r["n"]) == (problem, num_latents, n)]
-    row: dict[str, Any] = {"problem": problem, "num_latents": num_latents, "n": n, "num_outputs": setting[0]["num_outputs"],
-                           "num_samples": next((r["num_samples"] for r in setting if r["method"] == "randomized"), None),
-                           "methods": methods_in(setting)}
+    row: dict[str, Any] = {
+      "problem": problem,
+      "num_latents": num_latents,
+      "n": n,
+      "num_outputs": setting[0]["num_outputs"],
+      "num_samples": next((r["num_samples"] for r in setting if r["method"] == "randomized"), None),
+      "methods": methods_in(setting),
+    }
     times = {}
     for method in row["methods"]:
       group = sorted((r for r in setting if r["method"] == method), key=lambda r: r["seed"])
@@ -153,19 +186,32 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
   """Two tables, mean ± std over seeds: test distortion (plain, Gibbs) per method; training time and speed-ups."""
   methods = [m for m in METHODS if any(m in r["methods"] for r in rows)]
   head = "| problem | \\|Y\\| | \\|H\\| | n | T |"
-  accuracy = [head + "".join(f" {m}: test d | {m}: Gibbs d |" for m in methods),
-              "|---|---|---|---|---|" + "---|---|" * len(methods)]
+  accuracy = [
+    head + "".join(f" {m}: test d | {m}: Gibbs d |" for m in methods),
+    "|---|---|---|---|---|" + "---|---|" * len(methods),
+  ]
   baselines = [m for m in methods if m != "randomized"]
-  timing = [head + "".join(f" {m} time (s) |" for m in methods) + "".join(f" {m} / randomized |" for m in baselines),
-            "|---|---|---|---|---|" + "---|" * (len(methods) + len(baselines))]
+  timing = [
+    head + "".join(f" {m} time (s) |" for m in methods) + "".join(f" {m} / randomized |" for m in baselines),
+    "|---|---|---|---|---|" + "---|" * (len(methods) + len(baselines)),
+  ]
   for r in rows:
     prefix = f"| {r['problem']} | {r['num_outputs']} | {r['num_latents']} | {r['n']} | {r['num_samples']} |"
-    accuracy.append(prefix + "".join(f" {_pm(r.get(f'{m}_test_distortion'))} | {_pm(r.get(f'{m}_gibbs_distortion'))} |"
-                                     for m in methods))
-    timing.append(prefix + "".join(f" {_pm(r.get(f'{m}_train_seconds'), 2)} |" for m in methods)
-                  + "".join(f" {_pm(r.get(f'{m}_speedup'), 1)}× |" if f"{m}_speedup" in r else " – |" for m in baselines))
-  return "Test distortion, plain decoder and Gibbs decoder (mean ± std over seeds):\n\n" + "\n".join(accuracy) + \
-      "\n\nTraining time without compilation, and each method's time over the randomized learner's:\n\n" + "\n".join(timing)
+    accuracy.append(
+      prefix
+      + "".join(f" {_pm(r.get(f'{m}_test_distortion'))} | {_pm(r.get(f'{m}_gibbs_distortion'))} |" for m in methods)
+    )
+    timing.append(
+      prefix
+      + "".join(f" {_pm(r.get(f'{m}_train_seconds'), 2)} |" for m in methods)
+      + "".join(f" {_pm(r.get(f'{m}_speedup'), 1)}× |" if f"{m}_speedup" in r else " – |" for m in baselines)
+    )
+  return (
+    "Test distortion, plain decoder and Gibbs decoder (mean ± std over seeds):\n\n"
+    + "\n".join(accuracy)
+    + "\n\nTraining time without compilation, and each method's time over the randomized learner's:\n\n"
+    + "\n".join(timing)
+  )
 
 
 COLORS = {"classic": "tab:blue", "randomized": "tab:orange", "direct": "tab:green", "exhaustive": "tab:purple"}
@@ -184,15 +230,37 @@ def plot_problem(rows: Sequence[dict[str, Any]], problem: str) -> Figure:
       hs = [r["num_latents"] for r in group]
       for field, style, label in (("test_distortion", "-", "plain"), ("gibbs_distortion", "--", "Gibbs")):
         stats = [r[f"{method}_{field}"] for r in group]
-        axes[0].errorbar(hs, [m for m, _ in stats], yerr=[s for _, s in stats], linestyle=style, marker=marker,
-                         color=COLORS[method], capsize=2, label=f"{method}, {label}, n={n}")
+        axes[0].errorbar(
+          hs,
+          [m for m, _ in stats],
+          yerr=[s for _, s in stats],
+          linestyle=style,
+          marker=marker,
+          color=COLORS[method],
+          capsize=2,
+          label=f"{method}, {label}, n={n}",
+        )
       stats = [r[f"{method}_train_seconds"] for r in group]
-      axes[1].errorbar(hs, [m for m, _ in stats], yerr=[s for _, s in stats], marker=marker, color=COLORS[method],
-                       capsize=2, label=f"{method}, n={n}")
+      axes[1].errorbar(
+        hs,
+        [m for m, _ in stats],
+        yerr=[s for _, s in stats],
+        marker=marker,
+        color=COLORS[method],
+        capsize=2,
+        label=f"{method}, n={n}",
+      )
       if f"{method}_speedup" in group[0]:
         stats = [r[f"{method}_speedup"] for r in group]
-        axes[2].errorbar(hs, [m for m, _ in stats], yerr=[s for _, s in stats], marker=marker, color=COLORS[method],
-                         capsize=2, label=f"{method} / randomized, n={n}")
+        axes[2].errorbar(
+          hs,
+          [m for m, _ in stats],
+          yerr=[s for _, s in stats],
+          marker=marker,
+          color=COLORS[method],
+          capsize=2,
+          label=f"{method} / randomized, n={n}",
+        )
   axes[0].set(xscale="log", xlabel="|H|", ylabel="test distortion", title=f"{problem}: test distortion (dashed: Gibbs)")
   axes[1].set(xscale="log", yscale="log", xlabel="|H|", ylabel="seconds", title="training time (no compilation)")
   axes[2].axhline(1.0, color="gray", lw=0.8)
@@ -213,5 +281,7 @@ def problems(rows: Sequence[dict[str, Any]]) -> list[str]:
 
 def save_plots(rows: Sequence[dict[str, Any]], out_dir: pathlib.Path) -> list[pathlib.Path]:
   """One PNG per problem (`plot_problem`), out_dir/structured_PROBLEM.png."""
-  return [save_figure(plot_problem(rows, problem), out_dir / f"structured_{problem}.png", dpi=110)
-          for problem in problems(rows)]
+  return [
+    save_figure(plot_problem(rows, problem), out_dir / f"structured_{problem}.png", dpi=110)
+    for problem in problems(rows)
+  ]

@@ -44,7 +44,9 @@ class PlantedMultilabel(LatentProblem):
 
   def __post_init__(self):
     if self.num_bits < 1 or self.num_views < 1 or self.view_dim < 1:
-      raise ValueError(f"num_bits, num_views and view_dim must be >= 1, got {self.num_bits}, {self.num_views}, {self.view_dim}")
+      raise ValueError(
+        f"num_bits, num_views and view_dim must be >= 1, got {self.num_bits}, {self.num_views}, {self.view_dim}"
+      )
     if not 0.0 < self.proposal_bit_prob < 1.0:
       raise ValueError(f"proposal_bit_prob must lie in (0, 1) so the proposal covers Y, got {self.proposal_bit_prob}")
 
@@ -103,7 +105,7 @@ class PlantedMultilabel(LatentProblem):
     return (bits[h] > 0).astype(jnp.int32), h
 
   def loss_augmented_argmax(
-      self, w: Array, x: Array, y: Array, true_score: Array, rescaling: Rescaling = "slack"
+    self, w: Array, x: Array, y: Array, true_score: Array, rescaling: Rescaling = "slack"
   ) -> tuple[Array, Array]:
     if self.exhaustive_inference:
       return super().loss_augmented_argmax(w, x, y, true_score, rescaling)
@@ -114,7 +116,9 @@ class PlantedMultilabel(LatentProblem):
     # rank[h, j]: place of bit j among the gains of view h, best first (ties by index). With k
     # small, k^2 comparisons beat a sort on CPU.
     index = jnp.arange(self.num_bits)
-    ahead = (gain[:, None, :] > gain[:, :, None]) | ((gain[:, None, :] == gain[:, :, None]) & (index[None, :] < index[:, None]))
+    ahead = (gain[:, None, :] > gain[:, :, None]) | (
+      (gain[:, None, :] == gain[:, :, None]) & (index[None, :] < index[:, None])
+    )
     rank = jnp.sum(ahead, axis=-1)  # [H, k]
     flips = jnp.arange(self.num_bits + 1)
     best_gain = jnp.einsum("hj,hjm->hm", gain, (rank[:, :, None] < flips[None, None, :]).astype(gain.dtype))
@@ -155,7 +159,7 @@ class PlantedData:
 
 
 def make_planted_data(
-    problem: PlantedMultilabel, seed: int, num_train: int, num_test: int, label_noise: float = 0.0, salience: float = 2.0
+  problem: PlantedMultilabel, seed: int, num_train: int, num_test: int, label_noise: float = 0.0, salience: float = 2.0
 ) -> PlantedData:
   """Views z ~ N(0, I), one uniformly chosen view per example scaled by `salience`; a planted w* ~ N(0, I);
   labels (y, h) = argmax under w*, then each bit flipped w.p. label_noise.
@@ -178,4 +182,6 @@ def make_planted_data(
   flips = jax.random.bernoulli(key_noise, label_noise, ys.shape)
   ys = jnp.where(flips, 1 - ys, ys)
   xs, ys, hs = np.asarray(xs), np.asarray(ys, np.int32), np.asarray(hs, np.int32)
-  return PlantedData(xs[:num_train], ys[:num_train], hs[:num_train], xs[num_train:], ys[num_train:], hs[num_train:], np.asarray(w_true))
+  return PlantedData(
+    xs[:num_train], ys[:num_train], hs[:num_train], xs[num_train:], ys[num_train:], hs[num_train:], np.asarray(w_true)
+  )

@@ -29,10 +29,17 @@ __all__ = ["SCHEDULE_KEYS", "CheckpointMismatchError", "CheckpointStore", "confi
 
 # Config keys (dotted; a trailing "." covers a section) that only schedule a run: changing them on resume
 # neither changes the model nor the data it sees, so a resumed run may take new values.
-SCHEDULE_KEYS = frozenset({
-    "train.steps", "train.iterations", "train.log_every", "train.eval_every", "train.checkpoint_every",
-    "train.keep_checkpoints", "eval.",
-})
+SCHEDULE_KEYS = frozenset(
+  {
+    "train.steps",
+    "train.iterations",
+    "train.log_every",
+    "train.eval_every",
+    "train.checkpoint_every",
+    "train.keep_checkpoints",
+    "eval.",
+  }
+)
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -63,8 +70,15 @@ class CheckpointStore:
   (schedule_keys may differ). config=None opens an existing run for reading, checking only the model.
   """
 
-  def __init__(self, directory: PathLike, model_name: str, config: dict[str, Any] | None, save_every: int,
-               keep: int, schedule_keys: Collection[str] = SCHEDULE_KEYS):
+  def __init__(
+    self,
+    directory: PathLike,
+    model_name: str,
+    config: dict[str, Any] | None,
+    save_every: int,
+    keep: int,
+    schedule_keys: Collection[str] = SCHEDULE_KEYS,
+  ):
     self.directory = workdir_path(directory)
     self.model_name = model_name
     self.schedule_keys = frozenset(schedule_keys)
@@ -86,16 +100,17 @@ class CheckpointStore:
       changes = self._check_or_write_meta_locally(config, write=False)
     return changes
 
-  def _check_or_write_meta_locally(self, config: dict[str, Any] | None, write: bool = True
-                                   ) -> dict[str, tuple[Any, Any]]:
+  def _check_or_write_meta_locally(
+    self, config: dict[str, Any] | None, write: bool = True
+  ) -> dict[str, tuple[Any, Any]]:
     """The allowed config changes of a resume ({} for a new run); raises for another model or a refused change."""
     meta_path = self.directory / _META_FILE
     if meta_path.exists():
       meta = json.loads(meta_path.read_text())
       if meta.get("model") != self.model_name:
         raise CheckpointMismatchError(
-            f"checkpoint directory {self.directory} holds a {meta.get('model')!r} model, not {self.model_name!r}; "
-            "use another workdir"
+          f"checkpoint directory {self.directory} holds a {meta.get('model')!r} model, not {self.model_name!r}; "
+          "use another workdir"
         )
       if config is None:
         return {}
@@ -104,14 +119,15 @@ class CheckpointStore:
       if refused:
         listed = ", ".join(f"{k} {old!r} -> {new!r}" for k, (old, new) in refused.items())
         raise CheckpointMismatchError(
-            f"{self.directory} holds a run with another model or data config: {listed}; only the schedule "
-            f"({', '.join(sorted(self.schedule_keys))}) may change on resume; use another workdir")
+          f"{self.directory} holds a run with another model or data config: {listed}; only the schedule "
+          f"({', '.join(sorted(self.schedule_keys))}) may change on resume; use another workdir"
+        )
       return changes
     if config is None:
       raise MissingFileError(f"{self.directory} holds no trajvae checkpoints (missing {_META_FILE})")
     if self.directory.exists() and any(self.directory.iterdir()):
       raise CheckpointMismatchError(
-          f"{self.directory} is not empty and was not written by trajvae (no {_META_FILE}); use another workdir"
+        f"{self.directory} is not empty and was not written by trajvae (no {_META_FILE}); use another workdir"
       )
     if write:
       self.directory.mkdir(parents=True, exist_ok=True)
@@ -156,8 +172,8 @@ class CheckpointStore:
       return self._manager.restore(step, args=ocp.args.StandardRestore(target))
     except (ValueError, KeyError, TypeError) as e:
       raise CheckpointMismatchError(
-          f"checkpoint {self.directory}/{step} does not fit this {self.model_name!r} model's parameters "
-          f"(was it trained with another model config?): {e}"
+        f"checkpoint {self.directory}/{step} does not fit this {self.model_name!r} model's parameters "
+        f"(was it trained with another model config?): {e}"
       ) from e
 
   def wait(self) -> None:

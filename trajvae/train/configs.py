@@ -31,7 +31,6 @@ class OptimConfig:
   l2_regularization: float = 0.0
 
 
-
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
   """Loop settings shared by every model."""

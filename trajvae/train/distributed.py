@@ -47,10 +47,10 @@ def _env_int(name: str) -> int | None:
 
 
 def initialize(
-    coordinator_address: str | None = None,
-    num_processes: int | None = None,
-    process_id: int | None = None,
-    timeout_s: int = 300,
+  coordinator_address: str | None = None,
+  num_processes: int | None = None,
+  process_id: int | None = None,
+  timeout_s: int = 300,
 ) -> None:
   """Join a multi-process run; must be called before any other JAX work in the process.
 
@@ -70,14 +70,16 @@ def initialize(
     wait_for_coordinator(coordinator_address, timeout_s)
   try:
     jax.distributed.initialize(
-        coordinator_address=coordinator_address, num_processes=num_processes, process_id=process_id,
-        initialization_timeout=timeout_s,
+      coordinator_address=coordinator_address,
+      num_processes=num_processes,
+      process_id=process_id,
+      initialization_timeout=timeout_s,
     )
   except Exception as e:  # noqa: BLE001 - jax raises several types here, all meaning "could not join"
     raise DistributedInitError(
-        f"process {process_id} could not join the run at {where} within {timeout_s}s "
-        f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); check the address and port, "
-        "that process 0 is running, and that every process was given the same --num-processes"
+      f"process {process_id} could not join the run at {where} within {timeout_s}s "
+      f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); check the address and port, "
+      "that process 0 is running, and that every process was given the same --num-processes"
     ) from e
 
 
@@ -94,8 +96,8 @@ def wait_for_coordinator(address: str, timeout_s: float) -> None:
     except OSError as e:
       if time.monotonic() >= deadline:
         raise DistributedInitError(
-            f"could not join the run at {address}: nothing answered there within {timeout_s}s ({e}); "
-            "check the address and port and that process 0 is running"
+          f"could not join the run at {address}: nothing answered there within {timeout_s}s ({e}); "
+          "check the address and port and that process 0 is running"
         ) from None
       time.sleep(0.2)
 
@@ -119,8 +121,8 @@ def check_same_config(config: Mapping[str, Any]) -> None:
     for process, digest in enumerate(digests.tolist()):
       groups.setdefault(digest, []).append(process)
     raise ConfigMismatchError(
-        f"processes were started with different configs (processes grouped by config: {list(groups.values())}); "
-        "every process of a run must get the same preset and overrides"
+      f"processes were started with different configs (processes grouped by config: {list(groups.values())}); "
+      "every process of a run must get the same preset and overrides"
     )
 
 

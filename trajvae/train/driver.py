@@ -59,22 +59,22 @@ def _made(state: Any) -> Any:
 
 
 def run(
-    state: State | Callable[[], State],
-    step_fn: StepFn,
-    num_steps: int,
-    store: CheckpointStore | None,
-    writer: MetricSink,
-    *,
-    name: str,
-    seed: int,
-    log_every: int = 1,
-    shown: Sequence[str] = ("loss",),
-    finite: Sequence[str] = ("loss",),
-    evaluate: EvalFn | None = None,
-    eval_every: int = 0,
-    verbose: bool = True,
-    on_step: Callable[[int], None] | None = None,
-    template: Any = None,
+  state: State | Callable[[], State],
+  step_fn: StepFn,
+  num_steps: int,
+  store: CheckpointStore | None,
+  writer: MetricSink,
+  *,
+  name: str,
+  seed: int,
+  log_every: int = 1,
+  shown: Sequence[str] = ("loss",),
+  finite: Sequence[str] = ("loss",),
+  evaluate: EvalFn | None = None,
+  eval_every: int = 0,
+  verbose: bool = True,
+  on_step: Callable[[int], None] | None = None,
+  template: Any = None,
 ) -> State:
   """Run step_fn from the store's latest checkpoint (or from `state`) to num_steps; return the final state.
 

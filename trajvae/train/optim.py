@@ -66,7 +66,7 @@ def make_optimizer(config: OptimConfig) -> optax.GradientTransformation:
 
 
 def gradient_step(
-    loss_of: Callable[[Any], tuple[jax.Array, Any]], tx: optax.GradientTransformation, params: Any, opt_state: Any
+  loss_of: Callable[[Any], tuple[jax.Array, Any]], tx: optax.GradientTransformation, params: Any, opt_state: Any
 ) -> tuple[Any, Any, jax.Array, Any, Any]:
   """One optimiser step on loss_of(params) -> (loss, aux): (params, opt_state, loss, aux, grads).
 

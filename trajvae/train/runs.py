@@ -57,8 +57,12 @@ def abstract_model(build: Callable[[], nnx.Module]) -> tuple[nnx.GraphDef, nnx.S
 
 
 def load_run(
-    workdir: PathLike, name: str, config_type: type[C], build_model: Callable[[C], nnx.Module],
-    overrides: Sequence[str] = (), run_type: type[R] = TrainedRun,
+  workdir: PathLike,
+  name: str,
+  config_type: type[C],
+  build_model: Callable[[C], nnx.Module],
+  overrides: Sequence[str] = (),
+  run_type: type[R] = TrainedRun,
 ) -> R:
   """Restore the latest checkpoint of a run of model `name` as run_type(config, graphdef, params, step).
 
@@ -73,8 +77,10 @@ def load_run(
 
 
 def dataset_means(
-    batch_means: Callable[[jax.Array, jax.Array], Mapping[str, jax.Array]], data: np.ndarray, batch_size: int,
-    key: jax.Array,
+  batch_means: Callable[[jax.Array, jax.Array], Mapping[str, jax.Array]],
+  data: np.ndarray,
+  batch_size: int,
+  key: jax.Array,
 ) -> dict[str, np.ndarray]:
   """Per-example means over data of batch_means(batch, key), run on consecutive batches of batch_size.
 

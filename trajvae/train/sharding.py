@@ -36,8 +36,8 @@ def check_batch_divisible(global_batch_size: int, mesh: Mesh) -> None:
   devices = mesh.devices.size
   if global_batch_size % devices:
     raise ValueError(
-        f"batch size {global_batch_size} is not divisible by the {devices} devices of the data mesh; "
-        f"use a multiple of {devices}"
+      f"batch size {global_batch_size} is not divisible by the {devices} devices of the data mesh; "
+      f"use a multiple of {devices}"
     )
 
 

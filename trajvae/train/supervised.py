@@ -84,10 +84,10 @@ def jit_data_parallel(train_step, mesh: jax.sharding.Mesh):
   """jit train_step with the state replicated and the batch split over the mesh's data axis."""
   repl = sharding.replicated(mesh)
   return jax.jit(
-      train_step,
-      in_shardings=(repl, sharding.batch_sharded(mesh), repl),
-      out_shardings=(repl, repl),
-      donate_argnums=(0,),
+    train_step,
+    in_shardings=(repl, sharding.batch_sharded(mesh), repl),
+    out_shardings=(repl, repl),
+    donate_argnums=(0,),
   )
 
 
@@ -101,15 +101,15 @@ def check_finite_batch(batch: Batch) -> None:
 
 
 def fit(
-    task: TrainTask,
-    optim: OptimConfig,
-    train: TrainConfig,
-    workdir: PathLike,
-    config_dict: Mapping[str, Any],
-    *,
-    verbose: bool = True,
-    on_step: Callable[[int], None] | None = None,
-    schedule_keys: Collection[str] = SCHEDULE_KEYS,
+  task: TrainTask,
+  optim: OptimConfig,
+  train: TrainConfig,
+  workdir: PathLike,
+  config_dict: Mapping[str, Any],
+  *,
+  verbose: bool = True,
+  on_step: Callable[[int], None] | None = None,
+  schedule_keys: Collection[str] = SCHEDULE_KEYS,
 ) -> TrainState:
   """Train task to train.steps on the driver, resuming from workdir's latest checkpoint if there is one.
 
@@ -134,13 +134,26 @@ def fit(
   if task.evaluate is not None:
     evaluate = lambda state, step: task.evaluate(nnx.merge(task.graphdef, state.params), step)
   store = CheckpointStore(
-      workdir / "checkpoints", task.name, dict(config_dict), train.checkpoint_every, train.keep_checkpoints,
-      schedule_keys=schedule_keys,
+    workdir / "checkpoints",
+    task.name,
+    dict(config_dict),
+    train.checkpoint_every,
+    train.keep_checkpoints,
+    schedule_keys=schedule_keys,
   )
   return driver.run(
-      sharding.replicate(init_train_state(task.params, tx), mesh), step_fn, train.steps, store,
-      MetricWriter(workdir, enabled=jax.process_index() == 0), name=task.name, seed=train.seed,
-      log_every=train.log_every, evaluate=evaluate, eval_every=train.eval_every, verbose=verbose, on_step=on_step,
+    sharding.replicate(init_train_state(task.params, tx), mesh),
+    step_fn,
+    train.steps,
+    store,
+    MetricWriter(workdir, enabled=jax.process_index() == 0),
+    name=task.name,
+    seed=train.seed,
+    log_every=train.log_every,
+    evaluate=evaluate,
+    eval_every=train.eval_every,
+    verbose=verbose,
+    on_step=on_step,
   )
 
 
@@ -151,7 +164,7 @@ def abstract_state(tree: Any, mesh: jax.sharding.Mesh) -> Any:
 
 
 def load_trained_params(
-    workdir: PathLike, name: str, params: nnx.State, optim: OptimConfig, step: int | None = None
+  workdir: PathLike, name: str, params: nnx.State, optim: OptimConfig, step: int | None = None
 ) -> tuple[nnx.State, int]:
   """The parameters of a run's latest (or given) checkpoint and their step.
 

@@ -31,7 +31,7 @@ def batch_indices(num_examples: int, global_batch_size: int, seed: int, step: in
 
 
 def array_batches(
-    arrays: Mapping[str, np.ndarray], global_batch_size: int, seed: int
+  arrays: Mapping[str, np.ndarray], global_batch_size: int, seed: int
 ) -> Callable[[int], dict[str, np.ndarray]]:
   """step -> this process's share of the step's batch, for equally long arrays."""
   sizes = {name: len(a) for name, a in arrays.items()}

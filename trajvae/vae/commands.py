@@ -29,8 +29,19 @@ NAME = "vae"
 Config = VAEConfig
 SAMPLE_OPTIONS = frozenset({"num_samples"})  # the pictures are decoder means: no sampling temperature
 interpolate = unsupported_interpolate(NAME)
-__all__ = ["NAME", "Config", "PRESETS", "DEFAULT_PRESET", "train", "evaluate", "sample", "load_run", "interpolate",
-           "SAMPLE_OPTIONS", "VAERun"]
+__all__ = [
+  "NAME",
+  "Config",
+  "PRESETS",
+  "DEFAULT_PRESET",
+  "train",
+  "evaluate",
+  "sample",
+  "load_run",
+  "interpolate",
+  "SAMPLE_OPTIONS",
+  "VAERun",
+]
 
 
 def validate_images(x: np.ndarray, model: VAEModelConfig) -> None:
@@ -38,8 +49,8 @@ def validate_images(x: np.ndarray, model: VAEModelConfig) -> None:
   x = np.asarray(x)
   if x.ndim != 2 or x.shape[1] != model.input_dim:
     raise ValueError(
-        f"expected images flattened to [batch, {model.input_dim}], got shape {x.shape}; "
-        f"this model was configured with model.input_dim={model.input_dim}"
+      f"expected images flattened to [batch, {model.input_dim}], got shape {x.shape}; "
+      f"this model was configured with model.input_dim={model.input_dim}"
     )
   if x.size and (x.min() < 0 or x.max() > 1):
     raise ValueError(f"image values must lie in [0, 1], got range [{x.min()}, {x.max()}]")
@@ -48,13 +59,13 @@ def validate_images(x: np.ndarray, model: VAEModelConfig) -> None:
 def check_data_fits_model(dataset: ImageDataset, config: VAEConfig) -> None:
   if dataset.num_features != config.model.input_dim:
     raise ConfigError(
-        f"dataset {config.data.name!r} has {dataset.image_shape} images ({dataset.num_features} features) "
-        f"but model.input_dim={config.model.input_dim}"
+      f"dataset {config.data.name!r} has {dataset.image_shape} images ({dataset.num_features} features) "
+      f"but model.input_dim={config.model.input_dim}"
     )
   expected = "bernoulli" if config.data.binarize or dataset.num_levels == 2 else "gaussian"
   if config.model.likelihood != expected:
     raise ConfigError(
-        f"data.binarize={config.data.binarize} needs model.likelihood={expected!r}, got {config.model.likelihood!r}"
+      f"data.binarize={config.data.binarize} needs model.likelihood={expected!r}, got {config.model.likelihood!r}"
     )
 
 
@@ -94,12 +105,14 @@ def _eval_batch(graphdef, params, x, key, num_levels: int, iwae_samples: int, iw
 
 
 def evaluate_params(
-    graphdef, params, images: np.ndarray, num_levels: int, config: VAEEvalConfig, iwae_samples: int
+  graphdef, params, images: np.ndarray, num_levels: int, config: VAEEvalConfig, iwae_samples: int
 ) -> dict[str, float]:
   """Mean per-example test ELBO, its two terms, and (if iwae_samples) the IWAE log-likelihood, in nats."""
   means = runs.dataset_means(
-      lambda x, key: _eval_batch(graphdef, params, x, key, num_levels, iwae_samples, config.iwae_chunk),
-      images, config.batch_size, jax.random.key(config.seed),
+    lambda x, key: _eval_batch(graphdef, params, x, key, num_levels, iwae_samples, config.iwae_chunk),
+    images,
+    config.batch_size,
+    jax.random.key(config.seed),
   )
   return {name: float(value) for name, value in means.items()}
 
@@ -111,17 +124,22 @@ def build_task(config: VAEConfig, dataset: ImageDataset) -> TrainTask:
   def evaluate(model, step):
     del step
     return evaluate_params(
-        graphdef, nnx.state(model, nnx.Param), dataset.test_images, dataset.num_levels, config.eval, config.eval.train_iwae_samples
+      graphdef,
+      nnx.state(model, nnx.Param),
+      dataset.test_images,
+      dataset.num_levels,
+      config.eval,
+      config.eval.train_iwae_samples,
     )
 
   return TrainTask(
-      name=NAME,
-      graphdef=graphdef,
-      params=params,
-      loss_fn=make_loss_fn(config, dataset.num_levels),
-      batches=array_batches({"image": dataset.train_images}, config.train.batch_size, config.train.seed),
-      validate_batch=lambda batch: validate_images(batch["image"], config.model),
-      evaluate=evaluate,
+    name=NAME,
+    graphdef=graphdef,
+    params=params,
+    loss_fn=make_loss_fn(config, dataset.num_levels),
+    batches=array_batches({"image": dataset.train_images}, config.train.batch_size, config.train.seed),
+    validate_batch=lambda batch: validate_images(batch["image"], config.model),
+    evaluate=evaluate,
   )
 
 
@@ -171,8 +189,7 @@ class VAERun(runs.TrainedRun[VAEConfig]):
 
 def load_run(workdir: str | pathlib.Path, overrides: Sequence[str] = ()) -> VAERun:
   """A trained run (config with overrides applied, graphdef, params, step) from its latest checkpoint."""
-  return runs.load_run(workdir, NAME, VAEConfig, lambda c: VAE(c.model, rngs=nnx.Rngs(c.train.seed)), overrides,
-                       VAERun)
+  return runs.load_run(workdir, NAME, VAEConfig, lambda c: VAE(c.model, rngs=nnx.Rngs(c.train.seed)), overrides, VAERun)
 
 
 def evaluate(workdir: str | pathlib.Path, overrides: Sequence[str] = ()) -> dict[str, float]:

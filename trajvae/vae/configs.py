@@ -91,39 +91,47 @@ class VAEConfig:
 def digits_config(*, latent_dim: int, binarize: bool = True, steps: int = 20_000) -> VAEConfig:
   """The paper's MLP VAE sized for the 8x8 digits: 200 tanh units, Adagrad lr 0.02, minibatch 100."""
   return VAEConfig(
-      model=VAEModelConfig(input_dim=64, hidden_dim=200, latent_dim=latent_dim,
-                           likelihood="bernoulli" if binarize else "gaussian"),
-      data=VAEDataConfig(name="digits", binarize=binarize),
-      optim=OptimConfig(name="adagrad", learning_rate=0.02),
-      train=TrainConfig(steps=steps, batch_size=100, log_every=500, eval_every=5_000, checkpoint_every=5_000),
+    model=VAEModelConfig(
+      input_dim=64, hidden_dim=200, latent_dim=latent_dim, likelihood="bernoulli" if binarize else "gaussian"
+    ),
+    data=VAEDataConfig(name="digits", binarize=binarize),
+    optim=OptimConfig(name="adagrad", learning_rate=0.02),
+    train=TrainConfig(steps=steps, batch_size=100, log_every=500, eval_every=5_000, checkpoint_every=5_000),
   )
 
 
 def mnist_config(*, latent_dim: int) -> VAEConfig:
   """The paper's MNIST model: 500 tanh units, Adagrad, minibatch 100 (TFDS downloads the data once)."""
   return VAEConfig(
-      model=VAEModelConfig(input_dim=784, hidden_dim=500, latent_dim=latent_dim, likelihood="bernoulli"),
-      data=VAEDataConfig(name="binarized_mnist"),
-      optim=OptimConfig(name="adagrad", learning_rate=0.02),
-      train=TrainConfig(steps=1_000_000, batch_size=100, log_every=1_000, eval_every=50_000, checkpoint_every=10_000),
+    model=VAEModelConfig(input_dim=784, hidden_dim=500, latent_dim=latent_dim, likelihood="bernoulli"),
+    data=VAEDataConfig(name="binarized_mnist"),
+    optim=OptimConfig(name="adagrad", learning_rate=0.02),
+    train=TrainConfig(steps=1_000_000, batch_size=100, log_every=1_000, eval_every=50_000, checkpoint_every=10_000),
   )
 
 
 FASHION_TRAIN = 55_000  # the train file's 60,000 less the default 5,000 validation images
 
 
-def fashion_mnist_config(*, latent_dim: int, hidden_dim: int = 500, algorithm: str = "aevb",
-                         learning_rate: float = 0.02, train_size: int | None = None, steps: int = 10_000) -> VAEConfig:
+def fashion_mnist_config(
+  *,
+  latent_dim: int,
+  hidden_dim: int = 500,
+  algorithm: str = "aevb",
+  learning_rate: float = 0.02,
+  train_size: int | None = None,
+  steps: int = 10_000,
+) -> VAEConfig:
   """The paper's MNIST set-up on Fashion-MNIST: 784-hidden-latent tanh MLPs, Adagrad, minibatch 100, L = 1,
   N(0, 0.01^2) init, and the N(0, I) prior on the weights as weight decay 1/N per example-mean loss."""
   num_train = train_size or FASHION_TRAIN
   return VAEConfig(
-      model=VAEModelConfig(input_dim=784, hidden_dim=hidden_dim, latent_dim=latent_dim, likelihood="bernoulli"),
-      data=VAEDataConfig(name="fashion_mnist", train_size=train_size),
-      optim=OptimConfig(name="adagrad", learning_rate=learning_rate, l2_regularization=1.0 / num_train),
-      train=TrainConfig(steps=steps, batch_size=100, log_every=500, eval_every=0, checkpoint_every=1_000),
-      loss=VAELossConfig(algorithm=algorithm),
-      eval=VAEEvalConfig(train_iwae_samples=0),
+    model=VAEModelConfig(input_dim=784, hidden_dim=hidden_dim, latent_dim=latent_dim, likelihood="bernoulli"),
+    data=VAEDataConfig(name="fashion_mnist", train_size=train_size),
+    optim=OptimConfig(name="adagrad", learning_rate=learning_rate, l2_regularization=1.0 / num_train),
+    train=TrainConfig(steps=steps, batch_size=100, log_every=500, eval_every=0, checkpoint_every=1_000),
+    loss=VAELossConfig(algorithm=algorithm),
+    eval=VAEEvalConfig(train_iwae_samples=0),
   )
 
 
@@ -199,21 +207,21 @@ def smoke() -> VAEConfig:
   that training, evaluation and pictures run.
   """
   return dataclasses.replace(
-      digits_config(latent_dim=2, steps=300),
-      model=VAEModelConfig(input_dim=64, hidden_dim=64, latent_dim=2),
-      train=TrainConfig(steps=300, batch_size=100, log_every=100, eval_every=0, checkpoint_every=100),
-      eval=VAEEvalConfig(iwae_samples=200, iwae_chunk=100, train_iwae_samples=0),
+    digits_config(latent_dim=2, steps=300),
+    model=VAEModelConfig(input_dim=64, hidden_dim=64, latent_dim=2),
+    train=TrainConfig(steps=300, batch_size=100, log_every=100, eval_every=0, checkpoint_every=100),
+    eval=VAEEvalConfig(iwae_samples=200, iwae_chunk=100, train_iwae_samples=0),
   )
 
 
 PRESETS: dict[str, Callable[[], VAEConfig]] = {
-    "digits-2d": digits_2d,
-    "digits": digits,
-    "digits-gaussian": digits_gaussian,
-    "binarized_mnist": binarized_mnist,
-    "binarized_mnist-2d": binarized_mnist_2d,
-    "smoke": smoke,
-    "fashion_mnist": fashion_mnist,
-    "fashion_mnist-wake_sleep": fashion_mnist_wake_sleep,
+  "digits-2d": digits_2d,
+  "digits": digits,
+  "digits-gaussian": digits_gaussian,
+  "binarized_mnist": binarized_mnist,
+  "binarized_mnist-2d": binarized_mnist_2d,
+  "smoke": smoke,
+  "fashion_mnist": fashion_mnist,
+  "fashion_mnist-wake_sleep": fashion_mnist_wake_sleep,
 }
 DEFAULT_PRESET = "digits-2d"

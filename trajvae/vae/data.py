@@ -20,10 +20,10 @@ from trajvae.vae.configs import VAEDataConfig
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 FASHION_MNIST_PACKAGE = "dataset-fashion-mnist"
 FASHION_MNIST_FILES = {
-    "train_images": "train-images-idx3-ubyte.gz",
-    "train_labels": "train-labels-idx1-ubyte.gz",
-    "test_images": "t10k-images-idx3-ubyte.gz",
-    "test_labels": "t10k-labels-idx1-ubyte.gz",
+  "train_images": "train-images-idx3-ubyte.gz",
+  "train_labels": "train-labels-idx1-ubyte.gz",
+  "test_images": "t10k-images-idx3-ubyte.gz",
+  "test_labels": "t10k-labels-idx1-ubyte.gz",
 }
 
 
@@ -75,8 +75,8 @@ def fashion_mnist_dir(config: VAEDataConfig) -> pathlib.Path:
   missing = [name for name in FASHION_MNIST_FILES.values() if not (folder / name).exists()]
   if missing:
     raise MissingFileError(
-        f"Fashion-MNIST not found: {folder} lacks {', '.join(missing)}; install Debian's {FASHION_MNIST_PACKAGE} "
-        f"(apt-get install {FASHION_MNIST_PACKAGE}) or set data.data_dir to a folder holding the four idx.gz files"
+      f"Fashion-MNIST not found: {folder} lacks {', '.join(missing)}; install Debian's {FASHION_MNIST_PACKAGE} "
+      f"(apt-get install {FASHION_MNIST_PACKAGE}) or set data.data_dir to a folder holding the four idx.gz files"
     )
   return folder
 
@@ -113,10 +113,14 @@ def fashion_mnist(config: VAEDataConfig) -> ImageDataset:
     return stochastic_binarize(x, config.binarize_seed, split) if config.binarize else x
 
   return ImageDataset(
-      prepare(images[train], "train"), labels[train].astype(np.int32),
-      prepare(raw["test_images"], "test"), raw["test_labels"].astype(np.int32),
-      tuple(raw["test_images"].shape[1:]), 2 if config.binarize else 256,
-      prepare(images[valid], "validation"), labels[valid].astype(np.int32),
+    prepare(images[train], "train"),
+    labels[train].astype(np.int32),
+    prepare(raw["test_images"], "test"),
+    raw["test_labels"].astype(np.int32),
+    tuple(raw["test_images"].shape[1:]),
+    2 if config.binarize else 256,
+    prepare(images[valid], "validation"),
+    labels[valid].astype(np.int32),
   )
 
 
@@ -126,8 +130,12 @@ def _finish(train_x, train_y, test_x, test_y, shape, levels, binarize) -> ImageD
     return (x >= 0.5).astype(np.float32) if binarize else x
 
   return ImageDataset(
-      prepare(train_x), train_y.astype(np.int32), prepare(test_x), test_y.astype(np.int32),
-      shape, 2 if binarize else levels,
+    prepare(train_x),
+    train_y.astype(np.int32),
+    prepare(test_x),
+    test_y.astype(np.int32),
+    shape,
+    2 if binarize else levels,
   )
 
 
@@ -152,8 +160,8 @@ def _tfds_images(config: VAEDataConfig) -> ImageDataset:
     sources = builder.as_data_source()
   except Exception as e:  # noqa: BLE001 - any download/prepare failure means the same thing to the user
     raise RuntimeError(
-        f"could not obtain TFDS {config.name!r} ({type(e).__name__}: {e}); it needs a one-off download. "
-        "Use data.name=digits to train offline."
+      f"could not obtain TFDS {config.name!r} ({type(e).__name__}: {e}); it needs a one-off download. "
+      "Use data.name=digits to train offline."
     ) from e
 
   def arrays(split):

@@ -29,13 +29,13 @@ from flax import nnx, struct
 
 from trajvae.core.distributions import standard_normal_log_prob
 from trajvae.core.objectives import importance_weighted_bound
-from trajvae.vae.batches import batch_indices
 from trajvae.train import driver
 from trajvae.train.checkpoint import CheckpointStore
 from trajvae.train.metrics import MetricWriter
 from trajvae.train.optim import make_optimizer
 from trajvae.train.workdir import workdir_path
 from trajvae.vae import objective
+from trajvae.vae.batches import batch_indices
 from trajvae.vae.configs import VAEConfig
 from trajvae.vae.model import VAE, init_model
 
@@ -56,8 +56,9 @@ def log_joint(model: VAE, x: jax.Array, z: jax.Array) -> jax.Array:
   return objective.decoder_log_prob(model, x, z) + standard_normal_log_prob(z)
 
 
-def hmc_transition(model: VAE, key: jax.Array, z: jax.Array, x: jax.Array, step_size: jax.Array,
-                   leapfrog_steps: int) -> tuple[jax.Array, jax.Array]:
+def hmc_transition(
+  model: VAE, key: jax.Array, z: jax.Array, x: jax.Array, step_size: jax.Array, leapfrog_steps: int
+) -> tuple[jax.Array, jax.Array]:
   """One blackjax HMC transition of each chain z [B, latent] targeting p(z | x_b); (new z, acceptance [B]).
 
   step_size is one for all chains (a scalar) or one per chain ([B]).
@@ -86,8 +87,13 @@ def make_tx(config: VAEConfig, params: nnx.State) -> optax.GradientTransformatio
 def init_state(config: VAEConfig, num_train: int) -> tuple[nnx.GraphDef, MCEMState]:
   graphdef, params = init_model(config.model, config.train.seed)
   chains = jax.random.normal(jax.random.key(config.train.seed + 1), (num_train, config.model.latent_dim))
-  state = MCEMState(jnp.zeros((), jnp.int32), params, make_tx(config, params).init(params), chains,
-                    jnp.asarray(math.log(config.mcem.initial_step_size), jnp.float32))
+  state = MCEMState(
+    jnp.zeros((), jnp.int32),
+    params,
+    make_tx(config, params).init(params),
+    chains,
+    jnp.asarray(math.log(config.mcem.initial_step_size), jnp.float32),
+  )
   return graphdef, state
 
 
@@ -120,8 +126,14 @@ def make_step(graphdef: nnx.GraphDef, config: VAEConfig, tx: optax.GradientTrans
   return step
 
 
-def train(config: VAEConfig, workdir: str | pathlib.Path, config_dict: Mapping[str, Any], train_images: np.ndarray,
-          verbose: bool = True, on_step=None) -> MCEMState:
+def train(
+  config: VAEConfig,
+  workdir: str | pathlib.Path,
+  config_dict: Mapping[str, Any],
+  train_images: np.ndarray,
+  verbose: bool = True,
+  on_step=None,
+) -> MCEMState:
   """Train (or resume) MCEM in workdir on the shared driver; returns the final state."""
   workdir = workdir_path(workdir)
   num_train = len(train_images)
@@ -133,11 +145,22 @@ def train(config: VAEConfig, workdir: str | pathlib.Path, config_dict: Mapping[s
     idx = jnp.asarray(batch_indices(num_train, config.train.batch_size, config.train.seed, i))
     return step(state, idx, images[idx], key)
 
-  store = CheckpointStore(workdir / "checkpoints", NAME, dict(config_dict), config.train.checkpoint_every,
-                          config.train.keep_checkpoints)
-  return driver.run(state, step_fn, config.train.steps, store, MetricWriter(workdir), name=NAME,
-                    seed=config.train.seed, log_every=config.train.log_every, shown=("loss", "acceptance"),
-                    verbose=verbose, on_step=on_step)
+  store = CheckpointStore(
+    workdir / "checkpoints", NAME, dict(config_dict), config.train.checkpoint_every, config.train.keep_checkpoints
+  )
+  return driver.run(
+    state,
+    step_fn,
+    config.train.steps,
+    store,
+    MetricWriter(workdir),
+    name=NAME,
+    seed=config.train.seed,
+    log_every=config.train.log_every,
+    shown=("loss", "acceptance"),
+    verbose=verbose,
+    on_step=on_step,
+  )
 
 
 def load_params(config: VAEConfig, workdir: str | pathlib.Path, num_train: int) -> tuple[nnx.GraphDef, nnx.State, int]:
@@ -152,8 +175,9 @@ def load_params(config: VAEConfig, workdir: str | pathlib.Path, num_train: int) 
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3, 4, 5, 6, 7))
-def _posterior_estimate(graphdef, params, x, num_burn: int, num_samples: int, k: int, leapfrog_steps: int,
-                        chunk: int, key):
+def _posterior_estimate(
+  graphdef, params, x, num_burn: int, num_samples: int, k: int, leapfrog_steps: int, chunk: int, key
+):
   model = nnx.merge(graphdef, params)
   latent_dim = model.decoder.hidden.in_features
   batch = x.shape[0]
@@ -185,7 +209,9 @@ def _posterior_estimate(graphdef, params, x, num_burn: int, num_samples: int, k:
     return -0.5 * (sol**2).sum(-1) - log_det - 0.5 * latent_dim * math.log(2 * math.pi)
 
   def log_p(v):  # [S, B, latent] -> [S, B]
-    return objective.decoder_log_prob(model, jnp.broadcast_to(x, (v.shape[0], *x.shape)), v) + standard_normal_log_prob(v)
+    return objective.decoder_log_prob(model, jnp.broadcast_to(x, (v.shape[0], *x.shape)), v) + standard_normal_log_prob(
+      v
+    )
 
   def log_weights(key, n):
     v = mean + jnp.einsum("bij,nbj->nbi", chol, jax.random.normal(key, (n, batch, latent_dim)))
@@ -197,15 +223,25 @@ def _posterior_estimate(graphdef, params, x, num_burn: int, num_samples: int, k:
 
 
 def hmc_importance_log_likelihood(
-    graphdef: nnx.GraphDef, params: nnx.State, images: np.ndarray, key: jax.Array, *, num_burn: int = 100,
-    num_samples: int = 100, k: int = 5000, leapfrog_steps: int = 10, batch_size: int = 100, chunk: int = 500,
+  graphdef: nnx.GraphDef,
+  params: nnx.State,
+  images: np.ndarray,
+  key: jax.Array,
+  *,
+  num_burn: int = 100,
+  num_samples: int = 100,
+  k: int = 5000,
+  leapfrog_steps: int = 10,
+  batch_size: int = 100,
+  chunk: int = 500,
 ) -> dict[str, float]:
   """Mean log p(x) (nats/image) of a decoder by HMC-fitted importance sampling, and by the reciprocal estimator."""
   totals = {"importance": 0.0, "reciprocal": 0.0, "acceptance": 0.0}
   for start in range(0, len(images), batch_size):
     x = jnp.asarray(images[start : start + batch_size])
-    out = _posterior_estimate(graphdef, params, x, num_burn, num_samples, k, leapfrog_steps, chunk,
-                              jax.random.fold_in(key, start))
+    out = _posterior_estimate(
+      graphdef, params, x, num_burn, num_samples, k, leapfrog_steps, chunk, jax.random.fold_in(key, start)
+    )
     for name, value in zip(totals, out):
       totals[name] += float(np.asarray(value, np.float64).sum())
   return {name: total / len(images) for name, total in totals.items()}

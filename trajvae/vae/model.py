@@ -54,11 +54,15 @@ class VAE(nnx.Module):
 
   def __init__(self, config: VAEModelConfig, *, rngs: nnx.Rngs):
     self.likelihood = config.likelihood
-    self.encoder = GaussianMLP(config.input_dim, config.hidden_dim, config.latent_dim, config.init_std, False, rngs=rngs)
+    self.encoder = GaussianMLP(
+      config.input_dim, config.hidden_dim, config.latent_dim, config.init_std, False, rngs=rngs
+    )
     if config.likelihood == "bernoulli":
       self.decoder = BernoulliMLP(config.latent_dim, config.hidden_dim, config.input_dim, config.init_std, rngs=rngs)
     else:
-      self.decoder = GaussianMLP(config.latent_dim, config.hidden_dim, config.input_dim, config.init_std, True, rngs=rngs)
+      self.decoder = GaussianMLP(
+        config.latent_dim, config.hidden_dim, config.input_dim, config.init_std, True, rngs=rngs
+      )
 
   def encode(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Posterior mean and standard deviation, each [..., latent_dim]."""

@@ -9,11 +9,11 @@ import jax
 import jax.numpy as jnp
 
 from trajvae.core.distributions import (
-    bernoulli_log_prob,
-    gaussian_log_prob,
-    gaussian_sample,
-    kl_to_standard_normal,
-    standard_normal_log_prob,
+  bernoulli_log_prob,
+  gaussian_log_prob,
+  gaussian_sample,
+  kl_to_standard_normal,
+  standard_normal_log_prob,
 )
 from trajvae.core.objectives import ElboTerms, elbo_terms, importance_weighted_bound
 from trajvae.vae.model import VAE
@@ -58,9 +58,7 @@ def log_importance_weights(model: VAE, x: jax.Array, key: jax.Array, num_samples
 
 def iwae_log_likelihood(model: VAE, x: jax.Array, key: jax.Array, num_samples: int, chunk_size: int = 500) -> jax.Array:
   """Importance-weighted estimate of log p(x) per example (Burda et al.), num_samples = k."""
-  return importance_weighted_bound(
-      lambda k, n: log_importance_weights(model, x, k, n), key, num_samples, chunk_size
-  )
+  return importance_weighted_bound(lambda k, n: log_importance_weights(model, x, k, n), key, num_samples, chunk_size)
 
 
 def discrete_log_likelihood_offset(num_features: int, num_levels: int) -> float:

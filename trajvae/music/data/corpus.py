@@ -124,11 +124,16 @@ def extract_tune(part, counts: Counter) -> _RawTune | None:
   if not notes:
     counts["empty"] += 1
     return None
-  meters = tuple(sorted(
-      ((Fraction(ts.offset).limit_denominator(10_000) + shift if ts.offset else Fraction(0)),
-       int(ts.numerator), int(ts.denominator))
+  meters = tuple(
+    sorted(
+      (
+        (Fraction(ts.offset).limit_denominator(10_000) + shift if ts.offset else Fraction(0)),
+        int(ts.numerator),
+        int(ts.denominator),
+      )
       for ts in flat.getElementsByClass("TimeSignature")
-  ))
+    )
+  )
   return tuple(tuple(n) for n in notes), meters
 
 
@@ -157,8 +162,7 @@ def tune_to_sections(tune: _RawTune, off_grid: str = "skip") -> tuple[NoteSequen
   sections = []
   for (begin, meter), (end, _) in zip(boundaries, boundaries[1:] + [(total, None)]):
     if end > begin:
-      inside = tuple(
-          Note(p, VELOCITY, s - begin, min(e, end) - begin) for p, s, e in quantized if begin <= s < end)
+      inside = tuple(Note(p, VELOCITY, s - begin, min(e, end) - begin) for p, s, e in quantized if begin <= s < end)
       sections.append(NoteSequence(inside, STEPS_PER_QUARTER, 120.0, meter, end - begin))
   return tuple(sections)
 
@@ -238,9 +242,12 @@ def _cached_parse(collection: str, source: str, cache_dir: pathlib.Path):
 
 
 def load_corpus(
-    collections: Iterable[str] = COLLECTIONS, max_pieces: int | None = None,
-    cache_dir: str | pathlib.Path | None = None, off_grid: str = "skip", num_workers: int = 1,
-    progress: bool = False,
+  collections: Iterable[str] = COLLECTIONS,
+  max_pieces: int | None = None,
+  cache_dir: str | pathlib.Path | None = None,
+  off_grid: str = "skip",
+  num_workers: int = 1,
+  progress: bool = False,
 ) -> Corpus:
   """The music21 melodies as NoteSequences, parsing each corpus file at most once per cache_dir.
 
@@ -303,8 +310,12 @@ def load_corpus(
         break
   bar.close()
   totals["pieces"] = len(pieces) if max_pieces is None else min(len(pieces), max_pieces)
-  log.info("music21 corpus: %d pieces from %d files in %.1f s", totals["pieces"], totals["sources"],
-           time.perf_counter() - began)
+  log.info(
+    "music21 corpus: %d pieces from %d files in %.1f s",
+    totals["pieces"],
+    totals["sources"],
+    time.perf_counter() - began,
+  )
   return Corpus(pieces[:max_pieces] if max_pieces is not None else pieces, dict(totals))
 
 
@@ -351,8 +362,16 @@ class _CorpusBar:
     from tqdm import tqdm
 
     self.files, self.total_files = 0, len(sizes)
-    self.bar = tqdm(total=max(sum(sizes), 1), desc="music21 corpus", unit="B", unit_scale=True, file=sys.stderr,
-                    disable=not enabled, mininterval=1.0, smoothing=0.05)
+    self.bar = tqdm(
+      total=max(sum(sizes), 1),
+      desc="music21 corpus",
+      unit="B",
+      unit_scale=True,
+      file=sys.stderr,
+      disable=not enabled,
+      mininterval=1.0,
+      smoothing=0.05,
+    )
 
   def advance(self, size: int) -> None:
     self.files += 1

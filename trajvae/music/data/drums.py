@@ -20,15 +20,15 @@ from trajvae.music.data.note_sequence import Note, NoteSequence
 from trajvae.music.data.windows import STEPS_PER_BAR, SingleTrackConverter, consecutive_tracks
 
 DRUM_PITCH_CLASSES: tuple[tuple[int, ...], ...] = (
-    (36, 35),  # kick
-    (38, 27, 28, 31, 32, 33, 34, 37, 39, 40, 56, 65, 66, 75, 85),  # snare
-    (42, 44, 54, 68, 69, 70, 71, 73, 78, 80, 22),  # closed hi-hat
-    (46, 67, 72, 74, 79, 81, 26),  # open hi-hat
-    (45, 29, 41, 43, 61, 64, 84),  # low tom
-    (48, 47, 60, 63, 77, 86, 87),  # mid tom
-    (50, 30, 62, 76, 83),  # high tom
-    (49, 52, 55, 57, 58),  # crash
-    (51, 53, 59, 82),  # ride
+  (36, 35),  # kick
+  (38, 27, 28, 31, 32, 33, 34, 37, 39, 40, 56, 65, 66, 75, 85),  # snare
+  (42, 44, 54, 68, 69, 70, 71, 73, 78, 80, 22),  # closed hi-hat
+  (46, 67, 72, 74, 79, 81, 26),  # open hi-hat
+  (45, 29, 41, 43, 61, 64, 84),  # low tom
+  (48, 47, 60, 63, 77, 86, 87),  # mid tom
+  (50, 30, 62, 76, 83),  # high tom
+  (49, 52, 55, 57, 58),  # crash
+  (51, 53, 59, 82),  # ride
 )
 NUM_DRUM_CLASSES = len(DRUM_PITCH_CLASSES)  # 9
 NUM_CLASSES = 2**NUM_DRUM_CLASSES  # 512
@@ -86,26 +86,34 @@ def _one_track(onsets: list[tuple[int, int]], search_start: int, steps_per_bar: 
 
 
 def extract_drum_tracks(
-    notes: Iterable[Note], steps_per_bar: int = STEPS_PER_BAR, gap_bars: float = 1.0,
-    max_bars: int | None = None, pad_end: bool = True,
+  notes: Iterable[Note],
+  steps_per_bar: int = STEPS_PER_BAR,
+  gap_bars: float = 1.0,
+  max_bars: int | None = None,
+  pad_end: bool = True,
 ) -> list[DrumTrack]:
   """note_seq extract_drum_tracks (min_bars 1) over all drum notes, as class-bitmask tokens."""
   onsets = _onsets(notes)
   return consecutive_tracks(
-      lambda start: _one_track(onsets, start, steps_per_bar, gap_bars * steps_per_bar, pad_end), steps_per_bar, max_bars)
+    lambda start: _one_track(onsets, start, steps_per_bar, gap_bars * steps_per_bar, pad_end), steps_per_bar, max_bars
+  )
 
 
-def tokens_to_notes(tokens: np.ndarray, instrument: int = DRUM_INSTRUMENT, velocity: int = OUTPUT_VELOCITY) -> list[Note]:
+def tokens_to_notes(
+  tokens: np.ndarray, instrument: int = DRUM_INSTRUMENT, velocity: int = OUTPUT_VELOCITY
+) -> list[Note]:
   """Drum tokens -> one-step drum notes, each class played as its first pitch."""
   return [
-      Note(DRUM_PITCH_CLASSES[c][0], velocity, step, step + 1, 0, True, instrument)
-      for step, token in enumerate(np.asarray(tokens).tolist()) for c in decode_token(token)
+    Note(DRUM_PITCH_CLASSES[c][0], velocity, step, step + 1, 0, True, instrument)
+    for step, token in enumerate(np.asarray(tokens).tolist())
+    for c in decode_token(token)
   ]
 
 
 @dataclasses.dataclass(frozen=True)
 class DrumsConverter(SingleTrackConverter):
   """NoteSequence <-> [windows, num_bars * 16, 1] drum tokens."""
+
   ENCODING = "drums"
   DEPTH = NUM_CLASSES
   num_bars: int = 2

@@ -47,7 +47,7 @@ def get_converter(encoding: str, num_bars: int) -> Converter:
 
 
 def piece_to_tensors(
-    converter: Converter, sections: Sequence[NoteSequence], rng: np.random.Generator | None = None
+  converter: Converter, sections: Sequence[NoteSequence], rng: np.random.Generator | None = None
 ) -> np.ndarray:
   """All sections of one piece -> at most converter.max_windows windows, as Magenta's split_process_and_combine."""
   per_section = [converter.to_tensors(s, rng) for s in sections]

@@ -47,6 +47,7 @@ def transpose_tokens(tokens: np.ndarray, shifts: np.ndarray) -> np.ndarray:
 @dataclasses.dataclass(frozen=True)
 class EpochPlan:
   """The windows one epoch feeds, in order: indices into the stored windows and the token shift of each."""
+
   indices: np.ndarray  # int64 [M]
   shifts: np.ndarray  # int32 [M]
 
@@ -59,6 +60,7 @@ class PieceGroups:
   the untransposed windows); lo/hi are the lowest and highest note-on token of each piece's untransposed
   windows (lo > hi when it has none).
   """
+
   group: np.ndarray  # [N] group of each window (ids follow (piece, shift) order)
   rank_base: np.ndarray  # [num_groups] index of each group's first window in group order
   sizes: np.ndarray  # [num_groups]
@@ -109,8 +111,11 @@ def chosen_groups(groups: PieceGroups, shifts: np.ndarray) -> tuple[np.ndarray, 
   pieces = np.arange(len(shifts))
   stored = groups.group_of[pieces, shifts + r]
   untransposed = groups.group_of[:, r]
-  in_range = (shifts == 0) | (groups.lo > groups.hi) | (
-      (groups.lo + shifts >= melody.NUM_SPECIAL) & (groups.hi + shifts < melody.NUM_CLASSES))
+  in_range = (
+    (shifts == 0)
+    | (groups.lo > groups.hi)
+    | ((groups.lo + shifts >= melody.NUM_SPECIAL) & (groups.hi + shifts < melody.NUM_CLASSES))
+  )
   chosen = np.where(stored >= 0, stored, np.where(in_range, untransposed, -1))
   token_shift = np.where(stored >= 0, 0, shifts)
   return chosen, token_shift
@@ -177,8 +182,14 @@ class WindowStream:
 
 
 def make_batches(
-    windows: np.ndarray, batch_size: int, seed: int, transpose_range: int = 0, *,
-    pieces: np.ndarray | None = None, shifts: np.ndarray | None = None, max_per_piece: int | None = None,
+  windows: np.ndarray,
+  batch_size: int,
+  seed: int,
+  transpose_range: int = 0,
+  *,
+  pieces: np.ndarray | None = None,
+  shifts: np.ndarray | None = None,
+  max_per_piece: int | None = None,
 ) -> Callable[[int], dict[str, np.ndarray]]:
   """step -> {"tokens": int32 [batch_size / processes, steps, tracks]}, this process's share of the step's batch.
 

@@ -49,8 +49,15 @@ def training_batches(data: MusicDataConfig, batch_size: int, seed: int):
   if data.source == "groove":
     return make_batches(load_windows(data, "train"), batch_size, seed, data.transpose_range)
   windows = load_training_windows(data)
-  return make_batches(windows.tokens, batch_size, seed, data.transpose_range, pieces=windows.piece,
-                      shifts=windows.shift, max_per_piece=data.windows_per_piece or None)
+  return make_batches(
+    windows.tokens,
+    batch_size,
+    seed,
+    data.transpose_range,
+    pieces=windows.piece,
+    shifts=windows.shift,
+    max_per_piece=data.windows_per_piece or None,
+  )
 
 
 def windows_dir(data: MusicDataConfig) -> str:
@@ -65,8 +72,8 @@ def check_encoding_matches_model(data: MusicDataConfig, model: MusicModelConfig)
   converter = get_converter(data.encoding, data.num_bars)
   if tuple(converter.track_depths) != tuple(model.track_depths) or converter.num_steps != model.num_steps:
     raise ValueError(
-        f"data {dataset_name(data)!r} gives windows of {converter.num_steps} steps with track depths "
-        f"{tuple(converter.track_depths)}, but the model expects {model.num_steps} steps with {model.track_depths}"
+      f"data {dataset_name(data)!r} gives windows of {converter.num_steps} steps with track depths "
+      f"{tuple(converter.track_depths)}, but the model expects {model.num_steps} steps with {model.track_depths}"
     )
 
 
@@ -78,4 +85,6 @@ def validate_tokens(tokens: np.ndarray, model: MusicModelConfig) -> None:
     raise ValueError(f"expected token batches [batch, {expected[0]}, {expected[1]}], got {tokens.shape}")
   for i, depth in enumerate(model.track_depths):
     if tokens[..., i].min() < 0 or tokens[..., i].max() >= depth:
-      raise ValueError(f"track {i} holds tokens outside [0, {depth}): range {tokens[..., i].min()}..{tokens[..., i].max()}")
+      raise ValueError(
+        f"track {i} holds tokens outside [0, {depth}): range {tokens[..., i].min()}..{tokens[..., i].max()}"
+      )

@@ -40,6 +40,7 @@ def token_to_pitch(token: int) -> int:
 @dataclasses.dataclass(frozen=True)
 class Melody:
   """Tokens of one extracted melody; start_step is a bar line of the source sequence."""
+
   start_step: int
   tokens: np.ndarray
 
@@ -64,7 +65,7 @@ def _set_length(events: list[int], length: int) -> list[int]:
 
 
 def _one_melody(
-    notes: Sequence[Note], search_start: int, steps_per_bar: int, gap_steps: float, pad_end: bool
+  notes: Sequence[Note], search_start: int, steps_per_bar: int, gap_steps: float, pad_end: bool
 ) -> Melody | None:
   """The first melody at or after search_start; notes are sorted by (start, -pitch)."""
   notes = [n for n in notes if n.start_step >= search_start]
@@ -93,8 +94,11 @@ def _one_melody(
 
 
 def extract_melodies(
-    notes: Iterable[Note], steps_per_bar: int = STEPS_PER_BAR, gap_bars: float = 1.0,
-    max_bars: int | None = None, pad_end: bool = True,
+  notes: Iterable[Note],
+  steps_per_bar: int = STEPS_PER_BAR,
+  gap_bars: float = 1.0,
+  max_bars: int | None = None,
+  pad_end: bool = True,
 ) -> list[Melody]:
   """note_seq extract_melodies (min_bars 1, min_unique_pitches 1, skyline), track by track.
 
@@ -105,19 +109,19 @@ def extract_melodies(
   for instrument in sorted({n.instrument for n in notes}):
     track = sorted((n for n in notes if n.instrument == instrument), key=lambda n: (n.start_step, -n.pitch))
     melodies += consecutive_tracks(
-        lambda start, track=track: _one_melody(track, start, steps_per_bar, gap_bars * steps_per_bar, pad_end),
-        steps_per_bar, max_bars)
+      lambda start, track=track: _one_melody(track, start, steps_per_bar, gap_bars * steps_per_bar, pad_end),
+      steps_per_bar,
+      max_bars,
+    )
   return melodies
 
 
-def melody_notes(
-    seq: NoteSequence, valid_programs: Sequence[int] | None = None
-) -> list[Note]:
+def melody_notes(seq: NoteSequence, valid_programs: Sequence[int] | None = None) -> list[Note]:
   """The notes the melody encoding can use: pitched, in [21, 108], from the allowed programs."""
   return [
-      n for n in seq.notes
-      if not n.is_drum and MIN_PITCH <= n.pitch <= MAX_PITCH
-      and (valid_programs is None or n.program in valid_programs)
+    n
+    for n in seq.notes
+    if not n.is_drum and MIN_PITCH <= n.pitch <= MAX_PITCH and (valid_programs is None or n.program in valid_programs)
   ]
 
 
@@ -130,7 +134,7 @@ def drop_leading_note_offs(tokens: np.ndarray) -> np.ndarray:
 
 
 def tokens_to_notes(
-    tokens: np.ndarray, program: int = 0, instrument: int = 0, velocity: int = OUTPUT_VELOCITY
+  tokens: np.ndarray, program: int = 0, instrument: int = 0, velocity: int = OUTPUT_VELOCITY
 ) -> list[Note]:
   """Melody tokens -> notes (note_seq Melody.to_sequence): a note lasts until the next onset or note-off."""
   notes, current = [], None
@@ -153,6 +157,7 @@ class MelodyConverter(SingleTrackConverter):
   MusicVAE's 2-bar melody configs keep programs 0-31 (MEL_PROGRAMS); its 16-bar
   configs keep every pitched program (valid_programs None).
   """
+
   ENCODING = "melody"
   DEPTH = NUM_CLASSES
   num_bars: int = 2

@@ -106,8 +106,17 @@ def _time_changes(midi) -> list[tuple[float, str, object]]:
 def _split_and_quantize(midi, steps_per_quarter: int) -> list[NoteSequence]:
   """note_seq's split_note_sequence_on_time_changes + quantize_note_sequence, on a PrettyMIDI."""
   raw = [
-      (float(note.start), float(note.end), int(note.pitch), int(note.velocity), int(inst.program), bool(inst.is_drum), index)
-      for index, inst in enumerate(midi.instruments) for note in inst.notes
+    (
+      float(note.start),
+      float(note.end),
+      int(note.pitch),
+      int(note.velocity),
+      int(inst.program),
+      bool(inst.is_drum),
+      index,
+    )
+    for index, inst in enumerate(midi.instruments)
+    for note in inst.notes
   ]
   total_time = max((r[1] for r in raw), default=0.0)
   if total_time <= 0:

@@ -50,10 +50,10 @@ from trajvae.music.data.note_sequence import CorruptMidiError, NoteSequence, rea
 log = logging.getLogger(__name__)
 
 CONFIGS = {
-    "melody-2bar": ("melody", 2),
-    "melody-16bar": ("melody", 16),
-    "drums-2bar": ("drums", 2),
-    "trio-16bar": ("trio", 16),
+  "melody-2bar": ("melody", 2),
+  "melody-16bar": ("melody", 16),
+  "drums-2bar": ("drums", 2),
+  "trio-16bar": ("trio", 16),
 }
 SPLITS = ("train", "validation", "test")
 # Transpositions stored exactly for melody training data: the reference's 2-bar augmentation range.
@@ -90,7 +90,7 @@ def midi_files(folder: str | pathlib.Path) -> list[pathlib.Path]:
 
 
 def source_pieces(
-    source: str, encoding: str, max_pieces: int | None, counts: Counter
+  source: str, encoding: str, max_pieces: int | None, counts: Counter
 ) -> Iterator[tuple[str, list[NoteSequence]]]:
   """(piece_id, sections) of a MIDI folder or the music21 corpus; counts files, corrupt files, ..."""
   if _is_corpus(source):
@@ -194,12 +194,12 @@ class NoteWindows(tfds.core.GeneratorBasedBuilder):
 
   VERSION = tfds.core.Version("2.0.0")
   RELEASE_NOTES = {
-      "1.0.0": "Initial release: at most 5 windows per piece, chosen at build time.",
-      "2.0.0": "Every distinct window of every piece, with its piece-level transposition (shift) and order (index).",
+    "1.0.0": "Initial release: at most 5 windows per piece, chosen at build time.",
+    "2.0.0": "Every distinct window of every piece, with its piece-level transposition (shift) and order (index).",
   }
   BUILDER_CONFIGS = [
-      NoteWindowsConfig(name=name, encoding=enc, num_bars=bars, description=f"{bars}-bar {enc} windows")
-      for name, (enc, bars) in CONFIGS.items()
+    NoteWindowsConfig(name=name, encoding=enc, num_bars=bars, description=f"{bars}-bar {enc} windows")
+    for name, (enc, bars) in CONFIGS.items()
   ]
 
   def __init__(self, *, source: str | None = None, max_pieces: int | None = None, **kwargs):
@@ -211,14 +211,15 @@ class NoteWindows(tfds.core.GeneratorBasedBuilder):
   def _info(self) -> tfds.core.DatasetInfo:
     converter = get_converter(self.builder_config.encoding, self.builder_config.num_bars)
     return self.dataset_info_from_configs(
-        features=tfds.features.FeaturesDict({
-            "tokens": tfds.features.Tensor(
-                shape=(converter.num_steps, len(converter.track_depths)), dtype=np.int32),
-            "piece_id": tfds.features.Text(),
-            "shift": tfds.features.Tensor(shape=(), dtype=np.int32),
-            "index": tfds.features.Tensor(shape=(), dtype=np.int32),
-        }),
-        metadata=tfds.core.MetadataDict(),
+      features=tfds.features.FeaturesDict(
+        {
+          "tokens": tfds.features.Tensor(shape=(converter.num_steps, len(converter.track_depths)), dtype=np.int32),
+          "piece_id": tfds.features.Text(),
+          "shift": tfds.features.Tensor(shape=(), dtype=np.int32),
+          "index": tfds.features.Tensor(shape=(), dtype=np.int32),
+        }
+      ),
+      metadata=tfds.core.MetadataDict(),
     )
 
   def _split_generators(self, dl_manager):
@@ -231,8 +232,8 @@ class NoteWindows(tfds.core.GeneratorBasedBuilder):
     log.info("note_windows/%s from %s: %s", self.builder_config.name, self.source, self.counts)
     if not any(by_split.values()):
       raise ValueError(
-          f"no windows for {self.builder_config.name} in {self.source} (counts: {self.counts}); "
-          "check the source holds 4/4 music of the right kind"
+        f"no windows for {self.builder_config.name} in {self.source} (counts: {self.counts}); "
+        "check the source holds 4/4 music of the right kind"
       )
     # An empty split is left out (TFDS cannot write one); load_split reports it.
     return {split: self._generate_examples(items) for split, items in by_split.items() if items}
@@ -258,13 +259,14 @@ def source_tag(source: str, max_pieces: int | None = None) -> str:
 
 
 def note_windows_builder(
-    config_name: str, source: str, data_dir: str | pathlib.Path, max_pieces: int | None = None
+  config_name: str, source: str, data_dir: str | pathlib.Path, max_pieces: int | None = None
 ) -> NoteWindows:
   if config_name not in CONFIGS:
     raise ValueError(f"unknown note_windows config {config_name!r}; expected one of {tuple(CONFIGS)}")
   root = pathlib.Path(data_dir).expanduser() / source_tag(source, max_pieces)
   return NoteWindows(
-      config=config_name, data_dir=str(root), source=source, max_pieces=max_pieces, file_format="array_record")
+    config=config_name, data_dir=str(root), source=source, max_pieces=max_pieces, file_format="array_record"
+  )
 
 
 def _read_counts(builder: NoteWindows) -> dict[str, int]:
@@ -318,6 +320,7 @@ def build_note_windows(config_name: str, source: str, data_dir: str, max_pieces:
 @dataclasses.dataclass(frozen=True)
 class SplitWindows:
   """Every stored window of a split, ordered by piece (a stable hash order), shift, then position in the piece."""
+
   tokens: np.ndarray  # int32 [N, steps, tracks]
   piece: np.ndarray  # int64 [N], index into piece_ids
   shift: np.ndarray  # int64 [N], the transposition the window was re-extracted at (0: untransposed)
@@ -325,7 +328,7 @@ class SplitWindows:
 
 
 def load_split_windows(
-    config_name: str, source: str, data_dir: str, split: str, max_pieces: int | None = None
+  config_name: str, source: str, data_dir: str, split: str, max_pieces: int | None = None
 ) -> SplitWindows:
   """All windows of one split with their pieces and shifts (what training feeds from), building first if needed."""
   if split not in SPLITS:
@@ -361,8 +364,12 @@ def evenly_spaced_per_piece(windows: SplitWindows, max_windows: int | None) -> n
 
 
 def load_split_records(
-    config_name: str, source: str, data_dir: str, split: str, max_pieces: int | None = None,
-    max_windows: int | None = WINDOWS_PER_PIECE,
+  config_name: str,
+  source: str,
+  data_dir: str,
+  split: str,
+  max_pieces: int | None = None,
+  max_windows: int | None = WINDOWS_PER_PIECE,
 ) -> tuple[np.ndarray, list[str]]:
   """(tokens int32 [N, steps, tracks], piece ids [N]): at most max_windows evenly spaced untransposed windows
   per piece (the reference's evaluation mode takes a fixed subset too; None keeps all)."""
@@ -372,8 +379,12 @@ def load_split_records(
 
 
 def load_split(
-    config_name: str, source: str, data_dir: str, split: str, max_pieces: int | None = None,
-    max_windows: int | None = WINDOWS_PER_PIECE,
+  config_name: str,
+  source: str,
+  data_dir: str,
+  split: str,
+  max_pieces: int | None = None,
+  max_windows: int | None = WINDOWS_PER_PIECE,
 ) -> np.ndarray:
   """Token windows int32 [N, steps, tracks] of one split; source "groove" reads TFDS groove/2bar-midionly."""
   if source == "groove":
@@ -383,7 +394,9 @@ def load_split(
   return load_split_records(config_name, source, data_dir, split, max_pieces, max_windows)[0]
 
 
-def load_groove_windows(split: str = "train", data_dir: str | None = None, max_examples: int | None = None) -> np.ndarray:
+def load_groove_windows(
+  split: str = "train", data_dir: str | None = None, max_examples: int | None = None
+) -> np.ndarray:
   """TFDS groove/2bar-midionly through the drums-2bar converter (needs a one-off 3.3 MB download)."""
   try:
     builder = tfds.builder("groove/2bar-midionly", data_dir=data_dir, file_format="array_record")
@@ -391,9 +404,9 @@ def load_groove_windows(split: str = "train", data_dir: str | None = None, max_e
     data = builder.as_data_source()[split]
   except Exception as e:  # noqa: BLE001 - any download/prepare failure means the same thing to the user
     raise RuntimeError(
-        f"could not obtain TFDS groove/2bar-midionly ({type(e).__name__}: {e}); it needs a one-off download "
-        "from storage.googleapis.com. Offline, unpack the Groove MIDI Dataset's MIDI files into a folder and use "
-        "it as the source: build_note_windows('drums-2bar', '/path/to/groove', data_dir)."
+      f"could not obtain TFDS groove/2bar-midionly ({type(e).__name__}: {e}); it needs a one-off download "
+      "from storage.googleapis.com. Offline, unpack the Groove MIDI Dataset's MIDI files into a folder and use "
+      "it as the source: build_note_windows('drums-2bar', '/path/to/groove', data_dir)."
     ) from e
   count = len(data) if max_examples is None else min(max_examples, len(data))
   return groove_windows((bytes(data[i]["midi"]) for i in range(count)), f"the {split} split of groove/2bar-midionly")

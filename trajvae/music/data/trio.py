@@ -48,6 +48,7 @@ def _fit(tokens: np.ndarray, start: int, total: int, hold_end: bool) -> np.ndarr
 @dataclasses.dataclass(frozen=True)
 class TrioConverter:
   """NoteSequence <-> [windows, num_bars * 16, 3] tokens (melody, bass, drums)."""
+
   num_bars: int = 16
   gap_bars: int = 2
   max_bars: int = 1024
@@ -130,8 +131,8 @@ class TrioConverter:
     """[num_steps, 3] -> melody (program 0), bass (program 33) and drums on three tracks."""
     tokens = np.asarray(tokens)
     notes = (
-        melody.tokens_to_notes(tokens[:, 0], program=0, instrument=0)
-        + melody.tokens_to_notes(tokens[:, 1], program=BASS_OUTPUT_PROGRAM, instrument=1)
-        + drums.tokens_to_notes(tokens[:, 2], instrument=drums.DRUM_INSTRUMENT)
+      melody.tokens_to_notes(tokens[:, 0], program=0, instrument=0)
+      + melody.tokens_to_notes(tokens[:, 1], program=BASS_OUTPUT_PROGRAM, instrument=1)
+      + drums.tokens_to_notes(tokens[:, 2], instrument=drums.DRUM_INSTRUMENT)
     )
     return NoteSequence(tuple(notes), total_steps=len(tokens))

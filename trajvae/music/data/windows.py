@@ -22,7 +22,7 @@ Track = TypeVar("Track")
 
 
 def consecutive_tracks(
-    next_track: Callable[[int], Track | None], steps_per_bar: int, max_bars: int | None
+  next_track: Callable[[int], Track | None], steps_per_bar: int, max_bars: int | None
 ) -> list[Track]:
   """Extract tracks one after another, as note_seq does for melodies and drum tracks.
 
@@ -70,8 +70,12 @@ def subsample(windows: np.ndarray, max_windows: int | None, rng: np.random.Gener
 
 
 def select_windows(
-    windows: Sequence[np.ndarray] | np.ndarray, num_steps: int, num_tracks: int,
-    max_windows: int | None, rng: np.random.Generator | None, unique: bool = True,
+  windows: Sequence[np.ndarray] | np.ndarray,
+  num_steps: int,
+  num_tracks: int,
+  max_windows: int | None,
+  rng: np.random.Generator | None,
+  unique: bool = True,
 ) -> np.ndarray:
   """[n, num_steps] or [n, num_steps, tracks] windows -> de-duplicated (unless not unique), subsampled int32
   [m, num_steps, tracks]. The reference de-duplicates melody and drum windows, not trio windows."""
@@ -121,7 +125,8 @@ class SingleTrackConverter:
     if seq.steps_per_quarter != 4 or seq.steps_per_bar != STEPS_PER_BAR:
       return empty_windows(self.num_steps, 1)
     windows = [
-        self.clean_window(w) for track in self.token_tracks(seq) for w in slide(track, self.num_steps, STEPS_PER_BAR)]
+      self.clean_window(w) for track in self.token_tracks(seq) for w in slide(track, self.num_steps, STEPS_PER_BAR)
+    ]
     return select_windows(windows, self.num_steps, 1, self.max_windows, rng)
 
   def from_tensors(self, tokens: np.ndarray) -> NoteSequence:

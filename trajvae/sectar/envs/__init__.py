@@ -13,8 +13,12 @@ with extra_imports("sectar"):  # every env module imports brax or mujoco, and th
   from trajvae.sectar.envs.physics import PhysicsEnv, SwimmerEnv, WheeledEnv
   from trajvae.sectar.envs.waypoint import WaypointEnv
 
-ENVS: dict[str, type[SectarEnv]] = {"waypoint": WaypointEnv, "block": BlockEnv, "wheeled": WheeledEnv,
-                                    "swimmer": SwimmerEnv}
+ENVS: dict[str, type[SectarEnv]] = {
+  "waypoint": WaypointEnv,
+  "block": BlockEnv,
+  "wheeled": WheeledEnv,
+  "swimmer": SwimmerEnv,
+}
 
 for _name, _cls in ENVS.items():
   brax_envs.register_environment(f"sectar_{_name}", _cls)
@@ -34,5 +38,16 @@ def make_env(name: str, task: int = 0, continuous: bool | None = None, **kwargs)
   return ENVS[key](task=task, **kwargs)
 
 
-__all__ = ["ENVS", "BlockEnv", "EnvState", "KinematicEnv", "PhysicsEnv", "SectarEnv", "SwimmerEnv", "WaypointEnv",
-           "WheeledEnv", "goal_sequence_reward", "make_env"]
+__all__ = [
+  "ENVS",
+  "BlockEnv",
+  "EnvState",
+  "KinematicEnv",
+  "PhysicsEnv",
+  "SectarEnv",
+  "SwimmerEnv",
+  "WaypointEnv",
+  "WheeledEnv",
+  "goal_sequence_reward",
+  "make_env",
+]

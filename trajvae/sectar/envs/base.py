@@ -48,8 +48,9 @@ class EnvState:
   t: Array
 
 
-def goal_sequence_reward(pos: Array, goals: Array, progress: Array, radius: float,
-                         every: int = GOAL_EVERY) -> tuple[Array, Array]:
+def goal_sequence_reward(
+  pos: Array, goals: Array, progress: Array, radius: float, every: int = GOAL_EVERY
+) -> tuple[Array, Array]:
   """(reward, new progress) of the authors' goal-sequence tasks (waypoint, wheeled, swimmer).
 
   Reaching the current goal (distance < radius) advances progress; only every
@@ -155,8 +156,14 @@ class SectarEnv(Env, abc.ABC):
     ps = EnvState(sim=sim, progress=progress, t=t)
     done = (t >= self.horizon).astype(jnp.float32)
     metrics = {"progress": progress.astype(jnp.float32)}
-    return State(pipeline_state=ps, obs=obs.astype(jnp.float32), reward=reward.astype(jnp.float32), done=done,
-                 metrics=metrics, info={})
+    return State(
+      pipeline_state=ps,
+      obs=obs.astype(jnp.float32),
+      reward=reward.astype(jnp.float32),
+      done=done,
+      metrics=metrics,
+      info={},
+    )
 
   def reset(self, rng: Array) -> State:
     """The task's fixed start state (the authors' MPC episodes start there); rng is unused."""
@@ -169,8 +176,9 @@ class SectarEnv(Env, abc.ABC):
     if x.shape != (self.observation_size,):
       raise ValueError(f"state must have shape ({self.observation_size},), got {x.shape}")
     sim = self._init_sim(x)
-    return self._state(sim, self._observe(sim), jnp.asarray(progress, jnp.int32), jnp.zeros((), jnp.int32),
-                       jnp.zeros((), jnp.float32))
+    return self._state(
+      sim, self._observe(sim), jnp.asarray(progress, jnp.int32), jnp.zeros((), jnp.int32), jnp.zeros((), jnp.float32)
+    )
 
   def step(self, state: State, action: Array) -> State:
     action = jnp.asarray(action)

@@ -96,7 +96,9 @@ class PhysicsEnv(SectarEnv):
   def __init__(self, task: int = 0, continuous: bool | None = True, horizon: int | None = None):
     name = type(self).__name__.removesuffix("Env").lower()
     if continuous is False:
-      raise ValueError(f"{name} is a continuous-control environment (Gaussian policy); discrete actions are not supported")
+      raise ValueError(
+        f"{name} is a continuous-control environment (Gaussian policy); discrete actions are not supported"
+      )
     self.task = task
     self.continuous = True
     self.horizon = self.default_horizon if horizon is None else horizon
