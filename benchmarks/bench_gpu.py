@@ -213,7 +213,7 @@ def torch_row(python: str, preset: str, compute: str, sizes: Sizes) -> dict:
 
 def sectar_rows(sizes: Sizes) -> list[dict]:
   """MPC replans/s at K sequences x H latents (waypoint, full-size state decoder) and waypoint env-steps/s."""
-  from trajvae.sectar import bench
+  import sectar_bench as bench  # benchmarks/ is the script's own folder, first on sys.path
 
   plan = bench.mpc_latency("waypoint", sizes.mpc_sequences, sizes.mpc_horizon)
   env = bench.env_throughput("waypoint", sizes.envs, sizes.env_steps)
