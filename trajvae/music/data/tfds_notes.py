@@ -306,8 +306,10 @@ def build_note_windows(config_name: str, source: str, data_dir: str, max_pieces:
   core, with progress bars on stderr; later builds of any config reuse the parse.
   """
   builder = note_windows_builder(config_name, source, data_dir, max_pieces)
-  if builder.is_prepared():
+  if builder.is_prepared() and (pathlib.Path(builder.data_dir) / COUNTS_FILE).exists():
     return _read_counts(builder)
+  # Prepared but without its counts file: a build that is just finishing (TFDS
+  # renames the folder before the counts are written) -- wait for its lock.
   root = pathlib.Path(data_dir).expanduser() / source_tag(source, max_pieces)
   with build_lock(root / f".{config_name}.lock"):
     builder = note_windows_builder(config_name, source, data_dir, max_pieces)
