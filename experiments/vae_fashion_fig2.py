@@ -62,10 +62,12 @@ def dedupe(curves: dict) -> dict:
 
 def train_in_process(config, dataset, workdir: pathlib.Path) -> None:
   """`commands.train` on an already loaded dataset (the script trains each run in many short segments)."""
-  from trajvae.config import to_dict
+  from trajvae.config import field_defaults, to_dict
   from trajvae.train.supervised import fit
 
-  fit(commands.build_task(config, dataset), config.optim, config.train, workdir, to_dict(config), verbose=False)
+  task = commands.build_task(config, dataset)
+  defaults = field_defaults(type(config))
+  fit(task, config.optim, config.train, workdir, to_dict(config), verbose=False, config_defaults=defaults)
 
 
 def bounds(workdir: pathlib.Path, train_images: np.ndarray, test_images: np.ndarray) -> dict[str, float]:

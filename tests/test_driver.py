@@ -139,6 +139,24 @@ def test_a_resume_that_changes_the_model_or_the_data_is_refused_in_one_line(tmp_
   assert read_checkpoint_meta(tmp_path)["config"] == first and "resumes" not in read_checkpoint_meta(tmp_path)
 
 
+def test_a_field_added_since_the_checkpoint_resumes_at_its_default_only(tmp_path):
+  """A run checkpointed before model.rnn_backend existed resumes with it at 'auto', and not at 'cudnn'."""
+  from trajvae.config import field_defaults
+  from trajvae.sectar.configs import SectarConfig
+
+  defaults = field_defaults(SectarConfig)
+  assert defaults["model.rnn_backend"] == "auto" and defaults["train.iterations"] == SectarConfig().train.iterations
+  first = {"model": {"width": 4}, "train": {"steps": 4}}
+  CheckpointStore(tmp_path, "toy", first, 2, 3).close()
+  with pytest.raises(CheckpointMismatchError, match="model.rnn_backend None -> 'cudnn'"):
+    CheckpointStore(tmp_path, "toy", {**first, "model": {"width": 4, "rnn_backend": "cudnn"}}, 2, 3, defaults=defaults)
+  added = {**first, "model": {"width": 4, "rnn_backend": "auto"}}
+  CheckpointStore(tmp_path, "toy", added, 2, 3, defaults=defaults).close()
+  assert read_checkpoint_meta(tmp_path)["config"] == added  # recorded, so the next resume compares against it
+  with pytest.raises(CheckpointMismatchError, match="model.width 4 -> 8"):  # a changed field is still refused
+    CheckpointStore(tmp_path, "toy", {**added, "model": {"width": 8, "rnn_backend": "auto"}}, 2, 3, defaults=defaults)
+
+
 class CountingStore(CheckpointStore):
   """A real store that counts the explicit waits."""
 

@@ -129,6 +129,27 @@ def to_dict(config: Any) -> dict[str, Any]:
   return json.loads(json.dumps(dataclasses.asdict(config)))
 
 
+def field_defaults(cls: type, prefix: str = "") -> dict[str, Any]:
+  """{dotted.key: default} of every field of a config dataclass that has a default, sections recursed.
+
+  A checkpoint written before a field existed lacks its key; a resume that holds the
+  field at this default runs the model the checkpoint's run ran (CheckpointStore).
+  """
+  out: dict[str, Any] = {}
+  for f in dataclasses.fields(cls):
+    if f.default is not dataclasses.MISSING:
+      value = f.default
+    elif f.default_factory is not dataclasses.MISSING:
+      value = f.default_factory()
+    else:
+      continue
+    if dataclasses.is_dataclass(value):
+      out.update(field_defaults(type(value), f"{prefix}{f.name}."))
+    else:
+      out[f"{prefix}{f.name}"] = json.loads(json.dumps(value))
+  return out
+
+
 def from_dict(cls: type[C], data: Mapping[str, Any], prefix: str = "") -> C:
   """Build cls from nested plain data; every key must be known and every value of the right type."""
   types_ = _field_types(cls)

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from trajvae.config import to_dict
+from trajvae.config import field_defaults, to_dict
 from trajvae.core import recurrent
 from trajvae.errors import InputError
 from trajvae.music import objective
@@ -145,6 +145,7 @@ def train(config: MusicVAEConfig, workdir, verbose: bool = True, on_step=None):
     verbose=verbose,
     on_step=on_step,
     schedule_keys=SCHEDULE_KEYS,
+    config_defaults=field_defaults(type(config)),
   )
 
 

@@ -36,7 +36,7 @@ import numpy as np
 from flax import nnx
 from jax.sharding import Mesh
 
-from trajvae.config import ConfigError, to_dict
+from trajvae.config import ConfigError, field_defaults, to_dict
 from trajvae.sectar import buffer as rb
 from trajvae.sectar import explore, planning, ppo
 from trajvae.sectar.configs import SectarConfig
@@ -298,6 +298,7 @@ def open_store(config: SectarConfig, workdir: PathLike, read_only: bool = False)
     None if read_only else to_dict(config),
     save_every=config.train.checkpoint_every,
     keep=config.train.keep_checkpoints,
+    defaults=field_defaults(type(config)),
   )
 
 

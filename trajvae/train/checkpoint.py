@@ -68,6 +68,8 @@ class CheckpointStore:
 
   config is the run's config (to_dict): a new run records it, a resumed run is checked against it
   (schedule_keys may differ). config=None opens an existing run for reading, checking only the model.
+  defaults ({dotted key: default}, config.field_defaults) lets a run resume whose checkpoint predates a
+  config field, when the resumed config holds that field at its default.
   """
 
   def __init__(
@@ -78,8 +80,10 @@ class CheckpointStore:
     save_every: int,
     keep: int,
     schedule_keys: Collection[str] = SCHEDULE_KEYS,
+    defaults: Mapping[str, Any] | None = None,
   ):
     self.directory = workdir_path(directory)
+    self.defaults = dict(defaults or {})
     self.model_name = model_name
     self.schedule_keys = frozenset(schedule_keys)
     changes = self._check_or_write_meta(config)
@@ -115,7 +119,13 @@ class CheckpointStore:
       if config is None:
         return {}
       changes = config_changes(meta["config"], config)
-      refused = {k: v for k, v in changes.items() if not is_schedule_key(k, self.schedule_keys)}
+      recorded = flatten(meta["config"])
+      refused = {
+        k: v
+        for k, v in changes.items()
+        if not is_schedule_key(k, self.schedule_keys)
+        and not (k not in recorded and k in self.defaults and v[1] == self.defaults[k])  # a field added since
+      }
       if refused:
         listed = ", ".join(f"{k} {old!r} -> {new!r}" for k, (old, new) in refused.items())
         raise CheckpointMismatchError(

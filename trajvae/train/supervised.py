@@ -110,10 +110,12 @@ def fit(
   verbose: bool = True,
   on_step: Callable[[int], None] | None = None,
   schedule_keys: Collection[str] = SCHEDULE_KEYS,
+  config_defaults: Mapping[str, Any] | None = None,
 ) -> TrainState:
   """Train task to train.steps on the driver, resuming from workdir's latest checkpoint if there is one.
 
-  A resume may change only schedule_keys of the config (CheckpointStore).
+  A resume may change only schedule_keys of the config, or add a field at its
+  config_defaults value (CheckpointStore).
   on_step(step) is called after each completed step (tests use it to simulate
   a crash). Returns the final state, replicated on the mesh.
   """
@@ -140,6 +142,7 @@ def fit(
     train.checkpoint_every,
     train.keep_checkpoints,
     schedule_keys=schedule_keys,
+    defaults=config_defaults,
   )
   return driver.run(
     sharding.replicate(init_train_state(task.params, tx), mesh),

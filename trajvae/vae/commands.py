@@ -14,7 +14,7 @@ import numpy as np
 from flax import nnx
 
 from trajvae.cli import unsupported_interpolate
-from trajvae.config import ConfigError, to_dict
+from trajvae.config import ConfigError, field_defaults, to_dict
 from trajvae.train import runs
 from trajvae.train.metrics import read_metrics
 from trajvae.train.supervised import TrainTask, fit
@@ -152,7 +152,16 @@ def train(config: VAEConfig, workdir: str | pathlib.Path, verbose: bool = True, 
     check_data_fits_model(dataset, config)
     return mcem.train(config, workdir, to_dict(config), dataset.train_images, verbose=verbose, on_step=on_step)
   task = build_task(config, dataset)
-  return fit(task, config.optim, config.train, workdir, to_dict(config), verbose=verbose, on_step=on_step)
+  return fit(
+    task,
+    config.optim,
+    config.train,
+    workdir,
+    to_dict(config),
+    verbose=verbose,
+    on_step=on_step,
+    config_defaults=field_defaults(type(config)),
+  )
 
 
 @functools.partial(jax.jit, static_argnums=0)

@@ -27,6 +27,7 @@ import numpy as np
 import optax
 from flax import nnx, struct
 
+from trajvae.config import field_defaults
 from trajvae.core.distributions import standard_normal_log_prob
 from trajvae.core.objectives import importance_weighted_bound
 from trajvae.train import driver
@@ -146,7 +147,12 @@ def train(
     return step(state, idx, images[idx], key)
 
   store = CheckpointStore(
-    workdir / "checkpoints", NAME, dict(config_dict), config.train.checkpoint_every, config.train.keep_checkpoints
+    workdir / "checkpoints",
+    NAME,
+    dict(config_dict),
+    config.train.checkpoint_every,
+    config.train.keep_checkpoints,
+    defaults=field_defaults(VAEConfig),
   )
   return driver.run(
     state,
