@@ -30,6 +30,7 @@ from trajvae.config import override
 from trajvae.vae import commands
 from trajvae.vae.configs import VAEEvalConfig, fashion_mnist_config
 from trajvae.vae.data import load_dataset
+from trajvae.vae.plots import plot_train_test_curves
 
 ALGORITHMS = ("aevb", "wake_sleep")
 LABELS = {"aevb": "AEVB", "wake_sleep": "wake-sleep", "mcem": "MCEM (HMC)"}
@@ -97,28 +98,17 @@ def pick_learning_rates(out: pathlib.Path, dataset, train_images: np.ndarray, st
 
 def curve_figure(curves: dict, latents: list[int], algorithms=ALGORITHMS, title: str = "") -> Figure:
   """One panel per N_z: bound vs samples evaluated (log x), train solid, test dashed, one colour per algorithm."""
-  fig = Figure(figsize=(3.2 * len(latents), 3.0), layout="constrained")
-  axes = fig.subplots(1, len(latents), squeeze=False)[0]
-  for ax, nz in zip(axes, latents):
-    for algorithm in algorithms:
-      points = curves.get(f"{algorithm}-z{nz}", [])
-      if not points:
-        continue
-      x = [p["samples"] for p in points]
-      ax.plot(x, [p["train_elbo"] for p in points], "-", color=COLOURS[algorithm], label=f"{LABELS[algorithm]} train")
-      ax.plot(x, [p["test_elbo"] for p in points], "--", color=COLOURS[algorithm], label=f"{LABELS[algorithm]} test")
-    ax.set_xscale("log")
-    late = [p["test_elbo"] for a in algorithms for p in curves.get(f"{a}-z{nz}", []) if p["samples"] >= 100_000]
-    if late:  # early wake-sleep bounds at large N_z are thousands of nats down; keep the informative range
-      ax.set_ylim(bottom=min(late) - 30)
-    ax.set_title(f"N_z = {nz}")
-    ax.set_xlabel("training samples evaluated")
-    ax.grid(alpha=0.3)
-  axes[0].set_ylabel("lower bound (nats / image)")
-  axes[0].legend(fontsize=7)
-  if title:
-    fig.suptitle(title)
-  return fig
+  panels = {f"N_z = {nz}": {a: curves.get(f"{a}-z{nz}", []) for a in algorithms} for nz in latents}
+  return plot_train_test_curves(
+    panels,
+    train_key="train_elbo",
+    test_key="test_elbo",
+    ylabel="lower bound (nats / image)",
+    colours=COLOURS,
+    labels=LABELS,
+    focus_after=100_000,
+    title=title,
+  )
 
 
 def samples_figure(workdirs: dict[int, pathlib.Path], num: int = 64, seed: int = 0) -> Figure:

@@ -33,6 +33,7 @@ from trajvae.config import override, to_dict
 from trajvae.vae import commands, mcem
 from trajvae.vae.configs import fashion_mnist_config
 from trajvae.vae.data import load_dataset
+from trajvae.vae.plots import plot_train_test_curves
 
 METHODS = ("aevb", "wake_sleep", "mcem")
 
@@ -81,23 +82,17 @@ def marginal_likelihoods(
 
 
 def figure(curves: dict, train_sizes: list[int]) -> Figure:
-  fig = Figure(figsize=(3.6 * len(train_sizes), 3.0), layout="constrained")
-  axes = fig.subplots(1, len(train_sizes), squeeze=False)[0]
-  for ax, size in zip(axes, train_sizes):
-    for method in METHODS:
-      points = curves.get(f"{method}-n{size}", [])
-      if not points:
-        continue
-      x = [p["samples"] for p in points]
-      ax.plot(x, [p["train_log_px"] for p in points], "-", color=COLOURS[method], label=f"{LABELS[method]} train")
-      ax.plot(x, [p["test_log_px"] for p in points], "--", color=COLOURS[method], label=f"{LABELS[method]} test")
-    ax.set_xscale("log")
-    ax.set_title(f"N_train = {size:,}, N_z = 3")
-    ax.set_xlabel("training samples evaluated")
-    ax.grid(alpha=0.3)
-  axes[0].set_ylabel("marginal log-likelihood (nats / image)")
-  axes[0].legend(fontsize=7)
-  return fig
+  """Figure 3: marginal log-likelihood vs samples evaluated, one panel per training-set size."""
+  panels = {f"N_train = {n:,}, N_z = 3": {m: curves.get(f"{m}-n{n}", []) for m in METHODS} for n in train_sizes}
+  return plot_train_test_curves(
+    panels,
+    train_key="train_log_px",
+    test_key="test_log_px",
+    ylabel="marginal log-likelihood (nats / image)",
+    colours=COLOURS,
+    labels=LABELS,
+    panel_width=3.6,
+  )
 
 
 def main() -> None:

@@ -43,3 +43,24 @@ def test_plot_functions_return_figures_and_save_helpers_write_pngs(tmp_path):
   assert [len(fig.axes) for fig in figures] == [1, 1, 2, 1]  # the scatter has its colour bar
   path = vae_plots.save_reconstructions(images[:10], images[10:], tmp_path / "recon.png")
   assert path.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_train_test_curves_draw_solid_train_dashed_test_per_method_on_a_log_axis():
+  points = lambda off: [
+    {"samples": s, "tr": -300.0 + off + k, "te": -301.0 + off + k} for k, s in enumerate((1e4, 1e5, 1e6))
+  ]
+  early = [{"samples": 1e4, "tr": -5000.0, "te": -5000.0}, *points(-20)[1:]]
+  panels = {"N_z = 3": {"a": points(0), "b": early}, "N_z = 5": {"a": points(5), "b": []}}
+  fig = vae_plots.plot_train_test_curves(
+    panels,
+    train_key="tr",
+    test_key="te",
+    ylabel="bound",
+    colours={"a": "C0", "b": "C1"},
+    labels={"a": "A", "b": "B"},
+    focus_after=100_000,
+  )
+  left, right = fig.axes
+  assert [ax.get_title() for ax in fig.axes] == ["N_z = 3", "N_z = 5"] and left.get_xscale() == "log"
+  assert [line.get_linestyle() for line in left.get_lines()] == ["-", "--", "-", "--"] and len(right.get_lines()) == 2
+  assert left.get_ylim()[0] == -301.0 - 20 + 1 - 30  # the 1e4 outlier of "b" is left below the axis

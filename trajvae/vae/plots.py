@@ -6,6 +6,7 @@ Each `plot_*` returns a matplotlib Figure (shown inline by Jupyter); each `save_
 from __future__ import annotations
 
 import pathlib
+from typing import Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -113,3 +114,44 @@ def plot_learning_curves(records: list[dict]) -> Figure:
 
 def save_learning_curves(records: list[dict], path: str | pathlib.Path) -> pathlib.Path:
   return save_figure(plot_learning_curves(records), path)
+
+
+def plot_train_test_curves(
+  panels: Mapping[str, Mapping[str, Sequence[Mapping[str, float]]]],
+  *,
+  train_key: str,
+  test_key: str,
+  ylabel: str,
+  colours: Mapping[str, str],
+  labels: Mapping[str, str],
+  focus_after: int | None = None,
+  panel_width: float = 3.2,
+  title: str = "",
+) -> Figure:
+  """The paper's Figures 2 and 3: one panel per {title: {method: points}}, a measure against training
+  samples evaluated (log x), train solid and test dashed, one colour per method.
+
+  Points are dicts with "samples", train_key and test_key. focus_after: the y axis starts 30 below the
+  lowest test value from that many samples on (early wake-sleep bounds can be thousands of nats down).
+  """
+  fig = Figure(figsize=(panel_width * len(panels), 3.0), layout="constrained")
+  axes = fig.subplots(1, len(panels), squeeze=False)[0]
+  for ax, (panel, methods) in zip(axes, panels.items()):
+    for method, points in methods.items():
+      if not points:
+        continue
+      x = [p["samples"] for p in points]
+      ax.plot(x, [p[train_key] for p in points], "-", color=colours[method], label=f"{labels[method]} train")
+      ax.plot(x, [p[test_key] for p in points], "--", color=colours[method], label=f"{labels[method]} test")
+    ax.set_xscale("log")
+    late = [p[test_key] for points in methods.values() for p in points if p["samples"] >= (focus_after or 0)]
+    if focus_after is not None and late:
+      ax.set_ylim(bottom=min(late) - 30)
+    ax.set_title(panel)
+    ax.set_xlabel("training samples evaluated")
+    ax.grid(alpha=0.3)
+  axes[0].set_ylabel(ylabel)
+  axes[0].legend(fontsize=7)
+  if title:
+    fig.suptitle(title)
+  return fig
