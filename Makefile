@@ -71,19 +71,23 @@ bench-vae: $(VENV)/.installed  ## compile time and examples/s of the MNIST-size 
 FASHION_DIR ?= /usr/share/datasets/fashion-mnist
 FIG2_SAMPLES ?= 1000000
 FIG3_SAMPLES ?= 1000000
-.PHONY: fashion-mnist-data experiment-vae-fig2 experiment-vae-fig3 experiment-vae-fig5 bench-vae-baselines
+FIG2_SEEDS ?= 0 1 2
+.PHONY: fashion-mnist-data experiment-vae-fig2 experiment-vae-fig2-digits experiment-vae-fig3 experiment-vae-fig5 bench-vae-baselines
 fashion-mnist-data:  ## check for (or apt-get install) Debian's dataset-fashion-mnist
 	@test -f $(FASHION_DIR)/t10k-labels-idx1-ubyte.gz || apt-get install -y dataset-fashion-mnist || \
 	  { echo "Fashion-MNIST missing: install Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist) or set FASHION_DIR"; exit 2; }
 
 experiment-vae-fig2: $(VENV)/.installed fashion-mnist-data  ## Fig. 2: AEVB vs wake-sleep bound vs samples, N_z 3-200 (FIG2_SAMPLES per run; ~1 h at 10^6 on 2 loaded cores)
-	$(PY) experiments/vae_fashion_fig2.py --out $(RUNS)/experiment-vae-fig2 --max-samples $(FIG2_SAMPLES) --data-dir $(FASHION_DIR) --iwae-images 500
+	$(PY) experiments/vae_fig2.py --out $(RUNS)/experiment-vae-fig2 --max-samples $(FIG2_SAMPLES) --data-dir $(FASHION_DIR) --iwae-images 500
+
+experiment-vae-fig2-digits: $(VENV)/.installed  ## Fig. 2's comparison on the bundled 8x8 digits, N_z 3-20, seeds FIG2_SEEDS, 2e6 samples (~15 min on 2 cores)
+	$(PY) experiments/vae_fig2.py --dataset digits --out $(RUNS)/experiment-vae-fig2-digits --latents 3 5 10 20 --seeds $(FIG2_SEEDS) --max-samples 2000000 --levels 2000000
 
 experiment-vae-fig3: $(VENV)/.installed fashion-mnist-data  ## Fig. 3: AEVB/wake-sleep/MCEM marginal likelihood, N_z=3, 1k and 50k train images
-	$(PY) experiments/vae_fashion_fig3.py --out $(RUNS)/experiment-vae-fig3 --max-samples $(FIG3_SAMPLES) --data-dir $(FASHION_DIR)
+	$(PY) experiments/vae_fig3.py --out $(RUNS)/experiment-vae-fig3 --max-samples $(FIG3_SAMPLES) --data-dir $(FASHION_DIR)
 
 experiment-vae-fig5: $(VENV)/.installed fashion-mnist-data  ## Fig. 5: prior samples of the Fig. 2 AEVB models (trains them first if missing)
-	$(PY) experiments/vae_fashion_fig2.py --out $(RUNS)/experiment-vae-fig2 --max-samples $(FIG2_SAMPLES) --data-dir $(FASHION_DIR) --figure5-only
+	$(PY) experiments/vae_fig2.py --out $(RUNS)/experiment-vae-fig2 --max-samples $(FIG2_SAMPLES) --data-dir $(FASHION_DIR) --figure5-only
 
 bench-vae-baselines: $(VENV)/.installed  ## examples/s of the AEVB and wake-sleep steps at 784-500-N_z beside the matmul rate
 	$(PY) benchmarks/vae_baselines.py

@@ -100,8 +100,8 @@ def train_and_score(
   started, load = time.time(), os.getloadavg()[0]
   commands.train(config, workdir)
   train_seconds = time.time() - started
-  run = commands.load_run(workdir)
-  model, step = run.api, run.step
+  trained = commands.load_run(workdir)
+  model, step = trained.api, trained.step
   started = time.time()
   measures = latent_usage.latent_usage(model.graphdef, model.params, windows, jax.random.key(1234))
   summary = {

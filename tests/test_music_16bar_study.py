@@ -75,3 +75,30 @@ def test_nested_bootstrap_sees_a_seed_level_difference_and_event_accuracy_pools_
   lo, hi = study.nested_bootstrap(a, b, "own/sampled_accuracy", pieces, draws=200)
   assert 0.19 - 1e-9 <= lo < hi <= 0.22 + 1e-9  # the extremes of the seed resamples
   assert study.seed_values(a, "own/sampled_event_accuracy").tolist() == [0.5, 0.5]
+
+
+@pytest.mark.slow
+def test_one_run_trains_scores_and_caches_its_scores(tmp_path):
+  """A tiny hierarchical run of the study on 40 corpus pieces: trained, scored on test windows, cached."""
+  args = study.parse_args(
+    [
+      "--width",
+      "8",
+      "--steps",
+      "2",
+      "--log-every",
+      "1",
+      "--set",
+      "data.max_pieces=40",
+      "train.batch_size=4",
+      f"data.data_dir={tmp_path}",
+    ]
+  )
+  run = study.Run("main", "hierarchical", 0)
+  config = study.run_config(run, args)
+  tokens, _ = study.load_window_records(config.data, "test")
+  workdir = tmp_path / run.group / run.name
+  summary = study.train_and_score(run, config, workdir, tokens[:3], train=True)
+  assert (summary["run"], summary["arm"], summary["seed"], summary["step"]) == (run.name, "hierarchical", 0, 2)
+  assert summary["windows"] == 3 and np.isfinite(summary["latent_use_bits"]) and (workdir / "scores.npz").exists()
+  assert study.train_and_score(run, config, workdir, tokens[:3], train=False) == summary  # cached, not rescored

@@ -1,6 +1,6 @@
 """Kingma & Welling's Figure 3 on Fashion-MNIST: marginal likelihood vs training samples, AEVB / wake-sleep / MCEM.
 
-  python experiments/vae_fashion_fig3.py --out runs/experiment-vae-fig3 [--train-sizes 1000 50000]
+  python experiments/vae_fig3.py --out runs/experiment-vae-fig3 [--train-sizes 1000 50000]
       [--max-samples 1000000] [--eval-images 50]
 
 N_z = 3 and 100 hidden units, as the paper's Figure 3; Adagrad, minibatch 100, weight decay 1/N_train.
@@ -27,7 +27,7 @@ import time
 
 import jax
 from matplotlib.figure import Figure
-from vae_fashion_fig2 import BATCH, COLOURS, LABELS, train_in_process
+from vae_fig2 import BATCH, COLOURS, LABELS, train_in_process
 
 from trajvae.config import override, to_dict
 from trajvae.vae import commands, mcem

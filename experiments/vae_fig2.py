@@ -1,7 +1,15 @@
-"""Kingma & Welling's Figure 2 on Fashion-MNIST: the lower bound against training samples, AEVB vs wake-sleep.
+"""Kingma & Welling's Figure 2: the lower bound against training samples, AEVB vs wake-sleep, seeds as units.
 
-  python experiments/vae_fashion_fig2.py --out runs/experiment-vae-fig2 [--latents 3 5 10 20 200]
-      [--max-samples 1000000] [--iwae-images 500]
+  python experiments/vae_fig2.py --out runs/experiment-vae-fig2 [--latents 3 5 10 20 200]
+      [--max-samples 1000000] [--iwae-images 500] [--seeds 0 1 2]
+  python experiments/vae_fig2.py --dataset digits --out runs/experiment-vae-digits-fig2 --latents 3 5 10 20
+      --max-samples 2000000 --seeds 0 1 2 --levels 2000000
+
+--dataset fashion_mnist (default) is the paper's MNIST set-up on Fashion-MNIST; --dataset digits is the
+same comparison on the bundled 8x8 digits (configs.digits_config: 64-200-N_z, Adagrad, minibatch 100;
+bounds on all train and test images), which runs in minutes. Seed 0's runs are named {algorithm}-z{N_z},
+the others {algorithm}-z{N_z}-s{seed}; the curves drawn are the means over the seeds a run has reached,
+and summary.json holds the AEVB - wake-sleep gap per seed.
 
 Set-up as the paper's §5: 784-500-N_z tanh MLPs, Adagrad with the step size picked from {0.01, 0.02, 0.1}
 by the train bound after the first 500 iterations (a pilot at N_z = 10, per algorithm), minibatch 100,
@@ -28,7 +36,7 @@ from matplotlib.figure import Figure
 
 from trajvae.config import override
 from trajvae.vae import commands
-from trajvae.vae.configs import VAEEvalConfig, fashion_mnist_config
+from trajvae.vae.configs import VAEEvalConfig, digits_config, fashion_mnist_config
 from trajvae.vae.data import load_dataset
 from trajvae.vae.plots import plot_train_test_curves
 
@@ -45,9 +53,43 @@ def sample_points(max_samples: int) -> list[int]:
   return points + [max_samples]
 
 
-def run_config(algorithm: str, latent_dim: int, learning_rate: float, steps: int, seed: int = 0):
-  config = fashion_mnist_config(latent_dim=latent_dim, algorithm=algorithm, learning_rate=learning_rate, steps=steps)
+DATASETS = ("fashion_mnist", "digits")
+TITLES = {
+  "fashion_mnist": "Fashion-MNIST, binarised: lower bound vs samples",
+  "digits": "8x8 digits, binarised: lower bound vs samples",
+}
+
+
+def run_config(
+  algorithm: str, latent_dim: int, learning_rate: float, steps: int, seed: int = 0, dataset: str = "fashion_mnist"
+):
+  if dataset == "digits":
+    config = override(
+      digits_config(latent_dim=latent_dim, steps=steps),
+      [f"loss.algorithm={algorithm}", f"optim.learning_rate={learning_rate}", "train.eval_every=0"],
+    )
+  else:
+    config = fashion_mnist_config(latent_dim=latent_dim, algorithm=algorithm, learning_rate=learning_rate, steps=steps)
   return override(config, [f"train.seed={seed}", "train.checkpoint_every=1000000", "train.log_every=1000"])
+
+
+def run_name(algorithm: str, latent_dim: int, seed: int = 0) -> str:
+  """Seed 0 keeps the single-seed name, so earlier runs resume."""
+  return f"{algorithm}-z{latent_dim}" + (f"-s{seed}" if seed else "")
+
+
+def seed_mean_curves(curves: dict, latents: list[int], seeds: list[int]) -> dict:
+  """{algorithm-z{N_z}: points} averaged over the seeds, at the sample counts every seed's run has reached."""
+  out = {}
+  for nz in latents:
+    for algorithm in ALGORITHMS:
+      runs = [{p["samples"]: p for p in curves.get(run_name(algorithm, nz, s), [])} for s in seeds]
+      common = sorted(set.intersection(*(set(r) for r in runs))) if runs else []
+      keys = ("train_elbo", "test_elbo")
+      out[run_name(algorithm, nz)] = [
+        {"samples": n, **{k: float(np.mean([r[n][k] for r in runs])) for k in keys}} for n in common
+      ]
+  return out
 
 
 def dedupe(curves: dict) -> dict:
@@ -79,7 +121,9 @@ def bounds(workdir: pathlib.Path, train_images: np.ndarray, test_images: np.ndar
   return {"step": step, "samples": step * BATCH, "train_elbo": elbo(train_images), "test_elbo": elbo(test_images)}
 
 
-def pick_learning_rates(out: pathlib.Path, dataset, train_images: np.ndarray, steps: int = 500) -> dict[str, float]:
+def pick_learning_rates(
+  out: pathlib.Path, dataset, train_images: np.ndarray, steps: int = 500, data: str = "fashion_mnist"
+) -> dict[str, float]:
   """The paper's rule: the Adagrad step size with the best train bound after the first iterations (cached)."""
   path = out / "learning_rates.json"
   if path.exists():
@@ -88,7 +132,7 @@ def pick_learning_rates(out: pathlib.Path, dataset, train_images: np.ndarray, st
   for algorithm in ALGORITHMS:
     for lr in LEARNING_RATES:
       workdir = out / "pilot" / f"{algorithm}-lr{lr}"
-      train_in_process(run_config(algorithm, 10, lr, steps), dataset, workdir)
+      train_in_process(run_config(algorithm, 10, lr, steps, dataset=data), dataset, workdir)
       pilot[f"{algorithm}/{lr}"] = bounds(workdir, train_images, train_images[:100])["train_elbo"]
       print(f"pilot {algorithm} lr {lr}: train bound {pilot[f'{algorithm}/{lr}']:.2f}", flush=True)
   chosen = {a: max(LEARNING_RATES, key=lambda lr: pilot[f"{a}/{lr}"]) for a in ALGORITHMS}
@@ -111,7 +155,7 @@ def curve_figure(curves: dict, latents: list[int], algorithms=ALGORITHMS, title:
   )
 
 
-def samples_figure(workdirs: dict[int, pathlib.Path], num: int = 64, seed: int = 0) -> Figure:
+def samples_figure(workdirs: dict[int, pathlib.Path], num: int = 64, seed: int = 0, side_px: int = 28) -> Figure:
   """Figure 5: decoder means of z ~ N(0, I), one 8x8 mosaic per N_z."""
   from flax import nnx
 
@@ -125,7 +169,7 @@ def samples_figure(workdirs: dict[int, pathlib.Path], num: int = 64, seed: int =
     graphdef, params = run.graphdef, run.params
     model = nnx.merge(graphdef, params)
     z = jax.random.normal(jax.random.key(seed), (side * side, nz))
-    images = np.asarray(model.decode_mean(z)).reshape(-1, 28, 28)
+    images = np.asarray(model.decode_mean(z)).reshape(-1, side_px, side_px)
     ax.imshow(tile_images(images, side, side), cmap="gray", vmin=0, vmax=1)
     ax.set_title(f"N_z = {nz}")
     ax.axis("off")
@@ -134,8 +178,10 @@ def samples_figure(workdirs: dict[int, pathlib.Path], num: int = 64, seed: int =
 
 def main() -> None:
   parser = argparse.ArgumentParser()
+  parser.add_argument("--dataset", choices=DATASETS, default="fashion_mnist")
   parser.add_argument("--out", default="runs/experiment-vae-fig2")
   parser.add_argument("--latents", type=int, nargs="+", default=[3, 5, 10, 20, 200])
+  parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds per (algorithm, N_z)")
   parser.add_argument("--max-samples", type=int, default=1_000_000)
   parser.add_argument(
     "--levels",
@@ -144,8 +190,9 @@ def main() -> None:
     default=[100_000, 1_000_000, 3_000_000, 10_000_000],
     help="breadth-first budgets (samples); those above --max-samples are dropped",
   )
+  parser.add_argument("--pilot-steps", type=int, default=500, help="iterations of the step-size pilot")
   parser.add_argument("--iwae-images", type=int, default=0, help="test images for the IWAE k=5000 table (0: none)")
-  parser.add_argument("--data-dir", default=None)
+  parser.add_argument("--data-dir", default=None, help="Fashion-MNIST's folder of idx.gz files")
   parser.add_argument(
     "--figure5-only",
     action="store_true",
@@ -154,18 +201,20 @@ def main() -> None:
   args = parser.parse_args()
   out = pathlib.Path(args.out)
   out.mkdir(parents=True, exist_ok=True)
-  data_config = run_config("aevb", 3, 0.02, 1).data
+  data_config = run_config("aevb", 3, 0.02, 1, dataset=args.dataset).data
   if args.data_dir:
     data_config = type(data_config)(**{**data_config.__dict__, "data_dir": args.data_dir})
   dataset = load_dataset(data_config)
-  train_eval, test_eval = dataset.train_images[:5000], dataset.test_images
+  side_px = int(round(np.sqrt(dataset.train_images.shape[-1])))
+  train_eval = dataset.train_images[:5000]  # digits: all 1,437 train images
+  test_eval = dataset.test_images
   started = time.time()
   if args.figure5_only and all((out / f"aevb-z{nz}" / "checkpoints").exists() for nz in args.latents):
     aevb_runs = {nz: out / f"aevb-z{nz}" for nz in args.latents}
-    samples_figure(aevb_runs).savefig(out / "fig5_samples.png", dpi=110)
+    samples_figure(aevb_runs, side_px=side_px).savefig(out / "fig5_samples.png", dpi=110)
     print(f"wrote {out / 'fig5_samples.png'}")
     return
-  rates = pick_learning_rates(out, dataset, train_eval)
+  rates = pick_learning_rates(out, dataset, train_eval, args.pilot_steps, args.dataset)
   print(f"learning rates: {rates}", flush=True)
 
   curves_path = out / "curves.json"
@@ -173,56 +222,104 @@ def main() -> None:
   points = sample_points(args.max_samples)
   levels = sorted({min(level, args.max_samples) for level in args.levels} | {args.max_samples})
   for level in levels:
-    for nz in args.latents:
-      for algorithm in ALGORITHMS:
-        name = f"{algorithm}-z{nz}"
-        reached = max((p["samples"] for p in curves.get(name, [])), default=0)
-        for samples in (p for p in points if reached < p <= level):
-          t = time.time()
-          config = run_config(algorithm, nz, rates[algorithm], samples // BATCH)
-          train_in_process(config, dataset, out / name)
-          point = {**bounds(out / name, train_eval, test_eval), "segment_s": time.time() - t}
-          curves.setdefault(name, []).append(point)
-          curves_path.write_text(json.dumps(curves, indent=2))
-          print(
-            f"{name} @ {samples:.0e}: train {point['train_elbo']:.2f} test {point['test_elbo']:.2f} "
-            f"({point['segment_s']:.0f} s)",
-            flush=True,
-          )
-    fig = curve_figure(curves, args.latents, title="Fashion-MNIST, binarised: lower bound vs samples")
+    for seed in args.seeds:
+      for nz in args.latents:
+        for algorithm in ALGORITHMS:
+          name = run_name(algorithm, nz, seed)
+          reached = max((p["samples"] for p in curves.get(name, [])), default=0)
+          for samples in (p for p in points if reached < p <= level):
+            t = time.time()
+            config = run_config(algorithm, nz, rates[algorithm], samples // BATCH, seed, args.dataset)
+            train_in_process(config, dataset, out / name)
+            point = {**bounds(out / name, train_eval, test_eval), "segment_s": time.time() - t}
+            curves.setdefault(name, []).append(point)
+            curves_path.write_text(json.dumps(curves, indent=2))
+            print(
+              f"{name} @ {samples:.0e}: train {point['train_elbo']:.2f} test {point['test_elbo']:.2f} "
+              f"({point['segment_s']:.0f} s)",
+              flush=True,
+            )
+    title = TITLES[args.dataset] + (
+      f" (mean of seeds {', '.join(map(str, args.seeds))})" if len(args.seeds) > 1 else ""
+    )
+    fig = curve_figure(seed_mean_curves(curves, args.latents, args.seeds), args.latents, title=title)
     fig.savefig(out / "fig2.png", dpi=110)
 
-  summary = summarise(curves, args.latents)
+  summary = summarise(curves, args.latents, args.seeds)
   summary["wall_s_this_invocation"] = time.time() - started
   summary["learning_rates"] = rates
+  summary["dataset"] = args.dataset
   aevb_runs = {nz: out / f"aevb-z{nz}" for nz in args.latents if (out / f"aevb-z{nz}").exists()}
-  samples_figure(aevb_runs).savefig(out / "fig5_samples.png", dpi=110)
+  samples_figure(aevb_runs, side_px=side_px).savefig(out / "fig5_samples.png", dpi=110)
   if args.iwae_images:
     summary["iwae_k5000"] = iwae_table(out, args.latents, test_eval[: args.iwae_images])
   (out / "summary.json").write_text(json.dumps(summary, indent=2))
   print(json.dumps(summary, indent=2))
+  if len(args.seeds) > 1:
+    print(seed_table(summary), flush=True)
 
 
-def summarise(curves: dict, latents: list[int]) -> dict:
-  """AEVB minus wake-sleep test bound (nats/image) at 10^6 samples and at the last common sample count."""
-  gaps = {}
+def summarise(curves: dict, latents: list[int], seeds: list[int] = (0,)) -> dict:
+  """AEVB minus wake-sleep test bound (nats/image) per seed: at 10^6 samples and at the last common count.
+
+  "gaps" keeps seed 0's entry under each N_z (as single-seed summaries had it); "seeds" holds every seed's,
+  and "over_seeds" the mean and sample std of the final bounds and of the final gap over the seeds.
+  """
+  per_seed: dict[str, dict[str, dict]] = {}
   for nz in latents:
-    a = {p["samples"]: p for p in curves.get(f"aevb-z{nz}", [])}
-    w = {p["samples"]: p for p in curves.get(f"wake_sleep-z{nz}", [])}
-    common = sorted(set(a) & set(w))
-    if not common:
-      continue
-    last = common[-1]
-    gaps[str(nz)] = {
-      "last_samples": last,
-      "aevb_test": a[last]["test_elbo"],
-      "wake_sleep_test": w[last]["test_elbo"],
-      "gap_at_last": a[last]["test_elbo"] - w[last]["test_elbo"],
-      "gap_at_1e6": a[1_000_000]["test_elbo"] - w[1_000_000]["test_elbo"] if 1_000_000 in common else None,
-      "aevb_train_seconds": sum(p["segment_s"] for p in a.values()),
-      "wake_sleep_train_seconds": sum(p["segment_s"] for p in w.values()),
+    for seed in seeds:
+      a = {p["samples"]: p for p in curves.get(run_name("aevb", nz, seed), [])}
+      w = {p["samples"]: p for p in curves.get(run_name("wake_sleep", nz, seed), [])}
+      common = sorted(set(a) & set(w))
+      if not common:
+        continue
+      last = common[-1]
+      per_seed.setdefault(str(nz), {})[str(seed)] = {
+        "last_samples": last,
+        "aevb_test": a[last]["test_elbo"],
+        "wake_sleep_test": w[last]["test_elbo"],
+        "gap_at_last": a[last]["test_elbo"] - w[last]["test_elbo"],
+        "gap_at_1e6": a[1_000_000]["test_elbo"] - w[1_000_000]["test_elbo"] if 1_000_000 in common else None,
+        "aevb_train_seconds": sum(p["segment_s"] for p in a.values()),
+        "wake_sleep_train_seconds": sum(p["segment_s"] for p in w.values()),
+      }
+  over_seeds = {}
+  for nz, runs in per_seed.items():
+    last = max(r["last_samples"] for r in runs.values())
+    done = [r for r in runs.values() if r["last_samples"] == last]  # the seeds that reached the common end
+    stat = lambda key, done=done: mean_std([r[key] for r in done])
+    over_seeds[nz] = {
+      "samples": last,
+      "seeds": len(done),
+      "aevb_test": stat("aevb_test"),
+      "wake_sleep_test": stat("wake_sleep_test"),
+      "gap": stat("gap_at_last"),
+      "gaps": [r["gap_at_last"] for r in done],
+      "aevb_above_in_every_seed": all(r["gap_at_last"] > 0 for r in done),
     }
-  return {"gaps": gaps}
+  gaps = {nz: runs["0"] for nz, runs in per_seed.items() if "0" in runs}
+  return {"gaps": gaps, "seeds": per_seed, "over_seeds": over_seeds}
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+  """Mean and sample standard deviation (0 for one value)."""
+  return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def seed_table(summary: dict) -> str:
+  """The over-seeds rows as a Markdown table (README)."""
+  rows = [
+    "| N_z | samples | AEVB test bound (mean ± std) | wake-sleep test bound | AEVB - wake-sleep per seed (nats) | seeds above |",
+    "|---|---|---|---|---|---|",
+  ]
+  for nz, r in summary["over_seeds"].items():
+    (am, asd), (wm, wsd) = r["aevb_test"], r["wake_sleep_test"]
+    above = sum(g > 0 for g in r["gaps"])
+    per = ", ".join(f"{g:+.2f}" for g in r["gaps"])
+    rows.append(
+      f"| {nz} | {r['samples']:.0e} | {am:.2f} ± {asd:.2f} | {wm:.2f} ± {wsd:.2f} | {per} | {above}/{r['seeds']} |"
+    )
+  return "\n".join(rows)
 
 
 def iwae_table(out: pathlib.Path, latents: list[int], images: np.ndarray) -> dict:
