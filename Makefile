@@ -80,7 +80,7 @@ fashion-mnist-data:  ## check for (or apt-get install) Debian's dataset-fashion-
 experiment-vae-fig2: $(VENV)/.installed fashion-mnist-data  ## Fig. 2: AEVB vs wake-sleep bound vs samples, N_z 3-200 (FIG2_SAMPLES per run; ~1 h at 10^6 on 2 loaded cores)
 	$(PY) experiments/vae_fig2.py --out $(RUNS)/experiment-vae-fig2 --max-samples $(FIG2_SAMPLES) --data-dir $(FASHION_DIR) --iwae-images 500
 
-experiment-vae-fig2-digits: $(VENV)/.installed  ## Fig. 2's comparison on the bundled 8x8 digits, N_z 3-20, seeds FIG2_SEEDS, 2e6 samples (~15 min on 2 cores)
+experiment-vae-fig2-digits: $(VENV)/.installed  ## Fig. 2's comparison on the bundled 8x8 digits, N_z 3-20, seeds FIG2_SEEDS, 2e6 samples (25 min on 2 shared cores)
 	$(PY) experiments/vae_fig2.py --dataset digits --out $(RUNS)/experiment-vae-fig2-digits --latents 3 5 10 20 --seeds $(FIG2_SEEDS) --max-samples 2000000 --levels 2000000
 
 experiment-vae-fig3: $(VENV)/.installed fashion-mnist-data  ## Fig. 3: AEVB/wake-sleep/MCEM marginal likelihood, N_z=3, 1k and 50k train images

@@ -131,8 +131,9 @@ def plot_train_test_curves(
   """The paper's Figures 2 and 3: one panel per {title: {method: points}}, a measure against training
   samples evaluated (log x), train solid and test dashed, one colour per method.
 
-  Points are dicts with "samples", train_key and test_key. focus_after: the y axis starts 30 below the
-  lowest test value from that many samples on (early wake-sleep bounds can be thousands of nats down).
+  Points are dicts with "samples", train_key and test_key. focus_after: the y axis starts a quarter of
+  the range of the values from that many samples on below their lowest test value (early wake-sleep
+  bounds can be thousands of nats down).
   """
   fig = Figure(figsize=(panel_width * len(panels), 3.0), layout="constrained")
   axes = fig.subplots(1, len(panels), squeeze=False)[0]
@@ -144,9 +145,10 @@ def plot_train_test_curves(
       ax.plot(x, [p[train_key] for p in points], "-", color=colours[method], label=f"{labels[method]} train")
       ax.plot(x, [p[test_key] for p in points], "--", color=colours[method], label=f"{labels[method]} test")
     ax.set_xscale("log")
-    late = [p[test_key] for points in methods.values() for p in points if p["samples"] >= (focus_after or 0)]
+    late = [p for points in methods.values() for p in points if p["samples"] >= (focus_after or 0)]
     if focus_after is not None and late:
-      ax.set_ylim(bottom=min(late) - 30)
+      low, high = min(p[test_key] for p in late), max(max(p[test_key], p[train_key]) for p in late)
+      ax.set_ylim(bottom=low - 0.25 * max(high - low, 1e-6))
     ax.set_title(panel)
     ax.set_xlabel("training samples evaluated")
     ax.grid(alpha=0.3)
