@@ -263,7 +263,8 @@ def summarise(curves: dict, latents: list[int], seeds: list[int] = (0,)) -> dict
   """AEVB minus wake-sleep test bound (nats/image) per seed: at 10^6 samples and at the last common count.
 
   "gaps" keeps seed 0's entry under each N_z (as single-seed summaries had it); "seeds" holds every seed's,
-  and "over_seeds" the mean and sample std of the final bounds and of the final gap over the seeds.
+  and "over_seeds" the mean and sample std over the seeds of the bounds and the gap at the largest sample
+  count every seed has reached.
   """
   per_seed: dict[str, dict[str, dict]] = {}
   for nz in latents:
@@ -285,20 +286,27 @@ def summarise(curves: dict, latents: list[int], seeds: list[int] = (0,)) -> dict
       }
   over_seeds = {}
   for nz, runs in per_seed.items():
-    last = max(r["last_samples"] for r in runs.values())
-    done = [r for r in runs.values() if r["last_samples"] == last]  # the seeds that reached the common end
-    stat = lambda key, done=done: mean_std([r[key] for r in done])
+    common = min(r["last_samples"] for r in runs.values())  # the largest count every seed has reached
+    at = lambda algorithm, seed, n=nz, c=common: test_bound_at(curves, run_name(algorithm, int(n), int(seed)), c)
+    aevb = [at("aevb", seed) for seed in runs]
+    wake_sleep = [at("wake_sleep", seed) for seed in runs]
+    gaps = [a - w for a, w in zip(aevb, wake_sleep)]
     over_seeds[nz] = {
-      "samples": last,
-      "seeds": len(done),
-      "aevb_test": stat("aevb_test"),
-      "wake_sleep_test": stat("wake_sleep_test"),
-      "gap": stat("gap_at_last"),
-      "gaps": [r["gap_at_last"] for r in done],
-      "aevb_above_in_every_seed": all(r["gap_at_last"] > 0 for r in done),
+      "samples": common,
+      "seeds": len(runs),
+      "aevb_test": mean_std(aevb),
+      "wake_sleep_test": mean_std(wake_sleep),
+      "gap": mean_std(gaps),
+      "gaps": gaps,
+      "aevb_above_in_every_seed": all(g > 0 for g in gaps),
     }
   gaps = {nz: runs["0"] for nz, runs in per_seed.items() if "0" in runs}
   return {"gaps": gaps, "seeds": per_seed, "over_seeds": over_seeds}
+
+
+def test_bound_at(curves: dict, name: str, samples: int) -> float:
+  """A run's test bound at a sample count it has reached."""
+  return next(p["test_elbo"] for p in curves[name] if p["samples"] == samples)
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
