@@ -209,36 +209,44 @@ def main() -> None:
   train_eval = dataset.train_images[:5000]  # digits: all 1,437 train images
   test_eval = dataset.test_images
   started = time.time()
-  if args.figure5_only and all((out / f"aevb-z{nz}" / "checkpoints").exists() for nz in args.latents):
+  rates = pick_learning_rates(out, dataset, train_eval, args.pilot_steps, args.dataset)
+  print(f"learning rates: {rates}", flush=True)
+  curves_path = out / "curves.json"
+  curves = dedupe(json.loads(curves_path.read_text())) if curves_path.exists() else {}
+  points = sample_points(args.max_samples)
+
+  def advance(algorithm: str, nz: int, seed: int, level: int) -> None:
+    """Train one run through the sample points up to level, recording its bounds at each."""
+    name = run_name(algorithm, nz, seed)
+    reached = max((p["samples"] for p in curves.get(name, [])), default=0)
+    for samples in (p for p in points if reached < p <= level):
+      t = time.time()
+      config = run_config(algorithm, nz, rates[algorithm], samples // BATCH, seed, args.dataset)
+      train_in_process(config, dataset, out / name)
+      point = {**bounds(out / name, train_eval, test_eval), "segment_s": time.time() - t}
+      curves.setdefault(name, []).append(point)
+      curves_path.write_text(json.dumps(curves, indent=2))
+      print(
+        f"{name} @ {samples:.0e}: train {point['train_elbo']:.2f} test {point['test_elbo']:.2f} "
+        f"({point['segment_s']:.0f} s)",
+        flush=True,
+      )
+
+  if args.figure5_only:  # the AEVB runs of seed 0 only; Figure 2's picture and summary are left alone
+    for nz in args.latents:
+      if not (out / f"aevb-z{nz}" / "checkpoints").exists():
+        advance("aevb", nz, 0, args.max_samples)
     aevb_runs = {nz: out / f"aevb-z{nz}" for nz in args.latents}
     samples_figure(aevb_runs, side_px=side_px).savefig(out / "fig5_samples.png", dpi=110)
     print(f"wrote {out / 'fig5_samples.png'}")
     return
-  rates = pick_learning_rates(out, dataset, train_eval, args.pilot_steps, args.dataset)
-  print(f"learning rates: {rates}", flush=True)
 
-  curves_path = out / "curves.json"
-  curves = dedupe(json.loads(curves_path.read_text())) if curves_path.exists() else {}
-  points = sample_points(args.max_samples)
   levels = sorted({min(level, args.max_samples) for level in args.levels} | {args.max_samples})
   for level in levels:
     for seed in args.seeds:
       for nz in args.latents:
         for algorithm in ALGORITHMS:
-          name = run_name(algorithm, nz, seed)
-          reached = max((p["samples"] for p in curves.get(name, [])), default=0)
-          for samples in (p for p in points if reached < p <= level):
-            t = time.time()
-            config = run_config(algorithm, nz, rates[algorithm], samples // BATCH, seed, args.dataset)
-            train_in_process(config, dataset, out / name)
-            point = {**bounds(out / name, train_eval, test_eval), "segment_s": time.time() - t}
-            curves.setdefault(name, []).append(point)
-            curves_path.write_text(json.dumps(curves, indent=2))
-            print(
-              f"{name} @ {samples:.0e}: train {point['train_elbo']:.2f} test {point['test_elbo']:.2f} "
-              f"({point['segment_s']:.0f} s)",
-              flush=True,
-            )
+          advance(algorithm, nz, seed, level)
     title = TITLES[args.dataset] + (
       f" (mean of seeds {', '.join(map(str, args.seeds))})" if len(args.seeds) > 1 else ""
     )

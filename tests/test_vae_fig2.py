@@ -58,3 +58,10 @@ def test_digits_runs_every_seed_in_resumed_segments_and_writes_the_figure(tmp_pa
   summary = json.loads((tmp_path / "summary.json").read_text())
   assert summary["dataset"] == "digits" and summary["over_seeds"]["2"]["seeds"] == 2
   assert (tmp_path / "fig2.png").stat().st_size > 10_000 and "| 2 | 2e+04 |" in printed
+  drawn = (tmp_path / "fig2.png").stat().st_mtime_ns
+  figure5 = [*args[: args.index("--latents")], "--latents", "2", "3", "--max-samples", "10000", "--figure5-only"]
+  done = subprocess.run(figure5, capture_output=True, text=True)
+  assert done.returncode == 0, done.stderr[-3000:]
+  curves = json.loads((tmp_path / "curves.json").read_text())
+  assert "aevb-z3" in curves and "wake_sleep-z3" not in curves  # only the missing AEVB run is trained
+  assert (tmp_path / "fig2.png").stat().st_mtime_ns == drawn and (tmp_path / "fig5_samples.png").exists()
