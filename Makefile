@@ -144,9 +144,9 @@ experiment-musicvae-latent: $(VENV)/.installed  ## interpolation (latent vs data
 	$(PY) experiments/musicvae_latent_studies.py $(LATENT_RUN)
 
 # Issue 25: hierarchical vs flat on 16-bar melodies, 3 training seeds per arm plus the positive control (free
-# bits 0, beta 1); resumes from checkpoints. The default STUDY_ARGS are the run in docs/music_16bar_study.md (~40 min
+# bits 0, beta 1); resumes from checkpoints. The default STUDY_ARGS are the run in docs/music_16bar_study.md (~85 min
 # on the shared 2-core CPU); STUDY_ARGS="--width 64 --steps 1500" is the presets' own size (hours).
-STUDY_ARGS ?= --width 32 --steps 150 --control-steps 80 --eval-windows 128 --draws 1000 --checkpoint-every 50
+STUDY_ARGS ?= --width 32 --steps 1500 --control-steps 600 --eval-windows 128 --draws 1000 --checkpoint-every 250
 .PHONY: experiment-musicvae-16bar
 experiment-musicvae-16bar: $(VENV)/.installed  ## 16-bar hierarchical vs flat, seeds as units + positive control -> JSON + PNG
 	nice -n 10 $(PY) experiments/music_16bar_study.py --out $(RUNS)/music-16bar-study $(STUDY_ARGS)
