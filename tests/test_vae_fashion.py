@@ -205,6 +205,12 @@ def test_mcem_resumes_exactly(tmp_path):
   resumed = commands.train(config, tmp_path / "resumed", verbose=False)
   for a, b in zip(jax.tree.leaves(straight), jax.tree.leaves(resumed)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  from trajvae.vae import mcem
+
+  graphdef, params, step = mcem.load_params(config, tmp_path / "resumed", len(straight.chains))  # Figure 3 reads it
+  assert step == 6 and graphdef is not None
+  for a, b in zip(jax.tree.leaves(straight.params), jax.tree.leaves(params)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
 def test_hmc_importance_estimate_matches_brute_force_in_two_dimensions():

@@ -172,7 +172,7 @@ def train(
 def load_params(config: VAEConfig, workdir: str | pathlib.Path, num_train: int) -> tuple[nnx.GraphDef, nnx.State, int]:
   """The decoder (inside the VAE's params) of an MCEM run's latest checkpoint, and its step."""
   graphdef, template = init_state(config, num_train)
-  store = CheckpointStore(workdir_path(workdir) / "checkpoints", NAME, {}, 1, 1_000_000)
+  store = CheckpointStore(workdir_path(workdir) / "checkpoints", NAME, None, 1, 1_000_000)  # read-only: no config check
   try:
     state = store.restore(template)
   finally:
