@@ -103,16 +103,6 @@ def dedupe(curves: dict) -> dict:
   return out
 
 
-def train_in_process(config, dataset, workdir: pathlib.Path) -> None:
-  """`commands.train` on an already loaded dataset (the script trains each run in many short segments)."""
-  from trajvae.config import field_defaults, to_dict
-  from trajvae.train.supervised import fit
-
-  task = commands.build_task(config, dataset)
-  defaults = field_defaults(type(config))
-  fit(task, config.optim, config.train, workdir, to_dict(config), verbose=False, config_defaults=defaults)
-
-
 def bounds(workdir: pathlib.Path, train_images: np.ndarray, test_images: np.ndarray) -> dict[str, float]:
   """The SGVB bound (nats per image) of a run's latest checkpoint on the train subset and the test set."""
   run = commands.load_run(workdir)
@@ -132,7 +122,7 @@ def pick_learning_rates(
   for algorithm in ALGORITHMS:
     for lr in LEARNING_RATES:
       workdir = out / "pilot" / f"{algorithm}-lr{lr}"
-      train_in_process(run_config(algorithm, 10, lr, steps, dataset=data), dataset, workdir)
+      commands.train(run_config(algorithm, 10, lr, steps, dataset=data), workdir, verbose=False, dataset=dataset)
       pilot[f"{algorithm}/{lr}"] = bounds(workdir, train_images, train_images[:100])["train_elbo"]
       print(f"pilot {algorithm} lr {lr}: train bound {pilot[f'{algorithm}/{lr}']:.2f}", flush=True)
   chosen = {a: max(LEARNING_RATES, key=lambda lr: pilot[f"{a}/{lr}"]) for a in ALGORITHMS}
@@ -222,7 +212,7 @@ def main() -> None:
     for samples in (p for p in points if reached < p <= level):
       t = time.time()
       config = run_config(algorithm, nz, rates[algorithm], samples // BATCH, seed, args.dataset)
-      train_in_process(config, dataset, out / name)
+      commands.train(config, out / name, verbose=False, dataset=dataset)
       point = {**bounds(out / name, train_eval, test_eval), "segment_s": time.time() - t}
       curves.setdefault(name, []).append(point)
       curves_path.write_text(json.dumps(curves, indent=2))

@@ -27,9 +27,9 @@ import time
 
 import jax
 from matplotlib.figure import Figure
-from vae_fig2 import BATCH, COLOURS, LABELS, train_in_process
+from vae_fig2 import BATCH, COLOURS, LABELS
 
-from trajvae.config import override, to_dict
+from trajvae.config import override
 from trajvae.vae import commands, mcem
 from trajvae.vae.configs import fashion_mnist_config
 from trajvae.vae.data import load_dataset
@@ -48,13 +48,6 @@ def run_config(method: str, train_size: int, learning_rate: float, steps: int):
     latent_dim=3, hidden_dim=100, algorithm=method, learning_rate=learning_rate, train_size=train_size, steps=steps
   )
   return override(config, ["train.checkpoint_every=1000000", "train.log_every=1000"])
-
-
-def train_segment(method: str, config, dataset, workdir: pathlib.Path) -> None:
-  if method == "mcem":
-    mcem.train(config, workdir, to_dict(config), dataset.train_images, verbose=False)
-  else:
-    train_in_process(config, dataset, workdir)
 
 
 def marginal_likelihoods(
@@ -135,7 +128,7 @@ def main() -> None:
         for samples in (p for p in points if reached < p <= level):
           t = time.time()
           config = run_config(method, size, rates[method], samples // BATCH)
-          train_segment(method, config, dataset, out / name)
+          commands.train(config, out / name, verbose=False, dataset=dataset)  # MCEM by loss.algorithm
           train_s = time.time() - t
           estimates = marginal_likelihoods(method, config, out / name, size, images, args.hmc_burn, args.hmc_samples)
           point = {**estimates, "segment_s": train_s, "eval_s": time.time() - t - train_s}

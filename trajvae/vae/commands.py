@@ -143,9 +143,17 @@ def build_task(config: VAEConfig, dataset: ImageDataset) -> TrainTask:
   )
 
 
-def train(config: VAEConfig, workdir: str | pathlib.Path, verbose: bool = True, on_step=None):
-  """Train (or resume) a VAE in workdir (AEVB, wake-sleep, or MCEM by loss.algorithm); returns the final state."""
-  dataset = load_dataset(config.data)
+def train(
+  config: VAEConfig,
+  workdir: str | pathlib.Path,
+  verbose: bool = True,
+  on_step=None,
+  dataset: ImageDataset | None = None,
+):
+  """Train (or resume) a VAE in workdir (AEVB, wake-sleep, or MCEM by loss.algorithm); returns the final state.
+
+  dataset: config.data already loaded (scripts that train many short segments load it once)."""
+  dataset = load_dataset(config.data) if dataset is None else dataset
   if config.loss.algorithm == "mcem":
     from trajvae.vae import mcem
 
