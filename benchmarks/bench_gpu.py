@@ -90,7 +90,7 @@ def musicvae_row(preset: str, compute: str, backend: str, sizes: Sizes, peak_tfl
   from trajvae.music.model import init_model
   from trajvae.train import sharding
   from trajvae.train.optim import make_optimizer
-  from trajvae.train.supervised import init_train_state, jit_data_parallel, make_train_step
+  from trajvae.train.supervised import init_train_state, jit_data_parallel, make_train_step, replicated_train_state
 
   row = {"preset": preset, "compute": compute, "rnn_backend": backend, "batch": sizes.batch}
   config, model = musicvae_model(preset, compute, backend, sizes.smoke)
@@ -111,7 +111,7 @@ def musicvae_row(preset: str, compute: str, backend: str, sizes: Sizes, peak_tfl
   state = init_train_state(params, tx)
   flops = matmul_flops(jax.make_jaxpr(scan_step)(state, data, key))
   step, params = step_for(model)
-  state = sharding.replicate(init_train_state(params, tx), mesh)
+  state = replicated_train_state(params, tx, mesh)
   del params
   start = time.perf_counter()
   compiled = jit_data_parallel(step, mesh).lower(state, data, key).compile()

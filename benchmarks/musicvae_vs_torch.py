@@ -52,9 +52,9 @@ def jax_worker(shape: str, batch: int, model_overrides: dict) -> None:
   from trajvae.music import objective
   from trajvae.music.configs import PRESETS
   from trajvae.music.model import init_model
-  from trajvae.train import sharding
+  from trajvae.train import host_memory, sharding
   from trajvae.train.optim import make_optimizer
-  from trajvae.train.supervised import init_train_state, jit_data_parallel, make_train_step
+  from trajvae.train.supervised import jit_data_parallel, make_train_step, replicated_train_state
 
   preset, overrides, _ = SHAPES[shape]
   config = select_preset(PRESETS, preset)
@@ -63,7 +63,7 @@ def jax_worker(shape: str, batch: int, model_overrides: dict) -> None:
   graphdef, params = init_model(model, 0)
   tx = make_optimizer(config.optim)
   mesh = sharding.data_mesh()
-  state = sharding.replicate(init_train_state(params, tx), mesh)
+  state = replicated_train_state(params, tx, mesh)
   del params  # the step owns its (donated) state; the initial parameters are not kept beside it
   step_fn = jit_data_parallel(
     make_train_step(graphdef, lambda m, b, k, s: objective.loss_and_metrics(m, b["tokens"], k, s, loss), tx), mesh
@@ -75,6 +75,7 @@ def jax_worker(shape: str, batch: int, model_overrides: dict) -> None:
   start = time.perf_counter()
   compiled = step_fn.lower(state, data, key).compile()
   compile_s = time.perf_counter() - start
+  host_memory.release_freed_heap()  # as the training driver does (supervised.compiled_at_first_call)
   state, metrics = compiled(state, data, key)
   jax.block_until_ready(metrics)
   print(json.dumps({"ready": True, "compile_s": compile_s, "jax": jax.__version__}), flush=True)

@@ -173,6 +173,23 @@ def _sixteen_bar_loss(*, free_bits: float, max_beta: float) -> MusicLossConfig:
   return MusicLossConfig(free_bits=free_bits, max_beta=max_beta, sampling_schedule="teacher_forcing")
 
 
+def _reference_16bar(
+  encoding: str, decoder: str, *, batch_size: int, free_bits: float = 256, max_beta: float = 0.2
+) -> MusicVAEConfig:
+  """The reference's 16-bar shapes: z = 512, a 2 x 2048 BiLSTM encoder, and 2 x 1024 conductor-fed
+  (hierarchical) or 3 x 2048 (flat) decoder layers."""
+  return reference_config(
+    encoding=encoding,
+    num_bars=16,
+    decoder=decoder,
+    z_size=512,
+    enc_rnn_sizes=(2048, 2048),
+    dec_rnn_sizes=(1024, 1024) if decoder == "hierarchical" else (2048, 2048, 2048),
+    loss=_sixteen_bar_loss(free_bits=free_bits, max_beta=max_beta),
+    batch_size=batch_size,
+  )
+
+
 def cat_mel_2bar_small() -> MusicVAEConfig:
   """The reference's small 2-bar melody model (flat decoder, z = 256); sized for an accelerator.
 
@@ -237,16 +254,7 @@ def hierdec_mel_16bar() -> MusicVAEConfig:
   Run: `make train-musicvae CONFIG=hierdec-mel_16bar`. Expected: not measured here. The paper's Table 1:
   0.919 teacher-forced / 0.812 sampled accuracy (the paper's figures).
   """
-  return reference_config(
-    encoding="melody",
-    num_bars=16,
-    decoder="hierarchical",
-    z_size=512,
-    enc_rnn_sizes=(2048, 2048),
-    dec_rnn_sizes=(1024, 1024),
-    loss=_sixteen_bar_loss(free_bits=256, max_beta=0.2),
-    batch_size=512,
-  )
+  return _reference_16bar("melody", "hierarchical", batch_size=512)
 
 
 def flat_mel_16bar() -> MusicVAEConfig:
@@ -255,16 +263,7 @@ def flat_mel_16bar() -> MusicVAEConfig:
   Run: `make train-musicvae CONFIG=flat-mel_16bar`. Expected: not measured here. The paper's Table 1:
   0.883 teacher-forced / 0.620 sampled accuracy (the paper's figures).
   """
-  return reference_config(
-    encoding="melody",
-    num_bars=16,
-    decoder="flat",
-    z_size=512,
-    enc_rnn_sizes=(2048, 2048),
-    dec_rnn_sizes=(2048, 2048, 2048),
-    loss=_sixteen_bar_loss(free_bits=256, max_beta=0.2),
-    batch_size=512,
-  )
+  return _reference_16bar("melody", "flat", batch_size=512)
 
 
 def hierdec_trio_16bar() -> MusicVAEConfig:
@@ -273,16 +272,7 @@ def hierdec_trio_16bar() -> MusicVAEConfig:
   Run: `make train-musicvae CONFIG=hierdec-trio_16bar SET="data.source=/path/to/midi"`. Expected: not
   measured here (no trio data ships offline); the paper's Table 1 has a 16-bar trio row.
   """
-  return reference_config(
-    encoding="trio",
-    num_bars=16,
-    decoder="hierarchical",
-    z_size=512,
-    enc_rnn_sizes=(2048, 2048),
-    dec_rnn_sizes=(1024, 1024),
-    loss=_sixteen_bar_loss(free_bits=256, max_beta=0.2),
-    batch_size=256,
-  )
+  return _reference_16bar("trio", "hierarchical", batch_size=256)
 
 
 def flat_trio_16bar() -> MusicVAEConfig:
@@ -291,16 +281,7 @@ def flat_trio_16bar() -> MusicVAEConfig:
   Run: `make train-musicvae CONFIG=flat-trio_16bar SET="data.source=/path/to/midi"`. Expected: not
   measured here (no trio data ships offline); the paper's Table 1 has a 16-bar trio row.
   """
-  return reference_config(
-    encoding="trio",
-    num_bars=16,
-    decoder="flat",
-    z_size=512,
-    enc_rnn_sizes=(2048, 2048),
-    dec_rnn_sizes=(2048, 2048, 2048),
-    loss=_sixteen_bar_loss(free_bits=0, max_beta=1.0),
-    batch_size=256,
-  )
+  return _reference_16bar("trio", "flat", batch_size=256, free_bits=0, max_beta=1.0)
 
 
 def cat_mel_2bar_cpu() -> MusicVAEConfig:

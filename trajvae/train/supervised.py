@@ -21,7 +21,7 @@ import numpy as np
 import optax
 from flax import nnx, struct
 
-from trajvae.train import driver, sharding
+from trajvae.train import driver, host_memory, sharding
 from trajvae.train.checkpoint import SCHEDULE_KEYS, CheckpointStore
 from trajvae.train.configs import TrainConfig
 from trajvae.train.distributed import check_same_config
@@ -64,6 +64,40 @@ class TrainTask:
 
 def init_train_state(params: nnx.State, tx: optax.GradientTransformation) -> TrainState:
   return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params))
+
+
+def replicated_train_state(params: nnx.State, tx: optax.GradientTransformation, mesh: jax.sharding.Mesh) -> TrainState:
+  """init_train_state, replicated on mesh, with the optimiser state made where it lives.
+
+  Only the parameters are copied (sharding.replicate); the optimiser's moments
+  are initialised by a jitted tx.init straight into their replicated buffers, so
+  no unreplicated copy of them ever exists beside the replicated one (measured:
+  the reference-size 16-bar MusicVAE state peaked at 4.4 GB built eagerly, 2.5 GB
+  this way).
+  """
+  repl = sharding.replicated(mesh)
+  params = sharding.replicate(params, mesh)
+  opt_state = jax.jit(tx.init, out_shardings=repl)(params)
+  step = jax.jit(lambda: jnp.zeros((), jnp.int32), out_shardings=repl)()
+  return TrainState(step=step, params=params, opt_state=opt_state)
+
+
+def compiled_at_first_call(jitted: Callable[..., Any]) -> Callable[..., Any]:
+  """jitted, compiled ahead of time at its first call, with the compiler's freed heap returned to the OS
+  before the step first runs (host_memory); later calls of another shape fall back to jitted."""
+  executable = None
+
+  def call(*args):
+    nonlocal executable
+    if executable is None:
+      executable = jitted.lower(*args).compile()
+      host_memory.release_freed_heap()
+    try:
+      return executable(*args)
+    except TypeError:  # arguments of another shape or dtype than the first call's: checked before running
+      return jitted(*args)
+
+  return call
 
 
 def make_train_step(graphdef: nnx.GraphDef, loss_fn: LossFn, tx: optax.GradientTransformation):
@@ -124,7 +158,7 @@ def fit(
   mesh = sharding.data_mesh()
   sharding.check_batch_divisible(train.batch_size, mesh)
   tx = make_optimizer(optim)
-  jitted = jit_data_parallel(make_train_step(task.graphdef, task.loss_fn, tx), mesh)
+  jitted = compiled_at_first_call(jit_data_parallel(make_train_step(task.graphdef, task.loss_fn, tx), mesh))
 
   def step_fn(state: TrainState, step: int, key: jax.Array) -> tuple[TrainState, dict[str, jax.Array]]:
     batch = task.batches(step)
@@ -145,7 +179,7 @@ def fit(
     defaults=config_defaults,
   )
   return driver.run(
-    sharding.replicate(init_train_state(task.params, tx), mesh),
+    lambda: replicated_train_state(task.params, tx, mesh),
     step_fn,
     train.steps,
     store,
@@ -157,6 +191,7 @@ def fit(
     eval_every=train.eval_every,
     verbose=verbose,
     on_step=on_step,
+    template=abstract_state(jax.eval_shape(lambda p: init_train_state(p, tx), task.params), mesh),
   )
 
 
