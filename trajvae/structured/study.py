@@ -217,6 +217,11 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
 COLORS = {"classic": "tab:blue", "randomized": "tab:orange", "direct": "tab:green", "exhaustive": "tab:purple"}
 
 
+def _errorbar(ax, hs: list[int], stats: list[tuple[float, float]], **style) -> None:
+  """One (mean, std) series against |H|."""
+  ax.errorbar(hs, [m for m, _ in stats], yerr=[s for _, s in stats], capsize=2, **style)
+
+
 def plot_problem(rows: Sequence[dict[str, Any]], problem: str) -> Figure:
   """Test distortion (plain and Gibbs), training time and speed-ups against |H| for one problem's rows."""
   fig = new_figure(16, 4.6)
@@ -228,39 +233,14 @@ def plot_problem(rows: Sequence[dict[str, Any]], problem: str) -> Figure:
     marker = "os^dv"[k % 5]
     for method in group[0]["methods"]:
       hs = [r["num_latents"] for r in group]
+      look = dict(marker=marker, color=COLORS[method])
       for field, style, label in (("test_distortion", "-", "plain"), ("gibbs_distortion", "--", "Gibbs")):
         stats = [r[f"{method}_{field}"] for r in group]
-        axes[0].errorbar(
-          hs,
-          [m for m, _ in stats],
-          yerr=[s for _, s in stats],
-          linestyle=style,
-          marker=marker,
-          color=COLORS[method],
-          capsize=2,
-          label=f"{method}, {label}, n={n}",
-        )
-      stats = [r[f"{method}_train_seconds"] for r in group]
-      axes[1].errorbar(
-        hs,
-        [m for m, _ in stats],
-        yerr=[s for _, s in stats],
-        marker=marker,
-        color=COLORS[method],
-        capsize=2,
-        label=f"{method}, n={n}",
-      )
+        _errorbar(axes[0], hs, stats, linestyle=style, label=f"{method}, {label}, n={n}", **look)
+      _errorbar(axes[1], hs, [r[f"{method}_train_seconds"] for r in group], label=f"{method}, n={n}", **look)
       if f"{method}_speedup" in group[0]:
         stats = [r[f"{method}_speedup"] for r in group]
-        axes[2].errorbar(
-          hs,
-          [m for m, _ in stats],
-          yerr=[s for _, s in stats],
-          marker=marker,
-          color=COLORS[method],
-          capsize=2,
-          label=f"{method} / randomized, n={n}",
-        )
+        _errorbar(axes[2], hs, stats, label=f"{method} / randomized, n={n}", **look)
   axes[0].set(xscale="log", xlabel="|H|", ylabel="test distortion", title=f"{problem}: test distortion (dashed: Gibbs)")
   axes[1].set(xscale="log", yscale="log", xlabel="|H|", ylabel="seconds", title="training time (no compilation)")
   axes[2].axhline(1.0, color="gray", lw=0.8)
