@@ -52,6 +52,7 @@ import sectar_compare as compare
 
 from trajvae.config import override
 from trajvae.sectar import commands, configs, oracle, outer_loop
+from trajvae.sectar.envs import tasks
 from trajvae.train.metrics import read_metrics
 
 METHODS = ("sectar", "flat_ppo", "dynamics_mpc")
@@ -112,15 +113,34 @@ def skill_reuse(workdir: pathlib.Path, env_name: str, episodes: int, planner: li
 
 def buffer_coverage(workdir: pathlib.Path, border: float = 2.8, margin: float = 0.2) -> dict:
   """Where a trained run's buffer segments start (first two observation dims: the agent's xy): the share
-  within `margin` of the arena's border and in its right half, and the mean start-to-end displacement."""
-  buf = commands.load_run(workdir).state.buffer
+  within `margin` of the arena's border and in its right half, and the mean start-to-end displacement;
+  for block also what happened to the objects (object_coverage)."""
+  run = commands.load_run(workdir)
+  buf = run.state.buffer
   states = np.asarray(buf.states)[: int(buf.size)]
   xy = states[:, 0, :2]
-  return {
+  coverage = {
     "segments": int(len(states)),
     "near_border": float(np.mean(np.abs(xy).max(-1) >= border - margin)),
     "right_half": float(np.mean(xy[:, 0] > 0)),
     "mean_displacement": float(np.linalg.norm(states[:, -1, :2] - xy, axis=-1).mean()),
+  }
+  if run.config.env.name == "block":
+    coverage.update(object_coverage(states, tasks.block_task(run.config.env.task)[1]))
+  return coverage
+
+
+def object_coverage(states: np.ndarray, goals: np.ndarray, moved: float = 0.1) -> dict:
+  """What block segments [N, T + 1, 15] did to the objects: the share of steps holding one, per object the
+  share of segments that moved it by more than `moved`, and its closest approach to its own goal [4, 2]
+  (the task pays object k within 0.8 of goal k, in order): whether the data can teach the state decoder
+  a paid plan at all."""
+  objects = states[..., 2:10].reshape(*states.shape[:2], 4, 2)
+  to_goal = np.linalg.norm(objects - goals, axis=-1)  # [N, T + 1, 4]
+  return {
+    "holding": float(np.mean(states[..., 10] < 0.5)),  # one-hot index 0 = none held
+    "objects_moved": np.mean(np.linalg.norm(objects[:, -1] - objects[:, 0], axis=-1) > moved, axis=0).tolist(),
+    "closest_to_goal": to_goal.min(axis=(0, 1)).tolist(),
   }
 
 
@@ -205,6 +225,14 @@ def write_outputs(results: dict, out: pathlib.Path) -> None:
       f"{cov['near_border']:.0%} start within 0.2 of the border, {cov['right_half']:.0%} in the right half; "
       f"mean displacement per segment {cov['mean_displacement']:.2f}.",
     ]
+    if "objects_moved" in cov:
+      lines[-1] += (
+        f" Holding an object in {cov['holding']:.0%} of steps; objects 0-3 moved in "
+        + ", ".join(f"{m:.1%}" for m in cov["objects_moved"])
+        + " of segments; closest approach to their goals (paid within 0.8) "
+        + ", ".join(f"{d:.2f}" for d in cov["closest_to_goal"])
+        + "."
+      )
   (out / "table.md").write_text("\n".join(lines) + "\n")
   print("\n".join(lines))
 

@@ -62,7 +62,16 @@ def test_report_has_every_method_both_planners_and_the_buffer_coverage(tmp_path)
     },
     "reuse_episodes": 4,
     "coverage": {
-      "waypoint": {"segments": 10_000, "near_border": 0.594, "right_half": 0.011, "mean_displacement": 0.64}
+      "waypoint": {"segments": 10_000, "near_border": 0.594, "right_half": 0.011, "mean_displacement": 0.64},
+      "block": {
+        "segments": 10,
+        "near_border": 0.5,
+        "right_half": 0.5,
+        "mean_displacement": 0.5,
+        "holding": 0.25,
+        "objects_moved": [0.5, 0.0, 0.0, 0.1],
+        "closest_to_goal": [0.2, 3.0, 3.0, 1.5],
+      },
     },
   }
   curves.write_outputs(results, tmp_path)
@@ -72,6 +81,8 @@ def test_report_has_every_method_both_planners_and_the_buffer_coverage(tmp_path)
   assert "| 0 | 10 | 1.00 ± 0.00, 0.100 | 5.00 ± 1.00, 0.500 |" in table
   assert "mpc.num_sequences=2048 mpc.horizon=10" in table
   assert "10,000 segments): 59% start within 0.2 of the border, 1% in the right half" in table
+  assert "objects 0-3 moved in 50.0%, 0.0%, 0.0%, 10.0% of segments" in table
+  assert "(paid within 0.8) 0.20, 3.00, 3.00, 1.50." in table
   assert (tmp_path / "curves.png").stat().st_size > 10_000
 
 
@@ -89,3 +100,18 @@ def test_an_out_folder_refuses_runs_with_other_overrides(tmp_path, capsys):
     curves.main(["--envs", "waypoint", "--set", "mpc.horizon=3", "--report-only", "--out", str(tmp_path)])
   assert exit_info.value.code == 2
   assert "another --out" in capsys.readouterr().err
+
+
+def test_object_coverage_sees_a_carried_object_reach_its_goal():
+  goals = np.array([[1.0, 0.0], [2.0, 2.0], [-2.0, 2.0], [-2.0, -2.0]], np.float32)
+  start = np.zeros((3, 15), np.float32)
+  start[:, 2:10] = [-1.0, 0.0, 0.0, 2.0, 0.0, -2.0, 2.0, 0.0]
+  start[:, 10] = 1.0  # nothing held
+  carried = start.copy()
+  carried[1:, 10:12] = [0.0, 1.0]  # object 0 held from step 1 on
+  carried[1, 2:4], carried[2, 2:4] = [0.0, 0.0], [0.9, 0.0]  # carried to within 0.1 of its goal
+  cov = curves.object_coverage(np.stack([start, carried]), goals)
+  assert cov["holding"] == pytest.approx(2 / 6)
+  assert cov["objects_moved"] == [0.5, 0.0, 0.0, 0.0]
+  assert cov["closest_to_goal"][0] == pytest.approx(0.1, abs=1e-6)
+  assert cov["closest_to_goal"][3] == pytest.approx(np.hypot(4.0, 2.0))
