@@ -191,7 +191,7 @@ def fit(
     eval_every=train.eval_every,
     verbose=verbose,
     on_step=on_step,
-    template=abstract_state(jax.eval_shape(lambda p: init_train_state(p, tx), task.params), mesh),
+    template=train_state_template(task.params, tx, mesh),
   )
 
 
@@ -199,6 +199,12 @@ def abstract_state(tree: Any, mesh: jax.sharding.Mesh) -> Any:
   """tree's arrays (or shape structs) as shape structs replicated on mesh: a restore target that holds no data."""
   repl = sharding.replicated(mesh)
   return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=repl), tree)
+
+
+def train_state_template(params: Any, tx: optax.GradientTransformation, mesh: jax.sharding.Mesh) -> TrainState:
+  """The TrainState of params (arrays or shape structs) as replicated shape structs, by jax.eval_shape: a
+  restore target that initialises nothing."""
+  return abstract_state(jax.eval_shape(lambda p: init_train_state(p, tx), params), mesh)
 
 
 def load_trained_params(
@@ -213,7 +219,7 @@ def load_trained_params(
   store = CheckpointStore(directory, name, None, save_every=1, keep=1_000_000)
   tx = make_optimizer(optim)
   try:
-    template = abstract_state(jax.eval_shape(lambda p: init_train_state(p, tx), params), sharding.data_mesh())
+    template = train_state_template(params, tx, sharding.data_mesh())
     state = store.restore(template, step)
   finally:
     store.close()
