@@ -134,3 +134,28 @@ def test_episode_returns_the_plans_it_executed():
   np.testing.assert_allclose(np.asarray(ep.plans.states)[:, :t], segments, atol=1e-5)
   # The plans differ between segments (each replans from where the last one ended).
   assert not np.allclose(ep.plans.latents[0], ep.plans.latents[1])
+
+
+def test_executed_segment_error_is_the_gap_to_the_chosen_plans_prediction():
+  """0 when the decoder predicts exactly what the policy decoder executes; the squared offset when every
+  prediction is off by the same amount; the same over a vmapped batch of episodes."""
+  env = make_env("waypoint", task=0, continuous=True)
+  t, cfg = 5, MPCConfig(num_sequences=8, horizon=2, num_latents=3)
+
+  def decoder(offset):
+    def decode(params, z, s0, length):  # exact for the policy below (small steps stay inside the arena)
+      steps = jnp.arange(1, length + 1, dtype=jnp.float32)[None, :, None]
+      return s0[:, None] + 0.02 * jnp.tanh(z[:, None, :2]) * steps + offset
+
+    return decode
+
+  follow = lambda z: lambda o, k: (0.1 * jnp.tanh(z[:2]), {})  # env moves 0.2 * a = 0.02 tanh(z)
+  run = lambda offset, k: planning.mpc_episode(env, decoder(offset), follow, None, k, cfg, t, 2)
+  exact = jax.jit(lambda k: run(0.0, k))(jax.random.key(0))
+  assert float(planning.executed_segment_error(exact, t)) < 1e-10
+  # The first segment's prediction is off by 0.3 everywhere; the chained later states carry it on, but only the
+  # first T states of each plan (the executed latent's) are compared.
+  off = jax.jit(lambda k: run(0.3, k))(jax.random.key(0))
+  np.testing.assert_allclose(planning.executed_segment_error(off, t), 0.09, rtol=1e-4)
+  batch = jax.jit(jax.vmap(lambda k: run(0.3, k)))(jax.random.split(jax.random.key(1), 2))
+  np.testing.assert_allclose(planning.executed_segment_error(batch, t), 0.09, rtol=1e-4)

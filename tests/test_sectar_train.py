@@ -38,6 +38,9 @@ def test_smoke_runs_end_to_end_and_logs(uninterrupted):
     "explore_neg_elbo",
     "explore_entropy",
     "val_vae_loss",
+    "mpc_segment_error",
+    "prior_segment_error",
+    "mpc_latent_sq",
   ):
     assert all(np.isfinite(r[key]) for r in records), key
   cfg = configs.smoke()
@@ -83,7 +86,7 @@ def test_the_loop_runs_on_a_physics_env(tmp_path):
   state = outer_loop.train(cfg, tmp_path, verbose=False)
   records = read_metrics(tmp_path)
   assert [r["step"] for r in records] == [1, 2]
-  for key in ("task_reward", "vae_loss", "consistency_reward", "explore_neg_elbo", "pd_entropy"):
+  for key in ("task_reward", "vae_loss", "consistency_reward", "explore_neg_elbo", "pd_entropy", "mpc_segment_error"):
     assert all(np.isfinite(r[key]) for r in records), key
   per_iter = (2 * 2 * 9) + (4 * 19) + (1 * 4 * 9)  # MPC + explorer + consistency PPO env steps
   assert [r["env_steps"] for r in records] == [per_iter, 2 * per_iter]

@@ -213,6 +213,20 @@ def build(config: SectarConfig, mesh: Mesh | None = None) -> Stages:
       "task_reward_std": jnp.std(ret),
       "task_reward_max": jnp.max(ret),
       "mpc_predicted_score": jnp.mean(eps.plans.score),
+      **plan_fidelity(params, eps, jax.random.fold_in(key, 1)),
+    }
+
+  def plan_fidelity(params, eps: planning.Episode, key: Array) -> dict[str, Array]:
+    """The executed-vs-predicted gap of the planner's latents beside that of prior latents from the same replan
+    states, and the chosen latents' mean square (1 for prior draws): diagnostics only, no env steps counted."""
+    starts = eps.replan_states.reshape(-1, eps.replan_states.shape[-1])
+    k_z, k_run = jax.random.split(key)
+    z = jax.random.normal(k_z, (starts.shape[0], config.model.latent_dim))
+    decoded, executed = ppo.decoded_and_executed(nnx.merge(g.model, params), env, z, starts, t, k_run)
+    return {
+      "mpc_segment_error": planning.executed_segment_error(eps, t),
+      "prior_segment_error": jnp.mean(jnp.square(executed - decoded)),
+      "mpc_latent_sq": jnp.mean(jnp.square(eps.latents)),
     }
 
   vae_names = ("vae_loss", "vae_nll", "vae_kl", "vae_bc", "vae_elbo")

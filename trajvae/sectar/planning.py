@@ -128,6 +128,18 @@ class Episode(NamedTuple):
   replan_states: Array  # [num_latents, D] the state at each replan, the start first (the explorer's start pool)
 
 
+def executed_segment_error(eps: Episode, segment_len: int) -> Array:
+  """Mean squared gap per state dimension between each executed segment and the state decoder's prediction for
+  it (the first T states of the plan that chose its latent), over one Episode or a vmapped batch of them.
+
+  Beside the same gap for latents drawn from the prior, it tells whether the planner picks latents whose
+  predicted segments the policy decoder cannot execute (the planner exploiting the model's errors).
+  """
+  predicted = eps.plans.states[..., :segment_len, :]  # [..., L, T, D]
+  executed = eps.obs.reshape(predicted.shape)
+  return jnp.mean(jnp.square(executed - predicted))
+
+
 def mpc_episode(
   env: SectarEnv,
   decode: DecodeFn,
