@@ -93,6 +93,23 @@ def plan_scores(
   return scores, (time.perf_counter() - t0) / len(states)
 
 
+def executed_episodes(run: commands.SectarRun, mpc: MPCConfig, greedy: bool, key: jax.Array, episodes: int) -> dict:
+  """Executed task reward (mean, standard error), the plans' predicted scores and the executed-vs-predicted segment
+  gap of `episodes` fresh MPC episodes planned by `mpc`, the policy decoder sampling or greedy."""
+  config = dataclasses.replace(run.config, mpc=mpc)
+  run_eps = outer_loop.make_mpc_fns(run.stages.env, run.stages.graphdefs, config, greedy=greedy)
+  eps = jax.jit(lambda p, k: run_eps(p, k, episodes))(run.state.params, key)
+  ret = np.asarray(jnp.sum(eps.rewards, axis=-1))
+  return {
+    "task_reward": float(ret.mean()),
+    "task_reward_sem": float(ret.std(ddof=1) / np.sqrt(len(ret))) if len(ret) > 1 else 0.0,
+    "start_plan_score": float(jnp.mean(eps.plans.score[:, 0])),
+    "mean_plan_score": float(jnp.mean(eps.plans.score)),
+    "segment_error": float(planning.executed_segment_error(eps, config.segment_len)),
+    "returns": ret.tolist(),
+  }
+
+
 def paired(a: np.ndarray, b: np.ndarray) -> dict:
   d = a - b
   half = 1.96 * d.std(ddof=1) / np.sqrt(len(d))
@@ -109,6 +126,9 @@ def main(argv: list[str] | None = None) -> None:
   parser.add_argument("--episodes", type=int, default=4, help="fresh MPC episodes whose replan points are used")
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--set", nargs="*", default=[], help="config overrides for this use, e.g. mpc.horizon=10")
+  parser.add_argument(
+    "--execute", type=int, default=0, metavar="E", help="also run E MPC episodes per planner, sampled and greedy"
+  )
   args = parser.parse_args(argv)
   workdir = pathlib.Path(args.workdir)
   if not (workdir / "checkpoints").exists():
@@ -138,6 +158,19 @@ def main(argv: list[str] | None = None) -> None:
     if name != REFERENCE:
       res["vs_reference"] = paired(np.asarray(res["scores"]), ref)
       print(f"{name} - {REFERENCE}: {res['vs_reference']}", flush=True)
+  if args.execute:
+    out["executed"] = {}
+    run_planner = {"run planner": run.config.mpc, REFERENCE: dataclasses.replace(run.config.mpc, **PLANNERS[REFERENCE])}
+    for name, mpc in run_planner.items():
+      for greedy in (False, True) if run.config.model.discrete else (False,):
+        label = f"{name}, policy decoder {'greedy' if greedy else 'sampled'}"
+        res = executed_episodes(run, mpc, greedy, jax.random.fold_in(key_plan, 1), args.execute)
+        out["executed"][label] = res
+        print(
+          f"{label}: task reward {res['task_reward']:.3f} +- {res['task_reward_sem']:.3f}, start plan predicts "
+          f"{res['start_plan_score']:.3f}, segment gap {res['segment_error']:.4f}",
+          flush=True,
+        )
   (workdir / "planner_check.json").write_text(json.dumps(out, indent=1))
 
 

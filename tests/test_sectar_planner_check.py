@@ -32,7 +32,7 @@ def test_paired_difference_and_interval():
 def test_planner_check_on_a_trained_smoke_run(tmp_path, capsys):
   config = override(select_preset(commands.PRESETS, "smoke"), ["train.iterations=1"])
   commands.train(config, tmp_path, verbose=False)
-  check.main([str(tmp_path), "--episodes", "1"])
+  check.main([str(tmp_path), "--episodes", "1", "--execute", "2"])
   out = json.loads((tmp_path / "planner_check.json").read_text())
   n = config.mpc.num_latents
   assert out["replan_points"] == n and set(out["planners"]) == set(check.PLANNERS)
@@ -41,6 +41,13 @@ def test_planner_check_on_a_trained_smoke_run(tmp_path, capsys):
     assert scores.shape == (n,) and np.all(np.isfinite(scores)) and np.all(scores >= 0)
     assert res["secs_per_replan"] > 0
     assert ("vs_reference" in res) == (name != check.REFERENCE)
-  assert "ms per replan" in capsys.readouterr().out
+  assert set(out["executed"]) == {
+    f"{p}, policy decoder {mode}" for p in ("run planner", check.REFERENCE) for mode in ("sampled", "greedy")
+  }
+  for res in out["executed"].values():
+    assert len(res["returns"]) == 2 and res["task_reward"] == pytest.approx(np.mean(res["returns"]))
+    assert np.isfinite(res["segment_error"]) and res["segment_error"] >= 0 and res["start_plan_score"] >= 0
+  printed = capsys.readouterr().out
+  assert "ms per replan" in printed and "segment gap" in printed
   with pytest.raises(SystemExit):
     check.main([str(tmp_path / "nothing")])
