@@ -41,8 +41,11 @@ def test_smoke_runs_end_to_end_and_logs(uninterrupted):
     "mpc_segment_error",
     "prior_segment_error",
     "mpc_latent_sq",
+    "mpc_goals_reached",
   ):
     assert all(np.isfinite(r[key]) for r in records), key
+  # Waypoint pays every 3rd goal passed, so an episode's reward is at most a third of the goals it passed.
+  assert all(r["mpc_goals_reached"] >= 3 * r["task_reward"] - 1e-6 for r in records)
   cfg = configs.smoke()
   per_iter = (2 * 4 * 9) + (8 * 19) + (2 * 8 * 9)  # MPC + explorer + consistency PPO env steps
   assert [r["env_steps"] for r in records] == [per_iter, 2 * per_iter, 3 * per_iter]

@@ -213,6 +213,7 @@ def build(config: SectarConfig, mesh: Mesh | None = None) -> Stages:
       "task_reward_std": jnp.std(ret),
       "task_reward_max": jnp.max(ret),
       "mpc_predicted_score": jnp.mean(eps.plans.score),
+      "mpc_goals_reached": jnp.mean(env.reward_fn(eps.obs)[1]),  # goals (or objects) passed, paid or not
       **plan_fidelity(params, eps, jax.random.fold_in(key, 1)),
     }
 
