@@ -42,12 +42,13 @@ def test_skill_reuse_plans_any_task_with_one_compilation(tmp_path):
   returns = commands.task_returns_fn(run)
   key = jax.random.key(7)
   for task in (1, 3):
-    generic = np.asarray(returns(state.params, key, *commands.task_arrays(config, task)))
+    generic, goals = map(np.asarray, returns(state.params, key, *commands.task_arrays(config, task)))
     own = outer_loop.build(dataclasses.replace(config, env=dataclasses.replace(config.env, task=task)))
     eps, _ = own.mpc(state.params, key)
     assert config.mpc.num_episodes == config.eval.num_episodes
     np.testing.assert_allclose(generic, outer_loop.episode_returns(eps), atol=1e-6)
     np.testing.assert_array_equal(run.task_returns(task, key), generic)
+    np.testing.assert_array_equal(goals, own.env.reward_fn(eps.obs)[1])  # the task's own goals, in order
 
 
 def test_load_run_is_the_shared_run_shape(tmp_path):

@@ -60,10 +60,15 @@ class SectarRun(TrainedRun[SectarConfig]):
   def _returns(self):
     return task_returns_fn(self)
 
+  def task_episodes(self, task: int, key: jax.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(summed task reward, goals passed in order) [eval.num_episodes] of fresh MPC episodes on one of the env's
+    task configs (one compile for every task)."""
+    returns, goals = self._returns(self.params, key, *task_arrays(self.config, task))
+    return np.asarray(returns), np.asarray(goals)
+
   def task_returns(self, task: int, key: jax.Array) -> np.ndarray:
-    """Summed task reward [eval.num_episodes] of fresh MPC episodes on one of the env's task configs (one
-    compile for every task)."""
-    return np.asarray(self._returns(self.params, key, *task_arrays(self.config, task)))
+    """Summed task reward [eval.num_episodes] of fresh MPC episodes on one of the env's task configs."""
+    return self.task_episodes(task, key)[0]
 
   def consistency_rollouts(self, num: int, key: jax.Array):
     """(starts, decoded, executed) of num prior latents (module function consistency_rollouts)."""
@@ -83,14 +88,15 @@ def load_run(workdir: str | pathlib.Path, overrides: Sequence[str] = ()) -> Sect
 
 
 def task_returns_fn(run: SectarRun):
-  """returns(params, key, start, goals) -> summed task reward [eval.num_episodes] of fresh MPC episodes on the
-  task given by its start state and goals, compiled once for all task configs (they are traced arguments)."""
+  """returns(params, key, start, goals) -> (summed task reward, goals passed in order, paid or not), each
+  [eval.num_episodes], of fresh MPC episodes on the task given by its start state and goals, compiled once
+  for all task configs (they are traced arguments)."""
   config = run.config
 
   def returns(params, key, start, goals):
     env = run.stages.env.with_task(start, goals)  # the task's arrays are traced: one compile for every task
     eps = outer_loop.make_mpc_fns(env, run.stages.graphdefs, config)(params, key, config.eval.num_episodes)
-    return jnp.sum(eps.rewards, axis=-1)
+    return jnp.sum(eps.rewards, axis=-1), env.reward_fn(eps.obs)[1]
 
   return jax.jit(returns)
 
@@ -112,12 +118,13 @@ def evaluate(workdir: str | pathlib.Path, overrides: Sequence[str] = ()) -> dict
   config, state, step = run.config, run.state, run.step
   per_task = {}
   for task in config.eval.tasks:
-    ret = run.task_returns(task, jax.random.fold_in(jax.random.key(config.eval.seed), task))
+    ret, goals = run.task_episodes(task, jax.random.fold_in(jax.random.key(config.eval.seed), task))
     per_task[str(task)] = {
       "mean": float(ret.mean()),
       "std": float(ret.std()),
       "max": float(ret.max()),
       "returns": ret.tolist(),
+      "goals_reached": float(goals.mean()),
     }
   results = {
     "iterations": step,
