@@ -112,22 +112,34 @@ def skill_reuse(workdir: pathlib.Path, env_name: str, episodes: int, planner: li
 
 
 def buffer_coverage(workdir: pathlib.Path, border: float = 2.8, margin: float = 0.2) -> dict:
-  """Where a trained run's buffer segments start (first two observation dims: the agent's xy): the share
-  within `margin` of the arena's border and in its right half, and the mean start-to-end displacement;
-  for block also what happened to the objects (object_coverage)."""
+  """Where a trained run's buffer segments start (the env's rewarded xy: the agent's, the swimmer's centre of
+  mass): the share within `margin` of the arena's border and in its right half, and the mean start-to-end
+  displacement; for block also what happened to the objects (object_coverage), for the goal sequences how
+  close the data came to the first goals (goal_coverage)."""
   run = commands.load_run(workdir)
-  buf = run.state.buffer
+  buf, env = run.state.buffer, run.stages.env
   states = np.asarray(buf.states)[: int(buf.size)]
-  xy = states[:, 0, :2]
+  positions = np.asarray(env.position(states))
+  xy = positions[:, 0]
   coverage = {
     "segments": int(len(states)),
     "near_border": float(np.mean(np.abs(xy).max(-1) >= border - margin)),
     "right_half": float(np.mean(xy[:, 0] > 0)),
-    "mean_displacement": float(np.linalg.norm(states[:, -1, :2] - xy, axis=-1).mean()),
+    "mean_displacement": float(np.linalg.norm(positions[:, -1] - xy, axis=-1).mean()),
   }
   if run.config.env.name == "block":
     coverage.update(object_coverage(states, tasks.block_task(run.config.env.task)[1]))
+  else:
+    coverage.update(goal_coverage(positions, np.asarray(env.goals)))
   return coverage
+
+
+def goal_coverage(positions: np.ndarray, goals: np.ndarray, first: int = 3) -> dict:
+  """The closest any buffered position [N, T + 1, 2] came to each of the task's first goals [G, 2] (the goal
+  sequences pay the 3rd, after the 1st and 2nd in order): whether the data reaches the first paid goal."""
+  return {
+    "closest_to_goals": np.linalg.norm(positions[..., None, :] - goals[:first], axis=-1).min(axis=(0, 1)).tolist()
+  }
 
 
 def object_coverage(states: np.ndarray, goals: np.ndarray, moved: float = 0.1) -> dict:
@@ -233,6 +245,9 @@ def write_outputs(results: dict, out: pathlib.Path) -> None:
         + ", ".join(f"{d:.2f}" for d in cov["closest_to_goal"])
         + "."
       )
+    if "closest_to_goals" in cov:
+      closest = ", ".join(f"{d:.2f}" for d in cov["closest_to_goals"])
+      lines[-1] += f" Closest approach to goals 1-3 (the 3rd pays): {closest}."
   (out / "table.md").write_text("\n".join(lines) + "\n")
   print("\n".join(lines))
 

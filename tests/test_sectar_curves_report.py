@@ -115,3 +115,11 @@ def test_object_coverage_sees_a_carried_object_reach_its_goal():
   assert cov["objects_moved"] == [0.5, 0.0, 0.0, 0.0]
   assert cov["closest_to_goal"][0] == pytest.approx(0.1, abs=1e-6)
   assert cov["closest_to_goal"][3] == pytest.approx(np.hypot(4.0, 2.0))
+
+
+def test_goal_coverage_is_the_closest_approach_to_each_first_goal():
+  goals = np.array([[1.0, 0.0], [0.0, 2.0], [-3.0, 0.0], [9.0, 9.0]], np.float32)
+  positions = np.zeros((2, 3, 2), np.float32)
+  positions[1, 2] = [0.0, 1.5]  # one step of the second segment comes within 0.5 of goal 1
+  cov = curves.goal_coverage(positions, goals)
+  assert cov["closest_to_goals"] == pytest.approx([1.0, 0.5, 3.0])
