@@ -66,3 +66,21 @@ def test_train_test_curves_draw_solid_train_dashed_test_per_method_on_a_log_axis
   assert [line.get_linestyle() for line in left.get_lines()] == ["-", "--", "-", "--"] and len(right.get_lines()) == 2
   low, high = -301.0 - 20 + 1, -300.0 + 2
   assert left.get_ylim()[0] == pytest.approx(low - 0.25 * (high - low))  # the 1e4 outlier of "b" is below it
+
+
+def test_sectar_learning_curve_shows_plan_fidelity_where_the_records_have_it():
+  from trajvae.sectar import plots as sectar_plots
+
+  old = [{"env_steps": s, "task_reward": r} for s, r in ((100, 0.0), (200, 0.5))]
+  assert len(sectar_plots.plot_learning_curve(old).axes) == 1  # records from before the diagnostics
+  new = [
+    {**r, "mpc_predicted_score": 1.0, "mpc_goals_reached": 1.5, "mpc_segment_error": 0.2, "prior_segment_error": 0.1}
+    for r in old
+  ]
+  reward, gap = sectar_plots.plot_learning_curve(new).axes
+  assert [line.get_label() for line in reward.get_lines()] == [
+    "task reward (executed)",
+    "plans' predicted score",
+    "goals passed",
+  ]
+  assert [list(line.get_ydata()) for line in gap.get_lines()] == [[0.2, 0.2], [0.1, 0.1]] and gap.get_yscale() == "log"

@@ -104,13 +104,29 @@ def save_mpc_episode(
 
 
 def plot_learning_curve(records: list[dict]) -> Figure:
-  """MPC task reward against env steps, from the outer loop's metrics records."""
-  fig = new_figure(5, 3.5)
-  ax = fig.subplots()
+  """MPC task reward against env steps, from the outer loop's metrics records, beside what the planner expected
+  (its plans' predicted score) and the goals passed; where the records hold them, a second panel shows the
+  plan-fidelity gap: executed vs predicted segments for the planner's latents and for prior latents."""
+  fidelity = all("mpc_segment_error" in r for r in records)
+  fig = new_figure(10 if fidelity else 5, 3.5)
+  axes = fig.subplots(1, 2 if fidelity else 1, squeeze=False)[0]
   x = [r["env_steps"] for r in records]
-  ax.plot(x, [r["task_reward"] for r in records], "-o", ms=3)
+  ax = axes[0]
+  ax.plot(x, [r["task_reward"] for r in records], "-o", ms=3, label="task reward (executed)")
+  for key, label in (("mpc_predicted_score", "plans' predicted score"), ("mpc_goals_reached", "goals passed")):
+    if all(key in r for r in records):
+      ax.plot(x, [r[key] for r in records], "--", lw=1, label=label)
   ax.set_xlabel("env steps")
   ax.set_ylabel("MPC task reward")
+  ax.legend(fontsize=7)
+  if fidelity:
+    ax = axes[1]
+    ax.plot(x, [r["mpc_segment_error"] for r in records], "-", label="planner's latents")
+    ax.plot(x, [r["prior_segment_error"] for r in records], "--", label="prior latents, same states")
+    ax.set_yscale("log")
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("segment gap, MSE per dim")
+    ax.legend(fontsize=7)
   return fig
 
 
