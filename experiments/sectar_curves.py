@@ -102,6 +102,30 @@ def planners(env_name: str) -> dict[str, list[str]]:
   }
 
 
+def model_iteration(workdir: pathlib.Path) -> int:
+  """The iteration of a SeCTAR run's last metrics record: its final checkpoint's model."""
+  records = read_metrics(workdir)
+  return int(records[-1]["step"]) if records else 0
+
+
+def cached_measure(path: pathlib.Path, iteration: int, report_only: bool, measure, *args) -> dict | None:
+  """measure(*args) of the model at `iteration`, cached in path beside the iteration it was made at.
+
+  A run resumed to a larger budget is measured again (its cache names an earlier model); --report-only
+  measures nothing and reads whatever is cached.
+  """
+  if path.exists():
+    cached = json.loads(path.read_text())
+    if report_only or cached.get("_iteration") == iteration:
+      cached.pop("_iteration", None)
+      return cached
+  if report_only:
+    return None
+  result = measure(*args)
+  path.write_text(json.dumps({**result, "_iteration": iteration}))
+  return result
+
+
 def skill_reuse(workdir: pathlib.Path, env_name: str, episodes: int, planner: list[str]) -> dict:
   """One trained model's MPC on every task config of its env, each beside its oracle."""
   res = commands.evaluate(workdir, [f"eval.num_episodes={episodes}", *planner])
@@ -309,21 +333,22 @@ def main(argv: list[str] | None = None) -> None:
     workdir = out / f"sectar_{first}"
     if "sectar" in args.methods and (workdir / "checkpoints").exists():
       t = time.perf_counter()
+      iteration = model_iteration(workdir)
       reuse[env_name] = {}
       for planner, sets in planners(env_name).items():
-        cached = out / f"reuse_{first}_{planner}.json"
-        if cached.exists():
-          reuse[env_name][planner] = json.loads(cached.read_text())
-        elif not args.report_only:
-          reuse[env_name][planner] = skill_reuse(workdir, env_name, args.reuse_episodes, sets)
-          cached.write_text(json.dumps(reuse[env_name][planner]))
-      cached = out / f"coverage_{first}.json"
-      if not cached.exists() and not args.report_only:
-        cached.write_text(json.dumps(buffer_coverage(workdir)))
-      if cached.exists():
-        coverage[env_name] = json.loads(cached.read_text())
-      if not args.report_only and not (workdir / "pictures" / "mpc_episode.png").exists():
+        path = out / f"reuse_{first}_{planner}.json"
+        result = cached_measure(
+          path, iteration, args.report_only, skill_reuse, workdir, env_name, args.reuse_episodes, sets
+        )
+        if result is not None:
+          reuse[env_name][planner] = result
+      result = cached_measure(out / f"coverage_{first}.json", iteration, args.report_only, buffer_coverage, workdir)
+      if result is not None:
+        coverage[env_name] = result
+      stamp = workdir / "pictures" / "iteration.txt"
+      if not args.report_only and not (stamp.exists() and stamp.read_text() == str(iteration)):
         commands.sample(workdir, num_samples=8, out_dir=str(workdir / "pictures"))
+        stamp.write_text(str(iteration))
       print(f"{env_name} skill reuse + pictures ({time.perf_counter() - t:.0f} s): {reuse[env_name]}", flush=True)
   if args.report_only:  # the budgets the cached runs were made with
     budget = {

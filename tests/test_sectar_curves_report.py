@@ -123,3 +123,16 @@ def test_goal_coverage_is_the_closest_approach_to_each_first_goal():
   positions[1, 2] = [0.0, 1.5]  # one step of the second segment comes within 0.5 of goal 1
   cov = curves.goal_coverage(positions, goals)
   assert cov["closest_to_goals"] == pytest.approx([1.0, 0.5, 3.0])
+
+
+def test_a_cached_measurement_is_redone_when_the_run_has_moved_on(tmp_path):
+  """A run resumed to a larger budget gets its skill reuse and coverage measured again, not the earlier model's."""
+  calls = []
+  measure = lambda x: calls.append(x) or {"value": x}
+  path = tmp_path / "coverage.json"
+  assert curves.cached_measure(path, 10, True, measure, 1) is None and not path.exists()  # report-only: nothing
+  assert curves.cached_measure(path, 10, False, measure, 1) == {"value": 1}
+  assert curves.cached_measure(path, 10, False, measure, 2) == {"value": 1}  # same model: the cache
+  assert curves.cached_measure(path, 33, True, measure, 3) == {"value": 1}  # report-only reads what is cached
+  assert curves.cached_measure(path, 33, False, measure, 4) == {"value": 4}  # resumed further: measured again
+  assert calls == [1, 4]
