@@ -16,7 +16,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from trajvae.sectar import planning, ppo
+from trajvae.config import select_preset
+from trajvae.sectar import commands, outer_loop, planning, ppo
 from trajvae.sectar.configs import MPCConfig, PPOConfig, SectarModelConfig
 from trajvae.sectar.envs import make_env
 from trajvae.sectar.model import PolicyDecoder, StateDecoder
@@ -105,6 +106,31 @@ def mpc_latency(name: str, num_sequences: int, horizon: int) -> dict:
   )
 
 
+def mpc_stage_diagnostics(preset: str, rounds: int) -> dict:
+  """The outer loop's MPC stage (episodes + the plan-fidelity and goals-passed metrics) against the same
+  episodes alone, alternating rounds on the same parameters: what the diagnostics add to an iteration."""
+  config = select_preset(commands.PRESETS, preset)
+  stages = outer_loop.build(config)
+  params = stages.init(0).params
+  run_eps = outer_loop.make_mpc_fns(stages.env, stages.graphdefs, config)
+  alone = jax.jit(lambda p, k: run_eps(p, k, config.mpc.num_episodes).rewards)
+  key = jax.random.key(0)
+  c, _ = _time(stages.mpc, params, key)
+  _time(alone, params, key)
+  with_diag, without = [], []
+  for _ in range(rounds):
+    with_diag.append(_time(stages.mpc, params, key)[1])
+    without.append(_time(alone, params, key)[1])
+  return _row(
+    "MPC stage: with diagnostics / episodes alone",
+    preset,
+    f"{config.mpc.num_episodes} episodes x {config.mpc.num_latents} latents, {rounds} alternating rounds",
+    min(with_diag) / min(without),
+    f"x ({min(with_diag):.2f} s vs {min(without):.2f} s, best of rounds)",
+    c,
+  )
+
+
 def rows(quick: bool = False) -> list[dict]:
   """All figures; quick shrinks every size (a smoke check of the script, not figures to record)."""
   n = 256 if quick else 1024
@@ -118,6 +144,7 @@ def rows(quick: bool = False) -> list[dict]:
   ]
   k = 256 if quick else 2048
   out += [mpc_latency("waypoint", k, 10), mpc_latency("wheeled", k, 20)]
+  out.append(mpc_stage_diagnostics("smoke" if quick else "block_cpu", 1 if quick else 3))
   return out
 
 
