@@ -23,14 +23,17 @@ from trajvae.sectar.envs import make_env
 from trajvae.sectar.model import PolicyDecoder, StateDecoder
 
 
+def _seconds(fn, *args) -> float:
+  """Seconds of one call, waited for."""
+  t0 = time.perf_counter()
+  jax.block_until_ready(fn(*args))
+  return time.perf_counter() - t0
+
+
 def _time(fn, *args) -> tuple[float, float]:
   """(compile + first call, second call) seconds."""
-  t0 = time.perf_counter()
-  jax.block_until_ready(fn(*args))
-  compile_s = time.perf_counter() - t0
-  t0 = time.perf_counter()
-  jax.block_until_ready(fn(*args))
-  return compile_s, time.perf_counter() - t0
+  compile_s = _seconds(fn, *args)
+  return compile_s, _seconds(fn, *args)
 
 
 def _row(what: str, env: str, size: str, value: float, unit: str, compile_s: float) -> dict:
@@ -118,9 +121,9 @@ def mpc_stage_diagnostics(preset: str, rounds: int) -> dict:
   c, _ = _time(stages.mpc, params, key)
   _time(alone, params, key)
   with_diag, without = [], []
-  for _ in range(rounds):
-    with_diag.append(_time(stages.mpc, params, key)[1])
-    without.append(_time(alone, params, key)[1])
+  for _ in range(rounds):  # both are compiled and warm by now: one timed call each per round
+    with_diag.append(_seconds(stages.mpc, params, key))
+    without.append(_seconds(alone, params, key))
   return _row(
     "MPC stage: with diagnostics / episodes alone",
     preset,
